@@ -1,0 +1,310 @@
+//! Outcome-space analysis: Pareto frontier, Nash, Kalai–Smorodinsky, max
+//! welfare and egalitarian points, and distances of an agreement to them.
+//!
+//! Conventions (GENIUS / NegMAS, discrete spaces): disagreement point
+//! d_p = max(reservation value_p, min u_p); the frontier is taken over
+//! rational outcomes (every u_p ≥ reservation value_p); Nash maximises
+//! Π(u_p − d_p) on it; Kalai–Smorodinsky minimises max_p a_p − min_p a_p with
+//! a_p = (u_p − d_p)/(max u_p − d_p); max welfare maximises Σ u_p; discount is
+//! ignored. Utilities are compared on a 1e-9 grid so that floating-point sums
+//! cannot make a dominated outcome look efficient.
+
+use serde::Serialize;
+
+use super::domain::{Cardinality, Domain, Outcome};
+use super::rng::SplitMix64;
+use super::utility::Preferences;
+
+/// Largest space analysed exactly.
+pub const EXACT_LIMIT: u128 = 1 << 22;
+/// Outcomes sampled (seeded) beyond that.
+pub const ANALYSIS_SAMPLE: usize = 200_000;
+const GRID: f64 = 1e9;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    pub utilities: Vec<f64>,
+    #[serde(skip)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    /// Size of the outcome space.
+    pub outcomes: String,
+    /// False where the space was sampled.
+    pub exact: bool,
+    /// How many outcomes were evaluated.
+    pub evaluated: usize,
+    pub note: Option<String>,
+    pub disagreement: Vec<f64>,
+    pub max_utilities: Vec<f64>,
+    /// Frontier points, sorted by the first party's utility (descending).
+    pub pareto: Vec<Point>,
+    pub nash: Option<Point>,
+    pub kalai_smorodinsky: Option<Point>,
+    pub max_welfare: Option<Point>,
+    pub egalitarian: Option<Point>,
+}
+
+/// Distances of a utility vector to the analysis' reference points.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Distances {
+    pub pareto: Option<f64>,
+    pub nash: Option<f64>,
+    pub kalai_smorodinsky: Option<f64>,
+    pub max_welfare: Option<f64>,
+    pub egalitarian: Option<f64>,
+}
+
+fn euclid(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt()
+}
+
+fn quantize(u: &[f64]) -> Vec<i64> {
+    u.iter().map(|x| (x * GRID).round() as i64).collect()
+}
+
+/// Indices of the non-dominated points. Two parties: one sort and a sweep,
+/// O(n log n). More parties: sort-filter-skyline — sorted by utility sum, a
+/// point is only compared with frontier points already found (those are the
+/// only ones that can dominate it), O(n·f) for a frontier of size f.
+pub fn pareto_indices(points: &[Vec<f64>]) -> Vec<usize> {
+    if points.is_empty() {
+        return Vec::new();
+    }
+    let q: Vec<Vec<i64>> = points.iter().map(|p| quantize(p)).collect();
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    if q[0].len() == 2 {
+        order.sort_by(|&a, &b| q[b][0].cmp(&q[a][0]).then(q[b][1].cmp(&q[a][1])));
+        let mut front = Vec::new();
+        let mut best1 = i64::MIN;
+        let mut last: Option<usize> = None;
+        for i in order {
+            if last.is_some_and(|l| q[l] == q[i]) {
+                front.push(i);
+            } else if q[i][1] > best1 {
+                best1 = q[i][1];
+                last = Some(i);
+                front.push(i);
+            }
+        }
+        return front;
+    }
+    let sums: Vec<i64> = q.iter().map(|v| v.iter().sum()).collect();
+    order.sort_by(|&a, &b| sums[b].cmp(&sums[a]).then_with(|| q[b].cmp(&q[a])));
+    let dominates = |a: &[i64], b: &[i64]| a.iter().zip(b).all(|(x, y)| x >= y) && a != b;
+    let mut front: Vec<usize> = Vec::new();
+    for i in order {
+        if !front.iter().any(|&f| dominates(&q[f], &q[i])) {
+            front.push(i);
+        }
+    }
+    front
+}
+
+impl Analysis {
+    pub fn run(domain: &Domain, parties: &[&Preferences], seed: u64) -> Self {
+        let card = domain.cardinality();
+        let n = parties.len();
+        match card {
+            Cardinality::Finite(size) if size <= EXACT_LIMIT => {
+                // Column per party, then one flat row-major table: no outcome
+                // is materialised until it is a reference point.
+                let cols: Vec<Vec<f64>> = parties.iter().map(|p| p.utility.utilities_of_all(domain).unwrap_or_default()).collect();
+                let rows = size as usize;
+                let flat: Vec<f64> = (0..rows).flat_map(|k| cols.iter().map(move |c| c[k])).collect();
+                Self::from_points(card, true, &|k| domain.outcome_at(k as u128), &flat, n, parties)
+            }
+            _ => {
+                let mut rng = SplitMix64::new(seed);
+                let mut sample: Vec<Outcome> = parties.iter().filter_map(|p| p.utility.best_outcome_hint(domain)).collect();
+                while sample.len() < ANALYSIS_SAMPLE {
+                    sample.push(domain.random_outcome(&mut rng));
+                }
+                let flat: Vec<f64> = sample.iter().flat_map(|o| parties.iter().map(move |p| p.utility(domain, o))).collect();
+                Self::from_points(card, false, &|k| sample[k].clone(), &flat, n, parties)
+            }
+        }
+    }
+
+    fn from_points(
+        card: Cardinality,
+        exact: bool,
+        outcome_of: &dyn Fn(usize) -> Outcome,
+        flat: &[f64],
+        n: usize,
+        parties: &[&Preferences],
+    ) -> Self {
+        let row = |k: usize| &flat[k * n..(k + 1) * n];
+        let count = flat.len() / n.max(1);
+        let min_u: Vec<f64> = (0..n).map(|p| (0..count).map(|k| row(k)[p]).fold(f64::INFINITY, f64::min)).collect();
+        let disagreement: Vec<f64> = (0..n).map(|p| parties[p].reservation_value.max(min_u[p])).collect();
+        let rational: Vec<usize> =
+            (0..count).filter(|&k| (0..n).all(|p| row(k)[p] >= parties[p].reservation_value)).collect();
+        let rational_utils: Vec<Vec<f64>> = rational.iter().map(|&k| row(k).to_vec()).collect();
+        let max_utilities: Vec<f64> =
+            (0..n).map(|p| rational_utils.iter().map(|u| u[p]).fold(f64::NEG_INFINITY, f64::max)).collect();
+        let mut front: Vec<usize> = pareto_indices(&rational_utils).into_iter().map(|i| rational[i]).collect();
+        front.sort_by(|&a, &b| row(b).partial_cmp(row(a)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
+        let point = |k: usize| Point { utilities: row(k).to_vec(), outcome: outcome_of(k) };
+        let argbest = |score: &dyn Fn(&[f64]) -> f64| -> Option<Point> {
+            let mut best: Option<(usize, f64)> = None;
+            for &k in &front {
+                let s = score(row(k));
+                if best.is_none_or(|(_, b)| s > b + 1e-12) {
+                    best = Some((k, s));
+                }
+            }
+            best.map(|(k, _)| point(k))
+        };
+        let d = disagreement.clone();
+        let nash = argbest(&|u| u.iter().zip(&d).map(|(x, dp)| (x - dp).max(0.0)).product());
+        let maxu = max_utilities.clone();
+        let ks = argbest(&|u| {
+            let a: Vec<f64> = (0..u.len())
+                .map(|p| {
+                    let span = maxu[p] - d[p];
+                    if span > 0.0 { (u[p] - d[p]) / span } else { 1.0 }
+                })
+                .collect();
+            let hi = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let lo = a.iter().copied().fold(f64::INFINITY, f64::min);
+            -(hi - lo)
+        });
+        let max_welfare = argbest(&|u| u.iter().sum());
+        let egalitarian = argbest(&|u| u.iter().copied().fold(f64::INFINITY, f64::min));
+        let evaluated = count;
+        let note = (!exact).then(|| {
+            format!(
+                "approximate: the space has {} outcomes, too many to enumerate; analysed a seeded sample of {evaluated}",
+                match card {
+                    Cardinality::Finite(_) => card.to_string(),
+                    Cardinality::Infinite => "infinitely many (real issues)".into(),
+                }
+            )
+        });
+        Analysis {
+            outcomes: card.to_string(),
+            exact,
+            evaluated,
+            note,
+            disagreement,
+            max_utilities,
+            pareto: front.iter().map(|&k| point(k)).collect(),
+            nash,
+            kalai_smorodinsky: ks,
+            max_welfare,
+            egalitarian,
+        }
+    }
+
+    pub fn distances(&self, utilities: &[f64]) -> Distances {
+        let to = |p: &Option<Point>| p.as_ref().map(|p| euclid(&p.utilities, utilities));
+        Distances {
+            pareto: self.pareto.iter().map(|p| euclid(&p.utilities, utilities)).min_by(f64::total_cmp),
+            nash: to(&self.nash),
+            kalai_smorodinsky: to(&self.kalai_smorodinsky),
+            max_welfare: to(&self.max_welfare),
+            egalitarian: to(&self.egalitarian),
+        }
+    }
+
+    /// Whether the utility vector lies on the frontier (within 1e-9).
+    pub fn is_pareto_efficient(&self, utilities: &[f64]) -> bool {
+        self.distances(utilities).pareto.is_some_and(|d| d < 1e-9)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::domain::Issue;
+    use crate::core::utility::{UtilityFunction, ValueFunction};
+    use proptest::prelude::*;
+
+    fn dominated(a: &[f64], b: &[f64]) -> bool {
+        // b dominates a
+        b.iter().zip(a).all(|(x, y)| x >= y) && b.iter().zip(a).any(|(x, y)| x > y)
+    }
+
+    proptest! {
+        #[test]
+        fn frontier_points_are_not_dominated_and_the_rest_are(
+            pts in proptest::collection::vec(proptest::collection::vec(0u32..20, 3), 1..120),
+            two in any::<bool>(),
+        ) {
+            let dims = if two { 2 } else { 3 };
+            let points: Vec<Vec<f64>> = pts.iter().map(|p| p[..dims].iter().map(|&x| x as f64 / 20.0).collect()).collect();
+            let front = pareto_indices(&points);
+            for &i in &front {
+                prop_assert!(!points.iter().any(|q| dominated(&points[i], q)));
+            }
+            for i in 0..points.len() {
+                if !front.contains(&i) {
+                    prop_assert!(points.iter().any(|q| dominated(&points[i], q)));
+                }
+            }
+        }
+
+        #[test]
+        fn nash_maximises_the_product_over_the_frontier(w0 in 0.05f64..0.95, w1 in 0.05f64..0.95, rv in 0.0f64..0.4) {
+            let d = Domain::new("t", vec![
+                Issue::Integer { name: "a".into(), min: 0, max: 6 },
+                Issue::Integer { name: "b".into(), min: 0, max: 6 },
+            ]);
+            let up = |w: f64, inc: bool| Preferences::new(UtilityFunction::LinearAdditive {
+                weights: vec![w, 1.0 - w],
+                values: vec![
+                    ValueFunction::linear_between(0.0, 6.0, if inc { 0.0 } else { 1.0 }, if inc { 1.0 } else { 0.0 }),
+                    ValueFunction::linear_between(0.0, 6.0, if inc { 0.0 } else { 1.0 }, if inc { 1.0 } else { 0.0 }),
+                ],
+            }, rv);
+            let (a, b) = (up(w0, true), up(w1, false));
+            let an = Analysis::run(&d, &[&a, &b], 1);
+            prop_assert!(an.exact);
+            let nash = an.nash.clone().unwrap();
+            let prod = |u: &[f64]| (u[0] - an.disagreement[0]).max(0.0) * (u[1] - an.disagreement[1]).max(0.0);
+            for p in &an.pareto {
+                prop_assert!(prod(&p.utilities) <= prod(&nash.utilities) + 1e-12);
+                prop_assert!(p.utilities[0] >= rv && p.utilities[1] >= rv);
+            }
+            prop_assert!(an.is_pareto_efficient(&nash.utilities));
+            let mw = an.max_welfare.clone().unwrap();
+            for p in &an.pareto {
+                prop_assert!(p.utilities.iter().sum::<f64>() <= mw.utilities.iter().sum::<f64>() + 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn kalai_smorodinsky_balances_relative_gains() {
+        let d = Domain::new("t", vec![Issue::Integer { name: "split".into(), min: 0, max: 10 }]);
+        let a = Preferences::new(UtilityFunction::LinearAdditive { weights: vec![1.0], values: vec![ValueFunction::linear_between(0.0, 10.0, 0.0, 1.0)] }, 0.0);
+        let b = Preferences::new(UtilityFunction::LinearAdditive { weights: vec![1.0], values: vec![ValueFunction::linear_between(0.0, 10.0, 1.0, 0.0)] }, 0.0);
+        let an = Analysis::run(&d, &[&a, &b], 1);
+        assert_eq!(an.pareto.len(), 11);
+        let ks = an.kalai_smorodinsky.unwrap();
+        assert!((ks.utilities[0] - 0.5).abs() < 1e-12);
+        let egal = an.egalitarian.unwrap();
+        assert!((egal.utilities[0] - 0.5).abs() < 1e-12);
+        let dist = an.distances(&[0.3, 0.7]);
+        assert!(dist.pareto.unwrap() < 1e-12);
+        assert!((dist.nash.unwrap() - (0.08f64).sqrt()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn huge_spaces_are_sampled_and_marked() {
+        let issues: Vec<Issue> = (0..30).map(|i| Issue::Integer { name: format!("i{i}"), min: 0, max: 9 }).collect();
+        let d = Domain::new("big", issues);
+        let f = |inc: bool| Preferences::new(UtilityFunction::LinearAdditive {
+            weights: vec![1.0 / 30.0; 30],
+            values: (0..30).map(|_| ValueFunction::linear_between(0.0, 9.0, if inc { 0.0 } else { 1.0 }, if inc { 1.0 } else { 0.0 })).collect(),
+        }, 0.0);
+        let (a, b) = (f(true), f(false));
+        let an = Analysis::run(&d, &[&a, &b], 3);
+        assert!(!an.exact);
+        assert!(an.note.as_deref().unwrap().starts_with("approximate"));
+        assert!(an.nash.is_some());
+    }
+}

@@ -1,0 +1,15 @@
+//! The pure core: domains, utility functions, the protocol, strategies and
+//! analysis. No actix, tokio, tonic or burn here, no clock and no I/O besides
+//! reading scenario text handed in by the caller: everything is a function of
+//! its inputs and a seed.
+
+pub mod analysis;
+pub mod domain;
+pub mod inverse;
+pub mod protocol;
+pub mod rng;
+pub mod scenario;
+pub mod session;
+pub mod strategy;
+pub mod utility;
+pub mod workload;

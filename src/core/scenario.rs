@@ -1,0 +1,523 @@
+//! Scenario files (TOML): issues, parties with their utility functions,
+//! protocol, deadline, default strategies and seed.
+//!
+//! Every error names the file and line, and a scenario that loads is valid:
+//! weights sum to 1, value functions stay in [0, 1], strategies exist.
+//!
+//! ```toml
+//! name = "Series-A financing"
+//! seed = 7
+//! [protocol]
+//! rounds = 100            # and/or seconds = 30.0
+//! [[issues]]
+//! name = "valuation"
+//! type = "integer"        # discrete (values = [...]) | integer (min, max) | real (min, max)
+//! min = 8
+//! max = 20
+//! [[parties]]
+//! name = "founder"
+//! strategy = "boulware"   # or { type = "time-dependent", e = 0.5 }
+//! reservation = 0.3
+//! weights = { valuation = 1.0 }
+//! values.valuation = { linear = [0.0, 1.0] }   # utility at min and at max
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value as Json;
+use toml::Spanned;
+
+use super::domain::{Domain, Issue};
+use super::protocol::Deadline;
+use super::strategy::StrategySpec;
+use super::utility::{Aggregation, HyperRectangle, Preferences, UtilityFunction, ValueFunction};
+
+/// Weights may miss 1 by this much (rounding in hand-written files).
+pub const WEIGHT_TOLERANCE: f64 = 1e-6;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.file, l, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// One party of a scenario.
+#[derive(Debug, Clone)]
+pub struct Party {
+    pub name: String,
+    pub preferences: Arc<Preferences>,
+    pub strategy: StrategySpec,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub domain: Arc<Domain>,
+    pub parties: Vec<Party>,
+    pub deadline: Deadline,
+    pub seed: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioToml {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    seed: u64,
+    protocol: Spanned<ProtocolToml>,
+    issues: Vec<Spanned<IssueToml>>,
+    parties: Vec<Spanned<PartyToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProtocolToml {
+    #[serde(rename = "type", default = "saop")]
+    kind: String,
+    rounds: Option<u32>,
+    seconds: Option<f64>,
+}
+
+fn saop() -> String {
+    "saop".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueToml {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    values: Option<Vec<String>>,
+    min: Option<f64>,
+    max: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartyToml {
+    name: String,
+    strategy: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    reservation: f64,
+    #[serde(default = "one")]
+    discount: f64,
+    #[serde(default = "linear_additive")]
+    utility: String,
+    weights: Option<Spanned<BTreeMap<String, f64>>>,
+    values: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    aggregation: Option<String>,
+    max_utility: Option<f64>,
+    rectangles: Option<Vec<Spanned<RectangleToml>>>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn linear_additive() -> String {
+    "linear-additive".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RectangleToml {
+    utility: f64,
+    #[serde(default)]
+    ranges: BTreeMap<String, [f64; 2]>,
+    #[serde(default)]
+    excludes: BTreeMap<String, [f64; 2]>,
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, offset: Option<usize>, message: impl Into<String>) -> ScenarioError {
+        let line = offset.map(|o| self.text[..o.min(self.text.len())].matches('\n').count() + 1);
+        ScenarioError { file: self.file.to_string(), line, message: message.into() }
+    }
+    fn at<T>(&self, s: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
+        self.err(Some(s.span().start), message)
+    }
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.display().to_string(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
+        let cx = Ctx { file, text };
+        let raw: ScenarioToml = toml::from_str(text).map_err(|e| {
+            let msg = e.message().to_string();
+            cx.err(e.span().map(|s| s.start), msg)
+        })?;
+
+        let mut issues: Vec<Issue> = Vec::new();
+        for it in &raw.issues {
+            let i = it.get_ref();
+            if issues.iter().any(|x| x.name() == i.name) {
+                return Err(cx.at(it, format!("issue `{}` is defined twice", i.name)));
+            }
+            let issue = match i.kind.as_str() {
+                "discrete" => {
+                    let values = i.values.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
+                        cx.at(it, format!("discrete issue `{}` needs a non-empty `values` list", i.name))
+                    })?;
+                    for (k, v) in values.iter().enumerate() {
+                        if values[..k].contains(v) {
+                            return Err(cx.at(it, format!("issue `{}` lists value `{v}` twice", i.name)));
+                        }
+                    }
+                    Issue::Discrete { name: i.name.clone(), values }
+                }
+                "integer" | "real" => {
+                    let (Some(min), Some(max)) = (i.min, i.max) else {
+                        return Err(cx.at(it, format!("{} issue `{}` needs `min` and `max`", i.kind, i.name)));
+                    };
+                    if min > max || (i.kind == "real" && min == max) {
+                        return Err(cx.at(it, format!("issue `{}`: min {min} is not below max {max}", i.name)));
+                    }
+                    if i.kind == "integer" {
+                        if min.fract() != 0.0 || max.fract() != 0.0 {
+                            return Err(cx.at(it, format!("integer issue `{}` needs whole-number bounds", i.name)));
+                        }
+                        Issue::Integer { name: i.name.clone(), min: min as i64, max: max as i64 }
+                    } else {
+                        Issue::Real { name: i.name.clone(), min, max }
+                    }
+                }
+                other => {
+                    return Err(cx.at(it, format!("issue `{}`: unknown type `{other}` (discrete, integer, real)", i.name)));
+                }
+            };
+            issues.push(issue);
+        }
+        if issues.is_empty() {
+            return Err(cx.err(None, "a scenario needs at least one [[issues]] entry"));
+        }
+        let domain = Arc::new(Domain::new(raw.name.clone(), issues));
+
+        let p = raw.protocol.get_ref();
+        if p.kind != "saop" {
+            return Err(cx.at(&raw.protocol, format!("unknown protocol `{}` (supported: saop)", p.kind)));
+        }
+        if p.rounds.is_none() && p.seconds.is_none() {
+            return Err(cx.at(&raw.protocol, "the protocol needs a deadline: `rounds` and/or `seconds`"));
+        }
+        if p.rounds == Some(0) || p.seconds.is_some_and(|s| !(s > 0.0)) {
+            return Err(cx.at(&raw.protocol, "the deadline must be positive"));
+        }
+        let deadline = Deadline { rounds: p.rounds, seconds: p.seconds };
+
+        if raw.parties.len() < 2 {
+            return Err(cx.err(None, "a negotiation needs at least two [[parties]]"));
+        }
+        let mut parties: Vec<Party> = Vec::new();
+        for sp in &raw.parties {
+            let party = sp.get_ref();
+            if parties.iter().any(|x| x.name == party.name) {
+                return Err(cx.at(sp, format!("party `{}` is defined twice", party.name)));
+            }
+            let utility = match party.utility.as_str() {
+                "linear-additive" => linear_additive_ufun(&cx, sp, &domain)?,
+                "hyper-rectangles" => hyper_rectangles_ufun(&cx, sp, &domain)?,
+                other => {
+                    return Err(cx.at(sp, format!("party `{}`: unknown utility `{other}` (linear-additive, hyper-rectangles)", party.name)));
+                }
+            };
+            if !(0.0..=1.0).contains(&party.reservation) {
+                return Err(cx.at(sp, format!("party `{}`: reservation {} is outside [0, 1]", party.name, party.reservation)));
+            }
+            if !(party.discount > 0.0 && party.discount <= 1.0) {
+                return Err(cx.at(sp, format!("party `{}`: discount {} is outside (0, 1]", party.name, party.discount)));
+            }
+            let strategy = match &party.strategy {
+                None => StrategySpec::named("boulware"),
+                Some(s) => {
+                    let json = serde_json::to_value(s.get_ref()).map_err(|e| cx.at(s, e.to_string()))?;
+                    let spec = StrategySpec::from_json(&json).map_err(|e| cx.at(s, format!("party `{}`: {e}", party.name)))?;
+                    spec.validate().map_err(|e| cx.at(s, format!("party `{}`: {e}", party.name)))?;
+                    spec
+                }
+            };
+            parties.push(Party {
+                name: party.name.clone(),
+                preferences: Arc::new(Preferences { utility, reservation_value: party.reservation, discount: party.discount }),
+                strategy,
+            });
+        }
+        Ok(Scenario { name: raw.name, description: raw.description, domain, parties, deadline, seed: raw.seed })
+    }
+
+    /// Replaces the strategy of the party named (or numbered) `role`.
+    pub fn set_strategy(&mut self, role: &str, spec: StrategySpec) -> Result<(), String> {
+        spec.validate().map_err(|e| e.to_string())?;
+        let names: Vec<&str> = self.parties.iter().map(|p| p.name.as_str()).collect();
+        let k = self
+            .parties
+            .iter()
+            .position(|p| p.name == role)
+            .or_else(|| role.parse::<usize>().ok().filter(|&k| k < self.parties.len()))
+            .ok_or_else(|| format!("no party `{role}` in this scenario; parties: {}", names.join(", ")))?;
+        self.parties[k].strategy = spec;
+        Ok(())
+    }
+
+    pub fn preferences(&self) -> Vec<Arc<Preferences>> {
+        self.parties.iter().map(|p| p.preferences.clone()).collect()
+    }
+}
+
+fn linear_additive_ufun(cx: &Ctx<'_>, sp: &Spanned<PartyToml>, domain: &Domain) -> Result<UtilityFunction, ScenarioError> {
+    let party = sp.get_ref();
+    let who = &party.name;
+    let weights = party.weights.as_ref().ok_or_else(|| cx.at(sp, format!("party `{who}` needs `weights`")))?;
+    let values = party.values.as_ref().ok_or_else(|| cx.at(sp, format!("party `{who}` needs `values`")))?;
+    for name in weights.get_ref().keys() {
+        if domain.issue_index(name).is_none() {
+            return Err(cx.at(weights, format!("party `{who}`: weights name unknown issue `{name}`")));
+        }
+    }
+    for (name, v) in values.get_ref() {
+        if domain.issue_index(name).is_none() {
+            return Err(cx.at(v, format!("party `{who}`: values name unknown issue `{name}`")));
+        }
+    }
+    let mut w = Vec::new();
+    let mut fns = Vec::new();
+    for issue in &domain.issues {
+        let name = issue.name();
+        let wi = *weights
+            .get_ref()
+            .get(name)
+            .ok_or_else(|| cx.at(weights, format!("party `{who}` gives no weight to issue `{name}`")))?;
+        if !(wi >= 0.0 && wi.is_finite()) {
+            return Err(cx.at(weights, format!("party `{who}`: weight of `{name}` must be a non-negative number")));
+        }
+        w.push(wi);
+        let vf = values
+            .get_ref()
+            .get(name)
+            .ok_or_else(|| cx.at(values, format!("party `{who}` gives no value function for issue `{name}`")))?;
+        fns.push(value_function(cx, vf, issue, who)?);
+    }
+    let sum: f64 = w.iter().sum();
+    if (sum - 1.0).abs() > WEIGHT_TOLERANCE {
+        return Err(cx.at(weights, format!("party `{who}`: weights sum to {sum}, not 1 (utilities must lie in [0, 1])")));
+    }
+    Ok(UtilityFunction::LinearAdditive { weights: w, values: fns })
+}
+
+fn value_function(cx: &Ctx<'_>, v: &Spanned<toml::Value>, issue: &Issue, who: &str) -> Result<ValueFunction, ScenarioError> {
+    let name = issue.name();
+    let bad = |m: String| cx.at(v, format!("party `{who}`, issue `{name}`: {m}"));
+    let unit = |x: f64| -> Result<f64, ScenarioError> {
+        if (0.0..=1.0).contains(&x) { Ok(x) } else { Err(bad(format!("utility {x} is outside [0, 1]"))) }
+    };
+    let json: Json = serde_json::to_value(v.get_ref()).map_err(|e| bad(e.to_string()))?;
+    let table = json.as_object().ok_or_else(|| bad("a value function is a table".into()))?;
+    let nums = |key: &str, n: usize| -> Result<Vec<f64>, ScenarioError> {
+        let a = table.get(key).and_then(Json::as_array).ok_or_else(|| bad(format!("`{key}` needs a list")))?;
+        let xs: Option<Vec<f64>> = a.iter().map(Json::as_f64).collect();
+        let xs = xs.ok_or_else(|| bad(format!("`{key}` needs numbers")))?;
+        if n > 0 && xs.len() != n {
+            return Err(bad(format!("`{key}` needs {n} numbers")));
+        }
+        Ok(xs)
+    };
+    match issue {
+        Issue::Discrete { values, .. } => {
+            for k in table.keys() {
+                if !values.contains(k) {
+                    return Err(bad(format!("`{k}` is not a value of this issue (values: {})", values.join(", "))));
+                }
+            }
+            let mut utilities = Vec::new();
+            for value in values {
+                let u = table.get(value).and_then(Json::as_f64).ok_or_else(|| bad(format!("no utility for value `{value}`")))?;
+                utilities.push(unit(u)?);
+            }
+            Ok(ValueFunction::Table { utilities })
+        }
+        _ if table.len() != 1 => Err(bad("use one of: linear = [at_min, at_max], triangular = [low, peak, high], table = [...], constant = u".into())),
+        _ => {
+            let (lo, hi) = match issue {
+                Issue::Integer { min, max, .. } => (*min as f64, *max as f64),
+                Issue::Real { min, max, .. } => (*min, *max),
+                Issue::Discrete { .. } => unreachable!("handled above"),
+            };
+            let key = table.keys().next().map(String::as_str).unwrap_or("");
+            match key {
+                "linear" => {
+                    let xs = nums("linear", 2)?;
+                    Ok(ValueFunction::linear_between(lo, hi, unit(xs[0])?, unit(xs[1])?))
+                }
+                "triangular" => {
+                    let xs = nums("triangular", 3)?;
+                    if !(xs[0] < xs[1] && xs[1] < xs[2]) && !(xs[0] <= xs[1] && xs[1] <= xs[2] && xs[0] < xs[2]) {
+                        return Err(bad("triangular needs low ≤ peak ≤ high with low < high".into()));
+                    }
+                    Ok(ValueFunction::Triangular { low: xs[0], peak: xs[1], high: xs[2] })
+                }
+                "table" => {
+                    let Issue::Integer { min, max, .. } = issue else {
+                        return Err(bad("a table needs an integer issue".into()));
+                    };
+                    let xs = nums("table", (max - min + 1) as usize)?;
+                    Ok(ValueFunction::Table { utilities: xs.into_iter().map(unit).collect::<Result<_, _>>()? })
+                }
+                "constant" => {
+                    let u = table["constant"].as_f64().ok_or_else(|| bad("`constant` needs a number".into()))?;
+                    Ok(ValueFunction::Constant { utility: unit(u)? })
+                }
+                other => Err(bad(format!(
+                    "unknown value function `{other}` (linear = [at_min, at_max], triangular = [low, peak, high], table = [...], constant = u)"
+                ))),
+            }
+        }
+    }
+}
+
+fn hyper_rectangles_ufun(cx: &Ctx<'_>, sp: &Spanned<PartyToml>, domain: &Domain) -> Result<UtilityFunction, ScenarioError> {
+    let party = sp.get_ref();
+    let who = &party.name;
+    let aggregation = match party.aggregation.as_deref().unwrap_or("sum") {
+        "sum" => Aggregation::Sum,
+        "min" => Aggregation::Min,
+        "max" => Aggregation::Max,
+        other => return Err(cx.at(sp, format!("party `{who}`: unknown aggregation `{other}` (sum, min, max)"))),
+    };
+    let rects = party.rectangles.as_ref().filter(|r| !r.is_empty()).ok_or_else(|| cx.at(sp, format!("party `{who}` needs [[parties.rectangles]]")))?;
+    let mut rectangles = Vec::new();
+    for r in rects {
+        let conv = |m: &BTreeMap<String, [f64; 2]>| -> Result<Vec<(usize, f64, f64)>, ScenarioError> {
+            m.iter()
+                .map(|(name, [lo, hi])| {
+                    let k = domain.issue_index(name).ok_or_else(|| cx.at(r, format!("party `{who}`: rectangle names unknown issue `{name}`")))?;
+                    Ok((k, *lo, *hi))
+                })
+                .collect()
+        };
+        let includes = conv(&r.get_ref().ranges)?;
+        let excludes = conv(&r.get_ref().excludes)?;
+        rectangles.push(HyperRectangle { utility: r.get_ref().utility, includes, excludes });
+    }
+    let max_utility = match party.max_utility {
+        Some(m) if m > 0.0 => m,
+        Some(m) => return Err(cx.at(sp, format!("party `{who}`: max_utility {m} must be positive"))),
+        None => match aggregation {
+            Aggregation::Sum => rectangles.iter().map(|r| r.utility.max(0.0)).sum(),
+            _ => rectangles.iter().map(|r| r.utility).fold(0.0, f64::max),
+        },
+    };
+    Ok(UtilityFunction::HyperRectangles { rectangles, aggregation, max_utility })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "toy"
+seed = 3
+[protocol]
+rounds = 20
+[[issues]]
+name = "price"
+type = "integer"
+min = 0
+max = 10
+[[issues]]
+name = "color"
+type = "discrete"
+values = ["red", "blue"]
+[[parties]]
+name = "buyer"
+strategy = "conceder"
+reservation = 0.2
+weights = { price = 0.6, color = 0.4 }
+values.price = { linear = [1.0, 0.0] }
+values.color = { red = 1.0, blue = 0.0 }
+[[parties]]
+name = "seller"
+strategy = { type = "time-dependent", e = 0.5 }
+weights = { price = 0.5, color = 0.5 }
+values.price = { linear = [0.0, 1.0] }
+values.color = { red = 0.3, blue = 1.0 }
+"#;
+
+    #[test]
+    fn parses_a_valid_scenario() {
+        let s = Scenario::parse(GOOD, "toy.toml").unwrap();
+        assert_eq!(s.parties.len(), 2);
+        assert_eq!(s.deadline, Deadline::rounds(20));
+        assert_eq!(s.parties[1].strategy.label(), "time-dependent(e=0.5)");
+        let o = s.domain.outcome_at(0);
+        assert!((s.parties[0].preferences.utility(&s.domain, &o) - 1.0).abs() < 1e-12);
+    }
+
+    fn error_of(text: &str) -> ScenarioError {
+        Scenario::parse(text, "bad.toml").unwrap_err()
+    }
+
+    #[test]
+    fn weights_not_summing_to_one_are_refused_with_a_line() {
+        let e = error_of(&GOOD.replace("price = 0.6, color = 0.4", "price = 0.6, color = 0.5"));
+        assert!(e.message.contains("sum to 1.1"), "{e}");
+        assert_eq!(e.line, Some(19));
+        assert!(e.to_string().starts_with("bad.toml:19: "));
+    }
+
+    #[test]
+    fn missing_and_unknown_issues_are_named() {
+        let e = error_of(&GOOD.replace("weights = { price = 0.6, color = 0.4 }", "weights = { price = 1.0 }"));
+        assert!(e.message.contains("no weight to issue `color`"), "{e}");
+        let e = error_of(&GOOD.replace("values.color = { red = 1.0, blue = 0.0 }", "values.colour = { red = 1.0 }"));
+        assert!(e.message.contains("unknown issue `colour`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_strategy_lists_valid_ones_and_syntax_errors_have_lines() {
+        let e = error_of(&GOOD.replace("strategy = \"conceder\"", "strategy = \"smart\""));
+        assert!(e.message.contains("unknown strategy `smart`") && e.message.contains("boulware"), "{e}");
+        assert_eq!(e.line, Some(17));
+        let e = error_of(&GOOD.replace("rounds = 20", "rounds = = 20"));
+        assert_eq!(e.line, Some(5), "{e}");
+    }
+
+    #[test]
+    fn value_out_of_range_and_missing_deadline() {
+        let e = error_of(&GOOD.replace("red = 1.0, blue = 0.0", "red = 1.5, blue = 0.0"));
+        assert!(e.message.contains("outside [0, 1]"), "{e}");
+        let e = error_of(&GOOD.replace("rounds = 20", ""));
+        assert!(e.message.contains("needs a deadline"), "{e}");
+    }
+}

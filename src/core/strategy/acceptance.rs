@@ -1,0 +1,124 @@
+//! Acceptance conditions (the A of BOA).
+
+use serde_json::Value as Json;
+
+use crate::core::rng::SplitMix64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Acceptance {
+    /// Accept at or above the bidding target of this moment (what NegMAS'
+    /// time-based negotiators do; the target already includes the reservation value).
+    Target,
+    /// AC_next: accept if the offer is at least as good as my next bid.
+    Next,
+    /// AC_const: accept anything worth at least `c`.
+    Const(f64),
+    /// AC_time: accept any rational offer once relative time reaches `t`.
+    Time(f64),
+    /// AC_combi: AC_next, or after time `t` anything at least as good as the
+    /// best offer received so far.
+    Combi { t: f64 },
+    /// Accept a rational offer with probability p (the random strategy).
+    Probability(f64),
+    Any(Vec<Acceptance>),
+    All(Vec<Acceptance>),
+}
+
+/// What an acceptance condition may look at.
+pub struct AcceptInput<'a> {
+    pub offer_utility: f64,
+    pub target: f64,
+    pub next_bid_utility: f64,
+    pub time: f64,
+    pub best_received: f64,
+    pub rng: &'a mut SplitMix64,
+}
+
+impl Acceptance {
+    /// Whether this condition needs the next bid computed first.
+    pub fn needs_next_bid(&self) -> bool {
+        match self {
+            Acceptance::Next | Acceptance::Combi { .. } => true,
+            Acceptance::Any(v) | Acceptance::All(v) => v.iter().any(Acceptance::needs_next_bid),
+            _ => false,
+        }
+    }
+
+    pub fn accepts(&self, x: &mut AcceptInput<'_>) -> bool {
+        let u = x.offer_utility;
+        match self {
+            Acceptance::Target => u >= x.target,
+            Acceptance::Next => u >= x.next_bid_utility,
+            Acceptance::Const(c) => u >= *c,
+            Acceptance::Time(t) => x.time >= *t,
+            Acceptance::Combi { t } => u >= x.next_bid_utility || (x.time >= *t && u >= x.best_received),
+            Acceptance::Probability(p) => x.rng.next_f64() < *p,
+            Acceptance::Any(v) => v.iter().any(|a| a.accepts(x)),
+            Acceptance::All(v) => v.iter().all(|a| a.accepts(x)),
+        }
+    }
+
+    /// `"ac_next"`, `{ type = "ac_const", c = 0.8 }`, `{ type = "any", of = [...] }`.
+    pub fn from_json(v: &Json) -> Result<Self, String> {
+        const NAMES: &str = "ac_target, ac_next, ac_const (c), ac_time (t), ac_combi (t), any (of), all (of)";
+        let (name, table) = match v {
+            Json::String(s) => (s.as_str(), None),
+            Json::Object(m) => (m.get("type").and_then(Json::as_str).ok_or("needs `type`")?, Some(m)),
+            _ => return Err(format!("must be a name or a table ({NAMES})")),
+        };
+        let num = |key: &str| -> Result<f64, String> {
+            table
+                .and_then(|m| m.get(key))
+                .and_then(Json::as_f64)
+                .ok_or_else(|| format!("`{name}` needs a number `{key}`"))
+        };
+        let unit = |key: &str| -> Result<f64, String> {
+            let x = num(key)?;
+            if (0.0..=1.0).contains(&x) { Ok(x) } else { Err(format!("`{name}`: `{key}` must lie in [0, 1]")) }
+        };
+        let list = || -> Result<Vec<Acceptance>, String> {
+            table
+                .and_then(|m| m.get("of"))
+                .and_then(Json::as_array)
+                .ok_or_else(|| format!("`{name}` needs a list `of`"))?
+                .iter()
+                .map(Acceptance::from_json)
+                .collect()
+        };
+        Ok(match name {
+            "ac_target" => Acceptance::Target,
+            "ac_next" => Acceptance::Next,
+            "ac_const" => Acceptance::Const(unit("c")?),
+            "ac_time" => Acceptance::Time(unit("t")?),
+            "ac_combi" => Acceptance::Combi { t: unit("t")? },
+            "any" => Acceptance::Any(list()?),
+            "all" => Acceptance::All(list()?),
+            other => return Err(format!("unknown acceptance `{other}`; valid: {NAMES}")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(rng: &mut SplitMix64, u: f64, t: f64) -> AcceptInput<'_> {
+        AcceptInput { offer_utility: u, target: 0.7, next_bid_utility: 0.75, time: t, best_received: 0.6, rng }
+    }
+
+    #[test]
+    fn conditions() {
+        let mut rng = SplitMix64::new(1);
+        assert!(Acceptance::Target.accepts(&mut input(&mut rng, 0.7, 0.1)));
+        assert!(!Acceptance::Next.accepts(&mut input(&mut rng, 0.7, 0.1)));
+        assert!(Acceptance::Const(0.5).accepts(&mut input(&mut rng, 0.5, 0.1)));
+        assert!(!Acceptance::Time(0.9).accepts(&mut input(&mut rng, 0.9, 0.5)));
+        let combi = Acceptance::Combi { t: 0.9 };
+        assert!(!combi.accepts(&mut input(&mut rng, 0.65, 0.5)));
+        assert!(combi.accepts(&mut input(&mut rng, 0.65, 0.95)));
+        let all = Acceptance::from_json(&serde_json::json!({"type": "all", "of": ["ac_next", {"type": "ac_time", "t": 0.5}]})).unwrap();
+        assert!(!all.accepts(&mut input(&mut rng, 0.8, 0.4)));
+        assert!(all.accepts(&mut input(&mut rng, 0.8, 0.6)));
+        assert!(Acceptance::from_json(&serde_json::json!("ac_maybe")).unwrap_err().contains("valid"));
+    }
+}

@@ -1,0 +1,151 @@
+//! The BOA strategy: bidding, acceptance and an optional opponent model
+//! composed behind the one [`Strategy`] trait.
+
+use super::acceptance::AcceptInput;
+use super::bidding::BiddingInput;
+use super::{Acceptance, Bidding, FrequencyModel, Observation, PartyContext, Strategy, Turn};
+use crate::core::inverse::{Candidates, OutcomeIndex};
+use crate::core::protocol::Action;
+use crate::core::rng::SplitMix64;
+
+/// Share of the utility range above the target that the opponent model may
+/// choose from, and how many candidates it looks at.
+const MODEL_WINDOW: f64 = 0.05;
+const MODEL_CANDIDATES: usize = 2_000;
+
+#[derive(Debug, Clone)]
+pub struct Boa {
+    bidding: Bidding,
+    acceptance: Acceptance,
+    use_model: bool,
+    state: Option<State>,
+}
+
+#[derive(Debug, Clone)]
+struct State {
+    ctx: PartyContext,
+    index: OutcomeIndex,
+    rng: SplitMix64,
+    low: f64,
+    high: f64,
+    /// One model per other party, by party position.
+    models: Vec<Option<FrequencyModel>>,
+    first_received: Option<f64>,
+    last_received: Option<f64>,
+    best_received: f64,
+}
+
+impl Boa {
+    pub fn new(bidding: Bidding, acceptance: Acceptance, use_model: bool) -> Self {
+        Self { bidding, acceptance, use_model, state: None }
+    }
+
+    pub fn bidding(&self) -> &Bidding {
+        &self.bidding
+    }
+}
+
+impl State {
+    /// (id, utility) of the bid for `target`; the best outcome if none qualifies.
+    fn bid(&mut self, target: Option<f64>) -> Option<(u32, f64)> {
+        let Some(target) = target else {
+            if self.index.is_empty() {
+                return None;
+            }
+            let k = self.rng.below(self.index.len() as u64) as usize;
+            return Some(self.index.entry(k));
+        };
+        if self.models.iter().any(Option::is_some) {
+            let hi = target + MODEL_WINDOW * (self.high - self.low);
+            let mut best: Option<(u32, f64, f64)> = None;
+            for (id, u) in self.index.in_range(target, hi).take(MODEL_CANDIDATES) {
+                let o = self.index.outcome(id);
+                let liked: f64 = self.models.iter().flatten().map(|m| m.estimate(&o)).sum();
+                if best.is_none_or(|(_, _, b)| liked > b) {
+                    best = Some((id, u, liked));
+                }
+            }
+            if let Some((id, u, _)) = best {
+                return Some((id, u));
+            }
+        }
+        self.index.worst_at_or_above(target).or_else(|| self.index.best())
+    }
+}
+
+impl Strategy for Boa {
+    fn init(&mut self, ctx: &PartyContext) {
+        let mut rng = SplitMix64::new(ctx.seed);
+        let candidates = Candidates::for_domain(&ctx.domain, &ctx.preferences, &mut rng);
+        let index = OutcomeIndex::build(candidates, &ctx.domain, &ctx.preferences);
+        let low = ctx.preferences.reservation_value.max(index.min_utility());
+        let high = index.max_utility();
+        let models = (0..ctx.n_parties)
+            .map(|p| (self.use_model && p != ctx.party).then(|| FrequencyModel::new(&ctx.domain)))
+            .collect();
+        self.state = Some(State {
+            ctx: ctx.clone(),
+            index,
+            rng,
+            low,
+            high,
+            models,
+            first_received: None,
+            last_received: None,
+            best_received: f64::NEG_INFINITY,
+        });
+    }
+
+    fn observe(&mut self, obs: &Observation) {
+        let Some(st) = self.state.as_mut() else { return };
+        if let Action::Offer(offer) = &obs.action {
+            let u = st.ctx.preferences.utility(&st.ctx.domain, offer);
+            st.first_received.get_or_insert(u);
+            st.last_received = Some(u);
+            st.best_received = st.best_received.max(u);
+            if let Some(Some(m)) = st.models.get_mut(obs.party) {
+                m.update(offer);
+            }
+        }
+    }
+
+    fn act(&mut self, turn: &Turn) -> Action {
+        let Some(st) = self.state.as_mut() else { return Action::EndNegotiation };
+        let target = self.bidding.target(&BiddingInput {
+            time: turn.time,
+            low: st.low,
+            high: st.high,
+            first_received: st.first_received,
+            last_received: st.last_received,
+        });
+        let mut bid = None;
+        if let Some(standing) = &turn.standing {
+            let u = st.ctx.preferences.utility(&st.ctx.domain, &standing.offer);
+            if u >= st.ctx.preferences.reservation_value {
+                if self.acceptance.needs_next_bid() {
+                    bid = st.bid(target);
+                }
+                let mut input = AcceptInput {
+                    offer_utility: u,
+                    target: target.unwrap_or(st.high),
+                    next_bid_utility: bid.map_or(f64::INFINITY, |b| b.1),
+                    time: turn.time,
+                    best_received: st.best_received,
+                    rng: &mut st.rng,
+                };
+                if self.acceptance.accepts(&mut input) {
+                    return Action::Accept;
+                }
+            }
+        }
+        let bid = match bid {
+            Some(b) => Some(b),
+            None => st.bid(target),
+        };
+        match bid {
+            Some((id, _)) => Action::Offer(st.index.outcome(id)),
+            // No outcome is worth more than the reservation value: walk away.
+            None => Action::EndNegotiation,
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Negotiation strategies: one [`Strategy`] trait for every party, and the
+//! built-in strategies in the BOA split (bidding, acceptance, opponent model).
+//!
+//! A strategy never knows where it runs: the engine's direct path, an actor,
+//! another node or behind the gRPC gateway all hand it the same
+//! [`Observation`]s and [`Turn`]s in the same order, which is what makes
+//! traces identical across engines.
+
+mod acceptance;
+mod bidding;
+mod boa;
+mod opponent;
+mod spec;
+
+pub use acceptance::Acceptance;
+pub use bidding::Bidding;
+pub use boa::Boa;
+pub use opponent::FrequencyModel;
+pub use spec::{StrategyError, StrategySpec, STRATEGY_NAMES};
+
+use std::sync::Arc;
+
+use super::domain::Domain;
+use super::protocol::{Action, Deadline, Ending, Standing};
+use super::utility::Preferences;
+
+/// What a party knows when a session starts.
+#[derive(Debug, Clone)]
+pub struct PartyContext {
+    pub domain: Arc<Domain>,
+    pub preferences: Arc<Preferences>,
+    /// This party's position in the protocol's turn order.
+    pub party: usize,
+    pub n_parties: usize,
+    pub deadline: Deadline,
+    /// Seed for the party's own randomness (derived from the session seed).
+    pub seed: u64,
+}
+
+/// Another party's action, delivered before this party's next turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub party: usize,
+    pub action: Action,
+    /// Relative time at which it was taken.
+    pub time: f64,
+}
+
+/// A request to act.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    pub round: u32,
+    /// Relative time in [0, 1].
+    pub time: f64,
+    pub standing: Option<Standing>,
+}
+
+pub trait Strategy: Send {
+    /// Called once before the first turn.
+    fn init(&mut self, ctx: &PartyContext);
+    /// Another party acted.
+    fn observe(&mut self, _observation: &Observation) {}
+    /// Offer, accept the standing offer, or end the negotiation.
+    fn act(&mut self, turn: &Turn) -> Action;
+    /// The session is over.
+    fn finish(&mut self, _ending: &Ending) {}
+}

@@ -1,0 +1,109 @@
+//! Opponent models (the O of BOA).
+
+use crate::core::domain::{Domain, Issue, Outcome, Value};
+
+/// Bins for real issues: the model counts values per bin.
+const REAL_BINS: usize = 10;
+/// Issue weight gained each time an opponent keeps an issue's value.
+const WEIGHT_LEARNING_RATE: f64 = 0.1;
+
+/// Frequency model (after HardHeaded, ANAC 2011): values an opponent offers
+/// often are the ones it likes; issues whose value it rarely changes weigh most.
+#[derive(Debug, Clone)]
+pub struct FrequencyModel {
+    counts: Vec<Vec<f64>>,
+    weights: Vec<f64>,
+    last: Option<Vec<usize>>,
+    bins: Vec<(f64, f64, usize)>,
+}
+
+impl FrequencyModel {
+    pub fn new(domain: &Domain) -> Self {
+        let bins: Vec<(f64, f64, usize)> = domain
+            .issues
+            .iter()
+            .map(|i| match i {
+                Issue::Discrete { values, .. } => (0.0, 1.0, values.len()),
+                Issue::Integer { min, max, .. } if max - min < 64 => (*min as f64, 1.0, (max - min + 1) as usize),
+                Issue::Integer { min, max, .. } => (*min as f64, (*max - *min) as f64 / REAL_BINS as f64, REAL_BINS),
+                Issue::Real { min, max, .. } => (*min, (max - min) / REAL_BINS as f64, REAL_BINS),
+            })
+            .collect();
+        let n = domain.issues.len().max(1);
+        Self {
+            counts: bins.iter().map(|b| vec![0.0; b.2.max(1)]).collect(),
+            weights: vec![1.0 / n as f64; domain.issues.len()],
+            last: None,
+            bins,
+        }
+    }
+
+    fn slot(&self, issue: usize, v: &Value) -> usize {
+        let (origin, width, n) = self.bins[issue];
+        let k = match v {
+            Value::Discrete(i) => *i as usize,
+            other => {
+                if width > 0.0 { ((other.as_f64() - origin) / width) as usize } else { 0 }
+            }
+        };
+        k.min(n.saturating_sub(1))
+    }
+
+    pub fn update(&mut self, offer: &Outcome) {
+        let slots: Vec<usize> = offer.0.iter().enumerate().map(|(i, v)| self.slot(i, v)).collect();
+        if let Some(last) = &self.last {
+            for (i, (a, b)) in slots.iter().zip(last).enumerate() {
+                if a == b {
+                    self.weights[i] += WEIGHT_LEARNING_RATE;
+                }
+            }
+            let total: f64 = self.weights.iter().sum();
+            self.weights.iter_mut().for_each(|w| *w /= total);
+        }
+        for (i, s) in slots.iter().enumerate() {
+            self.counts[i][*s] += 1.0;
+        }
+        self.last = Some(slots);
+    }
+
+    /// Estimated opponent utility in [0, 1].
+    pub fn estimate(&self, outcome: &Outcome) -> f64 {
+        if self.last.is_none() {
+            return 0.5;
+        }
+        outcome
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let c = &self.counts[i];
+                let max = c.iter().copied().fold(0.0, f64::max);
+                self.weights[i] * (c[self.slot(i, v)] + 1.0) / (max + 1.0)
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learns_preferred_values_and_stable_issues() {
+        let d = Domain::new(
+            "d",
+            vec![
+                Issue::Integer { name: "price".into(), min: 0, max: 9 },
+                Issue::Discrete { name: "color".into(), values: vec!["r".into(), "g".into()] },
+            ],
+        );
+        let mut m = FrequencyModel::new(&d);
+        for p in [9, 8, 7, 6] {
+            m.update(&Outcome(vec![Value::Integer(p), Value::Discrete(1)]));
+        }
+        let liked = Outcome(vec![Value::Integer(8), Value::Discrete(1)]);
+        let disliked = Outcome(vec![Value::Integer(0), Value::Discrete(0)]);
+        assert!(m.estimate(&liked) > m.estimate(&disliked));
+        assert!(m.weights[1] > m.weights[0], "the value it never changes weighs more");
+    }
+}

@@ -1,0 +1,189 @@
+//! Strategies by name and parameters, as written in scenario files and on the
+//! command line.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+use thiserror::Error;
+
+use super::{Acceptance, Bidding, Boa, Strategy};
+
+/// Names `StrategySpec::build` knows.
+pub const STRATEGY_NAMES: &[&str] =
+    &["boulware", "linear", "conceder", "time-dependent", "hardliner", "random", "tit-for-tat"];
+
+#[derive(Debug, Error, PartialEq)]
+pub enum StrategyError {
+    #[error("unknown strategy `{0}`; valid strategies: {valid}", valid = STRATEGY_NAMES.join(", "))]
+    UnknownStrategy(String),
+    #[error("strategy `{strategy}`: unknown parameter `{param}`; valid parameters: {valid}")]
+    UnknownParameter { strategy: String, param: String, valid: String },
+    #[error("strategy `{strategy}`: parameter `{param}` {problem}")]
+    BadParameter { strategy: String, param: String, problem: String },
+    #[error("{0}")]
+    Syntax(String),
+}
+
+/// A strategy as configured: a name and its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StrategySpec {
+    pub name: String,
+    pub params: Map<String, Json>,
+}
+
+impl StrategySpec {
+    pub fn named(name: &str) -> Self {
+        Self { name: name.to_string(), params: Map::new() }
+    }
+
+    /// From a scenario value: `"boulware"` or `{ type = "time-dependent", e = 0.5 }`.
+    pub fn from_json(v: &Json) -> Result<Self, StrategyError> {
+        match v {
+            Json::String(s) => Ok(Self::named(s)),
+            Json::Object(map) => {
+                let mut params = map.clone();
+                let name = params
+                    .remove("type")
+                    .or_else(|| params.remove("name"))
+                    .and_then(|n| n.as_str().map(str::to_string))
+                    .ok_or_else(|| StrategyError::Syntax("a strategy table needs `type = \"NAME\"`".into()))?;
+                Ok(Self { name, params })
+            }
+            other => Err(StrategyError::Syntax(format!("a strategy is a name or a table, not {other}"))),
+        }
+    }
+
+    /// From the command line: `NAME` or an inline TOML table.
+    pub fn parse_cli(s: &str) -> Result<Self, StrategyError> {
+        let s = s.trim();
+        if s.starts_with('{') {
+            let doc: toml::Table = toml::from_str(&format!("v = {s}")).map_err(|e| StrategyError::Syntax(e.to_string()))?;
+            let json = serde_json::to_value(&doc["v"]).map_err(|e| StrategyError::Syntax(e.to_string()))?;
+            Self::from_json(&json)
+        } else {
+            Ok(Self::named(s))
+        }
+    }
+
+    /// Checks the name and parameters without building anything.
+    pub fn validate(&self) -> Result<(), StrategyError> {
+        self.build().map(|_| ())
+    }
+
+    pub fn build(&self) -> Result<Box<dyn Strategy>, StrategyError> {
+        Ok(Box::new(self.build_boa()?))
+    }
+
+    pub fn build_boa(&self) -> Result<Boa, StrategyError> {
+        let p = Params { spec: self };
+        let (bidding, default_acceptance, allowed): (Bidding, Acceptance, &[&str]) = match self.name.as_str() {
+            "boulware" => (Bidding::TimeDependent { e: 0.25 }, Acceptance::Target, &[]),
+            "linear" => (Bidding::TimeDependent { e: 1.0 }, Acceptance::Target, &[]),
+            "conceder" => (Bidding::TimeDependent { e: 4.0 }, Acceptance::Target, &[]),
+            "time-dependent" => {
+                let e = p.f64_or("e", None)?;
+                if !(e > 0.0 && e.is_finite()) {
+                    return Err(p.bad("e", "must be a positive number (e < 1 Boulware, 1 linear, e > 1 conceder)"));
+                }
+                (Bidding::TimeDependent { e }, Acceptance::Target, &["e"])
+            }
+            "hardliner" => (Bidding::Hardliner, Acceptance::Target, &[]),
+            "random" => {
+                let p_accept = p.f64_or("p_accept", Some(0.2))?;
+                if !(0.0..=1.0).contains(&p_accept) {
+                    return Err(p.bad("p_accept", "must lie in [0, 1]"));
+                }
+                (Bidding::Random, Acceptance::Probability(p_accept), &["p_accept"])
+            }
+            "tit-for-tat" => {
+                let kindness = p.f64_or("kindness", Some(1.0))?;
+                (Bidding::TitForTat { kindness }, Acceptance::Next, &["kindness"])
+            }
+            _ => return Err(StrategyError::UnknownStrategy(self.name.clone())),
+        };
+        for key in self.params.keys() {
+            if !allowed.contains(&key.as_str()) && key != "acceptance" && key != "opponent_model" {
+                let mut valid: Vec<&str> = allowed.to_vec();
+                valid.extend(["acceptance", "opponent_model"]);
+                return Err(StrategyError::UnknownParameter {
+                    strategy: self.name.clone(),
+                    param: key.clone(),
+                    valid: valid.join(", "),
+                });
+            }
+        }
+        let acceptance = match self.params.get("acceptance") {
+            Some(v) => Acceptance::from_json(v).map_err(|problem| p.bad("acceptance", &problem))?,
+            None => default_acceptance,
+        };
+        let opponent_model = match self.params.get("opponent_model").map(|v| v.as_str()) {
+            None | Some(Some("none")) => false,
+            Some(Some("frequency")) => true,
+            Some(_) => return Err(p.bad("opponent_model", "must be \"frequency\" or \"none\"")),
+        };
+        Ok(Boa::new(bidding, acceptance, opponent_model))
+    }
+
+    /// Short label for results: `time-dependent(e=0.5)`.
+    pub fn label(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for StrategySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.params.is_empty() {
+            return write!(f, "{}", self.name);
+        }
+        let params: Vec<String> = self.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        write!(f, "{}({})", self.name, params.join(","))
+    }
+}
+
+struct Params<'a> {
+    spec: &'a StrategySpec,
+}
+
+impl Params<'_> {
+    fn bad(&self, param: &str, problem: &str) -> StrategyError {
+        StrategyError::BadParameter { strategy: self.spec.name.clone(), param: param.into(), problem: problem.into() }
+    }
+
+    fn f64_or(&self, key: &str, default: Option<f64>) -> Result<f64, StrategyError> {
+        match self.spec.params.get(key) {
+            Some(v) => v.as_f64().ok_or_else(|| self.bad(key, "must be a number")),
+            None => default.ok_or_else(|| self.bad(key, "is required")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_names_list_the_valid_ones() {
+        let err = StrategySpec::named("genius").build().err().unwrap();
+        let msg = err.to_string();
+        assert!(msg.contains("unknown strategy `genius`"), "{msg}");
+        for name in STRATEGY_NAMES {
+            assert!(msg.contains(name), "{msg}");
+        }
+    }
+
+    #[test]
+    fn parameters_are_checked() {
+        let spec = StrategySpec::parse_cli("{ type = \"time-dependent\", e = 0.5 }").unwrap();
+        assert_eq!(spec.label(), "time-dependent(e=0.5)");
+        assert!(spec.build().is_ok());
+        let missing = StrategySpec::named("time-dependent").build().err().unwrap();
+        assert!(missing.to_string().contains("`e` is required"));
+        let unknown = StrategySpec::parse_cli("{ type = \"boulware\", speed = 2 }").unwrap().build().err().unwrap();
+        assert!(unknown.to_string().contains("unknown parameter `speed`"), "{unknown}");
+        let acc = StrategySpec::parse_cli("{ type = \"linear\", acceptance = { type = \"ac_const\", c = 2 } }").unwrap();
+        assert!(acc.build().is_err());
+        let model = StrategySpec::parse_cli("{ type = \"conceder\", opponent_model = \"frequency\", acceptance = \"ac_next\" }").unwrap();
+        assert!(model.build().is_ok());
+    }
+}

@@ -1,0 +1,76 @@
+//! The reference workload W of DESIGN.md, built exactly as the peer
+//! (NegMAS, `bench_sao.py`) builds it, so both run the same negotiations.
+
+use std::sync::Arc;
+
+use super::domain::{Domain, Issue};
+use super::protocol::Deadline;
+use super::rng::SplitMix64;
+use super::utility::{Preferences, UtilityFunction, ValueFunction};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Workload {
+    pub issues: usize,
+    pub values: usize,
+    pub rounds: u32,
+    pub reservation: f64,
+    pub seed: u64,
+}
+
+impl Workload {
+    /// W1: 3 issues × 10 values. W4: 5 × 10.
+    pub fn named(name: &str) -> Option<Self> {
+        let issues = match name {
+            "w1" => 3,
+            "w4" => 5,
+            _ => return None,
+        };
+        Some(Self { issues, values: 10, rounds: 100, reservation: 0.1, seed: 1 })
+    }
+
+    pub fn domain(&self) -> Arc<Domain> {
+        let issues = (0..self.issues)
+            .map(|i| Issue::Integer { name: format!("i{i}"), min: 0, max: self.values as i64 - 1 })
+            .collect();
+        Arc::new(Domain::new(format!("W {}x{}", self.issues, self.values), issues))
+    }
+
+    pub fn deadline(&self) -> Deadline {
+        Deadline::rounds(self.rounds)
+    }
+
+    /// Preferences of A (values high) and B (values low) for negotiation `j`.
+    pub fn preferences(&self, j: u64) -> [Arc<Preferences>; 2] {
+        let mut rng = SplitMix64::new(self.seed.wrapping_add(j));
+        let mut weights = || {
+            let w: Vec<f64> = (0..self.issues).map(|_| rng.next_f64()).collect();
+            let s: f64 = w.iter().sum();
+            w.into_iter().map(|x| x / s).collect::<Vec<f64>>()
+        };
+        let (wa, wb) = (weights(), weights());
+        let v = self.values;
+        let table = |rising: bool| ValueFunction::Table {
+            utilities: (0..v).map(|x| x as f64 / (v - 1) as f64).map(|u| if rising { u } else { 1.0 - u }).collect(),
+        };
+        let prefs = |w: Vec<f64>, rising: bool| {
+            let values = (0..self.issues).map(|_| table(rising)).collect();
+            Arc::new(Preferences::new(UtilityFunction::LinearAdditive { weights: w, values }, self.reservation))
+        };
+        [prefs(wa, true), prefs(wb, false)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utilities_span_zero_to_one_and_oppose() {
+        let w = Workload::named("w1").unwrap();
+        let d = w.domain();
+        let [a, b] = w.preferences(0);
+        let best_for_a = d.outcome_at(999);
+        assert!((a.utility(&d, &best_for_a) - 1.0).abs() < 1e-12);
+        assert!(b.utility(&d, &best_for_a).abs() < 1e-12);
+    }
+}

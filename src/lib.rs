@@ -1,0 +1,19 @@
+//! negotium: automated negotiation at scale.
+//!
+//! Layers, dependencies pointing down only:
+//!
+//! - [`cli`] — the `negotium` commands; the only place that prints for people.
+//! - [`engine`] — runs sessions: a direct loop for batch work, actix actors
+//!   for sessions whose parties may live anywhere.
+//! - [`core`] — pure negotiation logic: domains ([`core::domain`]), utility
+//!   functions ([`core::utility`]), the SAOP protocol ([`core::protocol`]),
+//!   strategies ([`core::strategy`]), sessions ([`core::session`]), analysis
+//!   ([`core::analysis`]), scenario files ([`core::scenario`]) and the
+//!   reference workload ([`core::workload`]).
+//!
+//! Planned layers (see DESIGN.md): `net` (gRPC API, remote parties, nodes) and
+//! `learn` (parameter server, training workers).
+
+pub mod cli;
+pub mod core;
+pub mod engine;
