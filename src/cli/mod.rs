@@ -1,1 +1,112 @@
+//! The `negotium` commands. `main` parses arguments and maps errors to exit
+//! codes: 0 success, 1 a failure while running, 2 bad input (arguments,
+//! scenario files, strategy names).
 
+mod analyze;
+mod bench;
+mod report;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "negotium", version, about = "Automated negotiation at scale")]
+struct Cli {
+    /// Log as JSON lines (for log collectors) instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// Sessions and parties as actix actors.
+    Actors,
+    /// The protocol and strategies in one loop per session, on all cores.
+    Direct,
+}
+
+impl Engine {
+    fn label(self) -> &'static str {
+        match self {
+            Engine::Actors => "actors",
+            Engine::Direct => "direct",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run negotiations of a scenario and summarise them.
+    Run(run::RunArgs),
+    /// Outcome count, Pareto frontier, Nash, Kalai–Smorodinsky and max-welfare points.
+    Analyze {
+        scenario: PathBuf,
+        /// One JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The reference workload W (DESIGN.md), timed as the peer times it.
+    Bench(bench::BenchArgs),
+}
+
+/// An error and the exit code it deserves.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad arguments or files: exit 2.
+    Input(String),
+    /// Something failed while running: exit 1.
+    Failure(anyhow::Error),
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::Failure(e.into())
+    }
+}
+
+impl From<serde_json::Error> for CliError {
+    fn from(e: serde_json::Error) -> Self {
+        CliError::Failure(e.into())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_json);
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Analyze { scenario, json } => analyze::analyze(&scenario, json),
+        Command::Bench(args) => bench::bench(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Input(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Failure(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("NEGOTIUM_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Peak resident memory of this process in MiB (Linux; `None` elsewhere).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

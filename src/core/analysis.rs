@@ -284,9 +284,9 @@ mod tests {
         let b = Preferences::new(UtilityFunction::LinearAdditive { weights: vec![1.0], values: vec![ValueFunction::linear_between(0.0, 10.0, 1.0, 0.0)] }, 0.0);
         let an = Analysis::run(&d, &[&a, &b], 1);
         assert_eq!(an.pareto.len(), 11);
-        let ks = an.kalai_smorodinsky.unwrap();
+        let ks = an.kalai_smorodinsky.clone().unwrap();
         assert!((ks.utilities[0] - 0.5).abs() < 1e-12);
-        let egal = an.egalitarian.unwrap();
+        let egal = an.egalitarian.clone().unwrap();
         assert!((egal.utilities[0] - 0.5).abs() < 1e-12);
         let dist = an.distances(&[0.3, 0.7]);
         assert!(dist.pareto.unwrap() < 1e-12);

@@ -261,7 +261,7 @@ mod tests {
         fn agrees_with_a_sorted_scan(utils in proptest::collection::vec(0.0f64..1.0, 1..300), rv in 0.0f64..0.5, t in -0.1f64..1.1) {
             let idx = index(&utils, rv);
             let expect = utils.iter().enumerate().filter(|(_, u)| **u >= rv && **u >= t)
-                .min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, u)| *u).map(|u| u);
+                .min_by(|a, b| a.1.total_cmp(b.1)).map(|(_, u)| *u);
             prop_assert_eq!(idx.worst_at_or_above(t).map(|(_, u)| u), expect);
             let lo = t; let hi = t + 0.2;
             let n = utils.iter().filter(|u| **u >= rv && **u >= lo && **u <= hi).count();

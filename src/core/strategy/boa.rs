@@ -12,6 +12,8 @@ use crate::core::rng::SplitMix64;
 /// choose from, and how many candidates it looks at.
 const MODEL_WINDOW: f64 = 0.05;
 const MODEL_CANDIDATES: usize = 2_000;
+/// How far below the target a bid may fall when it is nearer (rounding slack).
+const BELOW_TOLERANCE: f64 = 1e-6;
 
 #[derive(Debug, Clone)]
 pub struct Boa {
@@ -69,7 +71,27 @@ impl State {
                 return Some((id, u));
             }
         }
-        self.index.worst_at_or_above(target).or_else(|| self.index.best())
+        if target.is_nan() {
+            return self.index.best();
+        }
+        self.nearest_at_or_above(target)
+    }
+
+    /// The worst outcome at or above `target`, except that an outcome at most
+    /// [`BELOW_TOLERANCE`] below it wins when strictly nearer — NegMAS'
+    /// `worst_in` rule, kept so that agreements match the peer's. With
+    /// nothing at or above the target, the best outcome.
+    fn nearest_at_or_above(&self, target: f64) -> Option<(u32, f64)> {
+        let Some((id, u)) = self.index.worst_at_or_above(target) else { return self.index.best() };
+        let below = self
+            .index
+            .in_range(target - BELOW_TOLERANCE, target)
+            .filter(|&(_, v)| v < target)
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        match below {
+            Some((bid, bu)) if target - bu < u - target => Some((bid, bu)),
+            _ => Some((id, u)),
+        }
     }
 }
 

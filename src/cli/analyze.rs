@@ -1,0 +1,64 @@
+//! `negotium analyze`.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::CliError;
+use super::report::point_json;
+use crate::core::analysis::Analysis;
+use crate::core::scenario::Scenario;
+
+pub fn analyze(path: &Path, as_json: bool) -> Result<(), CliError> {
+    let scenario = Scenario::load(path).map_err(|e| CliError::Input(e.to_string()))?;
+    let prefs = scenario.preferences();
+    let refs: Vec<&_> = prefs.iter().map(|p| p.as_ref()).collect();
+    let an = Analysis::run(&scenario.domain, &refs, scenario.seed);
+    let d = &scenario.domain;
+    if as_json {
+        let outcomes = match scenario.domain.cardinality() {
+            crate::core::domain::Cardinality::Finite(n) if n <= u64::MAX as u128 => json!(n as u64),
+            _ => json!(an.outcomes),
+        };
+        let obj = json!({
+            "scenario": scenario.name,
+            "parties": scenario.parties.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            "outcomes": outcomes,
+            "exact": an.exact,
+            "note": an.note,
+            "disagreement": an.disagreement,
+            "pareto": an.pareto.iter().map(|p| &p.utilities).collect::<Vec<_>>(),
+            "nash": point_json(d, an.nash.as_ref()),
+            "kalai_smorodinsky": point_json(d, an.kalai_smorodinsky.as_ref()),
+            "max_welfare": point_json(d, an.max_welfare.as_ref()),
+            "egalitarian": point_json(d, an.egalitarian.as_ref()),
+        });
+        println!("{}", serde_json::to_string(&obj)?);
+        return Ok(());
+    }
+    let names: Vec<&str> = scenario.parties.iter().map(|p| p.name.as_str()).collect();
+    println!("{} — parties: {}", scenario.name, names.join(", "));
+    println!("outcomes:            {}", an.outcomes);
+    if let Some(note) = &an.note {
+        println!("note:                {note}");
+    }
+    println!("disagreement point:  {}", fmt_utils(&an.disagreement));
+    println!("Pareto frontier:     {} outcomes", an.pareto.len());
+    for (label, p) in [
+        ("Nash", &an.nash),
+        ("Kalai–Smorodinsky", &an.kalai_smorodinsky),
+        ("max welfare", &an.max_welfare),
+        ("egalitarian", &an.egalitarian),
+    ] {
+        match p {
+            Some(p) => println!("{label:<20} {}  {}", fmt_utils(&p.utilities), d.outcome_display(&p.outcome)),
+            None => println!("{label:<20} none (no outcome is acceptable to every party)"),
+        }
+    }
+    Ok(())
+}
+
+pub fn fmt_utils(u: &[f64]) -> String {
+    let parts: Vec<String> = u.iter().map(|x| format!("{x:.4}")).collect();
+    format!("({})", parts.join(", "))
+}

@@ -1,0 +1,137 @@
+//! `negotium bench`: the reference workload W, timed like the peer's
+//! `bench_sao.py` — building the utility functions and the parties is inside
+//! the timed region, as it is there.
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde_json::json;
+
+use super::report::Summary;
+use super::{peak_rss_mib, CliError, Engine};
+use crate::core::session::SessionResult;
+use crate::core::strategy::StrategySpec;
+use crate::core::workload::Workload;
+use crate::engine::actors::{run_sessions, ActorRunOptions};
+use crate::engine::{direct, SessionSpec};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// w1 (3 issues × 10 values) or w4 (5 × 10).
+    #[arg(long, default_value = "w1")]
+    workload: String,
+    /// Strategies of A and B, e.g. boulware-conceder, linear-linear.
+    #[arg(long, default_value = "boulware-conceder")]
+    pair: String,
+    /// Negotiations (default: 50,000 for w1, 5,000 for w4).
+    #[arg(long)]
+    n: Option<u64>,
+    /// Seed; negotiation j uses seed + j (the peer's default is 1).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, value_enum, default_value = "direct")]
+    engine: Engine,
+    /// Worker threads (direct) or arbiters (actors); default: every core.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Sessions in flight at once on the actor engine.
+    #[arg(long, default_value_t = 1024)]
+    concurrency: usize,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn bench(args: BenchArgs) -> Result<(), CliError> {
+    let mut w = Workload::named(&args.workload)
+        .ok_or_else(|| CliError::Input(format!("unknown workload `{}` (w1, w4)", args.workload)))?;
+    w.seed = args.seed;
+    let (a, b) = args
+        .pair
+        .split_once('-')
+        .ok_or_else(|| CliError::Input(format!("--pair `{}`: expected A-B, e.g. boulware-conceder", args.pair)))?;
+    let strategies = vec![StrategySpec::named(a), StrategySpec::named(b)];
+    for s in &strategies {
+        s.validate().map_err(|e| CliError::Input(e.to_string()))?;
+    }
+    let n = args.n.unwrap_or(if w.issues <= 3 { 50_000 } else { 5_000 });
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let domain = w.domain();
+    let spec_of = |j: u64| SessionSpec {
+        id: j,
+        domain: domain.clone(),
+        preferences: w.preferences(j).to_vec(),
+        strategies: strategies.clone(),
+        deadline: w.deadline(),
+        seed: w.seed.wrapping_add(j),
+        record_trace: false,
+    };
+
+    let mut summary = Summary::default();
+    let started = Instant::now();
+    match args.engine {
+        Engine::Direct => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| CliError::Failure(e.into()))?;
+            let results: Vec<SessionResult> = pool.install(|| {
+                (0..n)
+                    .into_par_iter()
+                    .map(|j| direct::run(&spec_of(j)).expect("strategies validated above"))
+                    .collect()
+            });
+            for r in &results {
+                summary.add(None, r);
+            }
+        }
+        Engine::Actors => {
+            // Utility functions are built inside the timed region here too.
+            let specs: Vec<SessionSpec> = (0..n).map(spec_of).collect();
+            let opts = ActorRunOptions { concurrency: args.concurrency, arbiters: threads };
+            run_sessions(specs, opts, |(_, r)| summary.add(None, &r)).map_err(|e| CliError::Input(e.to_string()))?;
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let offers = summary.offers;
+    let report = json!({
+        "workload": args.workload,
+        "pair": args.pair,
+        "engine": args.engine.label(),
+        "threads": threads,
+        "n_negotiations": summary.n,
+        "n_outcomes": domain.cardinality().to_string(),
+        "wall_s": wall,
+        "negotiations_per_s": summary.n as f64 / wall,
+        "offers_total": offers,
+        "offers_per_negotiation": summary.mean(offers),
+        "offers_per_s": offers / wall,
+        "agreement_rate": summary.agreements as f64 / summary.n.max(1) as f64,
+        "rounds_mean": summary.mean(summary.rounds),
+        "mean_utilities": summary.mean_utilities(),
+        "peak_rss_mib": peak_rss_mib(),
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!(
+            "{} {} ({} outcomes), engine {}, {} thread(s), n={}",
+            args.workload,
+            args.pair,
+            domain.cardinality(),
+            args.engine.label(),
+            threads,
+            summary.n
+        );
+        println!("  negotiations/s   {:.0}", report["negotiations_per_s"].as_f64().unwrap_or(0.0));
+        println!("  offers/s         {:.0}", report["offers_per_s"].as_f64().unwrap_or(0.0));
+        println!("  agreement rate   {:.3}", report["agreement_rate"].as_f64().unwrap_or(0.0));
+        println!("  mean rounds      {:.3}", report["rounds_mean"].as_f64().unwrap_or(0.0));
+        let mu = summary.mean_utilities();
+        println!("  mean utilities   A {:.4}  B {:.4}", mu.first().unwrap_or(&0.0), mu.get(1).unwrap_or(&0.0));
+        if let Some(m) = peak_rss_mib() {
+            println!("  peak memory      {m:.1} MiB");
+        }
+    }
+    Ok(())
+}
