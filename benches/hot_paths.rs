@@ -1,1 +1,70 @@
-fn main(){}
+//! Criterion benches for the hot paths: one W negotiation on the direct path
+//! (utility functions and parties built inside, as the peer times it), the
+//! inverse-utility index, and the Pareto analysis.
+//!
+//!     cargo bench --bench hot_paths
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use negotium::core::analysis::Analysis;
+use negotium::core::inverse::{Candidates, OutcomeIndex};
+use negotium::core::strategy::StrategySpec;
+use negotium::core::workload::Workload;
+use negotium::engine::{SessionSpec, direct};
+
+fn spec(w: &Workload, j: u64) -> SessionSpec {
+    SessionSpec {
+        id: j,
+        domain: w.domain(),
+        preferences: w.preferences(j).to_vec(),
+        strategies: vec![StrategySpec::named("boulware"), StrategySpec::named("conceder")],
+        deadline: w.deadline(),
+        seed: w.seed + j,
+        record_trace: false,
+    }
+}
+
+fn negotiation(c: &mut Criterion) {
+    for name in ["w1", "w4"] {
+        let w = Workload::named(name).expect("known workload");
+        let mut j = 0u64;
+        c.bench_function(&format!("{name}_boulware_conceder_negotiation"), |b| {
+            b.iter(|| {
+                j += 1;
+                black_box(direct::run(&spec(&w, j % 200)).expect("valid strategies"))
+            })
+        });
+    }
+}
+
+fn inverse_index(c: &mut Criterion) {
+    let w = Workload::named("w4").expect("known workload");
+    let d = w.domain();
+    let [a, _] = w.preferences(0);
+    c.bench_function("w4_outcome_index_build_100k", |b| {
+        b.iter(|| black_box(OutcomeIndex::build(Candidates::All(d.clone()), &d, &a)))
+    });
+    let idx = OutcomeIndex::build(Candidates::All(d.clone()), &d, &a);
+    c.bench_function("w4_worst_at_or_above", |b| {
+        let mut t = 0.0;
+        b.iter(|| {
+            t = (t + 0.0137) % 1.0;
+            black_box(idx.worst_at_or_above(t))
+        })
+    });
+}
+
+fn analysis(c: &mut Criterion) {
+    for name in ["w1", "w4"] {
+        let w = Workload::named(name).expect("known workload");
+        let d = w.domain();
+        let [a, b] = w.preferences(0);
+        c.bench_function(&format!("{name}_analysis_pareto_nash_ks"), |bench| {
+            bench.iter(|| black_box(Analysis::run(&d, &[&a, &b], 1)))
+        });
+    }
+}
+
+criterion_group!(benches, negotiation, inverse_index, analysis);
+criterion_main!(benches);

@@ -8,12 +8,12 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use super::report::Summary;
-use super::{peak_rss_mib, CliError, Engine};
+use super::{CliError, Engine, peak_rss_mib};
 use crate::core::session::SessionResult;
 use crate::core::strategy::StrategySpec;
 use crate::core::workload::Workload;
-use crate::engine::actors::{run_sessions, ActorRunOptions};
-use crate::engine::{direct, SessionSpec};
+use crate::engine::actors::{ActorRunOptions, run_sessions};
+use crate::engine::{SessionSpec, direct};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -76,10 +76,7 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
                 .build()
                 .map_err(|e| CliError::Failure(e.into()))?;
             let results: Vec<SessionResult> = pool.install(|| {
-                (0..n)
-                    .into_par_iter()
-                    .map(|j| direct::run(&spec_of(j)).expect("strategies validated above"))
-                    .collect()
+                (0..n).into_par_iter().map(|j| direct::run(&spec_of(j)).expect("strategies validated above")).collect()
             });
             for r in &results {
                 summary.add(None, r);

@@ -1,6 +1,6 @@
 //! Result records (one JSON object per negotiation) and summaries.
 
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 
 use crate::core::analysis::{Analysis, Point};
 use crate::core::domain::Domain;

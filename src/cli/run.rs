@@ -9,14 +9,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use super::analyze::fmt_utils;
-use super::report::{record, Summary};
+use super::report::{Summary, record};
 use super::{CliError, Engine};
 use crate::core::analysis::Analysis;
 use crate::core::scenario::Scenario;
 use crate::core::session::SessionResult;
 use crate::core::strategy::StrategySpec;
-use crate::engine::actors::{run_sessions, ActorRunOptions};
-use crate::engine::{direct, SessionSpec};
+use crate::engine::actors::{ActorRunOptions, run_sessions};
+use crate::engine::{SessionSpec, direct};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -47,9 +47,8 @@ const BATCH: u64 = 4096;
 pub fn run(args: RunArgs) -> Result<(), CliError> {
     let mut scenario = Scenario::load(&args.scenario).map_err(|e| CliError::Input(e.to_string()))?;
     for s in &args.strategies {
-        let (role, spec) = s
-            .split_once('=')
-            .ok_or_else(|| CliError::Input(format!("--strategy `{s}`: expected ROLE=NAME")))?;
+        let (role, spec) =
+            s.split_once('=').ok_or_else(|| CliError::Input(format!("--strategy `{s}`: expected ROLE=NAME")))?;
         let spec = StrategySpec::parse_cli(spec).map_err(|e| CliError::Input(format!("--strategy {role}: {e}")))?;
         scenario.set_strategy(role.trim(), spec).map_err(|e| CliError::Input(format!("--strategy {role}: {e}")))?;
     }
@@ -75,7 +74,9 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
 
     let mut out = match &args.out {
         Some(path) => Some(BufWriter::new(
-            File::create(path).with_context(|| format!("cannot create {}", path.display())).map_err(CliError::Failure)?,
+            File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))
+                .map_err(CliError::Failure)?,
         )),
         None => None,
     };

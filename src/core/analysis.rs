@@ -111,18 +111,21 @@ impl Analysis {
             Cardinality::Finite(size) if size <= EXACT_LIMIT => {
                 // Column per party, then one flat row-major table: no outcome
                 // is materialised until it is a reference point.
-                let cols: Vec<Vec<f64>> = parties.iter().map(|p| p.utility.utilities_of_all(domain).unwrap_or_default()).collect();
+                let cols: Vec<Vec<f64>> =
+                    parties.iter().map(|p| p.utility.utilities_of_all(domain).unwrap_or_default()).collect();
                 let rows = size as usize;
                 let flat: Vec<f64> = (0..rows).flat_map(|k| cols.iter().map(move |c| c[k])).collect();
                 Self::from_points(card, true, &|k| domain.outcome_at(k as u128), &flat, n, parties)
             }
             _ => {
                 let mut rng = SplitMix64::new(seed);
-                let mut sample: Vec<Outcome> = parties.iter().filter_map(|p| p.utility.best_outcome_hint(domain)).collect();
+                let mut sample: Vec<Outcome> =
+                    parties.iter().filter_map(|p| p.utility.best_outcome_hint(domain)).collect();
                 while sample.len() < ANALYSIS_SAMPLE {
                     sample.push(domain.random_outcome(&mut rng));
                 }
-                let flat: Vec<f64> = sample.iter().flat_map(|o| parties.iter().map(move |p| p.utility(domain, o))).collect();
+                let flat: Vec<f64> =
+                    sample.iter().flat_map(|o| parties.iter().map(move |p| p.utility(domain, o))).collect();
                 Self::from_points(card, false, &|k| sample[k].clone(), &flat, n, parties)
             }
         }
@@ -280,8 +283,20 @@ mod tests {
     #[test]
     fn kalai_smorodinsky_balances_relative_gains() {
         let d = Domain::new("t", vec![Issue::Integer { name: "split".into(), min: 0, max: 10 }]);
-        let a = Preferences::new(UtilityFunction::LinearAdditive { weights: vec![1.0], values: vec![ValueFunction::linear_between(0.0, 10.0, 0.0, 1.0)] }, 0.0);
-        let b = Preferences::new(UtilityFunction::LinearAdditive { weights: vec![1.0], values: vec![ValueFunction::linear_between(0.0, 10.0, 1.0, 0.0)] }, 0.0);
+        let a = Preferences::new(
+            UtilityFunction::LinearAdditive {
+                weights: vec![1.0],
+                values: vec![ValueFunction::linear_between(0.0, 10.0, 0.0, 1.0)],
+            },
+            0.0,
+        );
+        let b = Preferences::new(
+            UtilityFunction::LinearAdditive {
+                weights: vec![1.0],
+                values: vec![ValueFunction::linear_between(0.0, 10.0, 1.0, 0.0)],
+            },
+            0.0,
+        );
         let an = Analysis::run(&d, &[&a, &b], 1);
         assert_eq!(an.pareto.len(), 11);
         let ks = an.kalai_smorodinsky.clone().unwrap();
@@ -297,10 +312,24 @@ mod tests {
     fn huge_spaces_are_sampled_and_marked() {
         let issues: Vec<Issue> = (0..30).map(|i| Issue::Integer { name: format!("i{i}"), min: 0, max: 9 }).collect();
         let d = Domain::new("big", issues);
-        let f = |inc: bool| Preferences::new(UtilityFunction::LinearAdditive {
-            weights: vec![1.0 / 30.0; 30],
-            values: (0..30).map(|_| ValueFunction::linear_between(0.0, 9.0, if inc { 0.0 } else { 1.0 }, if inc { 1.0 } else { 0.0 })).collect(),
-        }, 0.0);
+        let f = |inc: bool| {
+            Preferences::new(
+                UtilityFunction::LinearAdditive {
+                    weights: vec![1.0 / 30.0; 30],
+                    values: (0..30)
+                        .map(|_| {
+                            ValueFunction::linear_between(
+                                0.0,
+                                9.0,
+                                if inc { 0.0 } else { 1.0 },
+                                if inc { 1.0 } else { 0.0 },
+                            )
+                        })
+                        .collect(),
+                },
+                0.0,
+            )
+        };
         let (a, b) = (f(true), f(false));
         let an = Analysis::run(&d, &[&a, &b], 3);
         assert!(!an.exact);

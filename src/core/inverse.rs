@@ -100,50 +100,56 @@ impl OutcomeIndex {
     }
 
     pub fn from_utilities(candidates: Candidates, all: &[f64], reservation: f64) -> Self {
-        let min_utility = all.iter().copied().fold(f64::INFINITY, f64::min);
-        let max_utility = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // Four linear passes (extremes, bucket of each outcome, prefix sums,
+        // scatter): this runs once per party per negotiation, so it is the
+        // hot path on large spaces.
+        let (mut min_utility, mut max_utility) = (f64::INFINITY, f64::NEG_INFINITY);
+        for &u in all {
+            min_utility = min_utility.min(u);
+            max_utility = max_utility.max(u);
+        }
         let lo = reservation.max(min_utility);
         let n_rational = all.iter().filter(|&&u| u >= reservation).count();
         let buckets = (n_rational / 4).max(1);
         let span = max_utility - lo;
         let scale = if span > 0.0 { buckets as f64 / span } else { 0.0 };
-        let bucket_of = |u: f64| (((u - lo) * scale) as usize).min(buckets - 1);
+        let last = buckets - 1;
 
         let mut start = vec![0u32; buckets + 1];
-        for &u in all.iter().filter(|&&u| u >= reservation) {
-            start[bucket_of(u) + 1] += 1;
-        }
+        let bucket: Vec<u32> = all
+            .iter()
+            .map(|&u| {
+                if u < reservation {
+                    return u32::MAX;
+                }
+                let b = (((u - lo) * scale) as usize).min(last);
+                start[b + 1] += 1;
+                b as u32
+            })
+            .collect();
         for b in 0..buckets {
             start[b + 1] += start[b];
         }
         let mut fill = start.clone();
         let mut ids = vec![0u32; n_rational];
         let mut utils = vec![0.0f64; n_rational];
+        let mut bucket_min = vec![u32::MAX; buckets];
         let mut best: Option<u32> = None;
-        for (id, &u) in all.iter().enumerate() {
-            if u < reservation {
+        for (id, (&u, &b)) in all.iter().zip(&bucket).enumerate() {
+            if b == u32::MAX {
                 continue;
             }
-            let b = bucket_of(u);
-            let pos = fill[b] as usize;
+            let b = b as usize;
+            let pos = fill[b];
             fill[b] += 1;
-            ids[pos] = id as u32;
-            utils[pos] = u;
+            ids[pos as usize] = id as u32;
+            utils[pos as usize] = u;
+            let m = bucket_min[b];
+            if m == u32::MAX || u < utils[m as usize] {
+                bucket_min[b] = pos;
+            }
             if best.is_none_or(|p| u > utils[p as usize]) {
-                best = Some(pos as u32);
-            }
-        }
-        let mut bucket_min = vec![u32::MAX; buckets];
-        for b in 0..buckets {
-            let (s, e) = (start[b] as usize, start[b + 1] as usize);
-            let mut m: Option<usize> = None;
-            for p in s..e {
-                if m.is_none_or(|q| utils[p] < utils[q]) {
-                    m = Some(p);
-                }
-            }
-            if let Some(p) = m {
-                bucket_min[b] = p as u32;
+                best = Some(pos);
             }
         }
         let mut next_nonempty = vec![u32::MAX; buckets + 1];
@@ -238,7 +244,8 @@ mod tests {
     use proptest::prelude::*;
 
     fn index(utils: &[f64], rv: f64) -> OutcomeIndex {
-        let d = Arc::new(Domain::new("t", vec![Issue::Integer { name: "x".into(), min: 0, max: utils.len() as i64 - 1 }]));
+        let d =
+            Arc::new(Domain::new("t", vec![Issue::Integer { name: "x".into(), min: 0, max: utils.len() as i64 - 1 }]));
         OutcomeIndex::from_utilities(Candidates::All(d), utils, rv)
     }
 

@@ -53,13 +53,21 @@ impl Deadline {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Ending {
-    Agreement { outcome: Outcome, proposer: usize },
+    Agreement {
+        outcome: Outcome,
+        proposer: usize,
+    },
     /// The round or wall-time deadline passed.
     Deadline,
     /// A party walked away.
-    EndedBy { party: usize },
+    EndedBy {
+        party: usize,
+    },
     /// A party broke the rules (or could not be reached); no agreement.
-    Violation { party: usize, reason: String },
+    Violation {
+        party: usize,
+        reason: String,
+    },
 }
 
 impl Ending {
@@ -165,7 +173,8 @@ impl Saop {
                 };
                 self.supporters += 1;
                 if self.supporters == self.n_parties {
-                    self.ending = Some(Ending::Agreement { outcome: standing.offer.clone(), proposer: standing.proposer });
+                    self.ending =
+                        Some(Ending::Agreement { outcome: standing.offer.clone(), proposer: standing.proposer });
                     return self.ending.as_ref();
                 }
             }

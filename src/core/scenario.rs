@@ -124,7 +124,7 @@ struct PartyToml {
     #[serde(default = "linear_additive")]
     utility: String,
     weights: Option<Spanned<BTreeMap<String, f64>>>,
-    values: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    values: Option<BTreeMap<String, toml::Value>>,
     aggregation: Option<String>,
     max_utility: Option<f64>,
     rectangles: Option<Vec<Spanned<RectangleToml>>>,
@@ -160,6 +160,12 @@ impl Ctx<'_> {
     }
     fn at<T>(&self, s: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
         self.err(Some(s.span().start), message)
+    }
+    /// toml cannot attach spans to dotted keys (`values.price = ...`), so
+    /// those errors point at the first line after `from` that names `key`.
+    fn near(&self, from: usize, key: &str, message: impl Into<String>) -> ScenarioError {
+        let offset = self.text.get(from..).and_then(|t| t.find(key)).map(|k| from + k).unwrap_or(from);
+        self.err(Some(offset), message)
     }
 }
 
@@ -215,7 +221,9 @@ impl Scenario {
                     }
                 }
                 other => {
-                    return Err(cx.at(it, format!("issue `{}`: unknown type `{other}` (discrete, integer, real)", i.name)));
+                    return Err(
+                        cx.at(it, format!("issue `{}`: unknown type `{other}` (discrete, integer, real)", i.name))
+                    );
                 }
             };
             issues.push(issue);
@@ -250,11 +258,19 @@ impl Scenario {
                 "linear-additive" => linear_additive_ufun(&cx, sp, &domain)?,
                 "hyper-rectangles" => hyper_rectangles_ufun(&cx, sp, &domain)?,
                 other => {
-                    return Err(cx.at(sp, format!("party `{}`: unknown utility `{other}` (linear-additive, hyper-rectangles)", party.name)));
+                    return Err(cx.at(
+                        sp,
+                        format!(
+                            "party `{}`: unknown utility `{other}` (linear-additive, hyper-rectangles)",
+                            party.name
+                        ),
+                    ));
                 }
             };
             if !(0.0..=1.0).contains(&party.reservation) {
-                return Err(cx.at(sp, format!("party `{}`: reservation {} is outside [0, 1]", party.name, party.reservation)));
+                return Err(
+                    cx.at(sp, format!("party `{}`: reservation {} is outside [0, 1]", party.name, party.reservation))
+                );
             }
             if !(party.discount > 0.0 && party.discount <= 1.0) {
                 return Err(cx.at(sp, format!("party `{}`: discount {} is outside (0, 1]", party.name, party.discount)));
@@ -263,14 +279,19 @@ impl Scenario {
                 None => StrategySpec::named("boulware"),
                 Some(s) => {
                     let json = serde_json::to_value(s.get_ref()).map_err(|e| cx.at(s, e.to_string()))?;
-                    let spec = StrategySpec::from_json(&json).map_err(|e| cx.at(s, format!("party `{}`: {e}", party.name)))?;
+                    let spec =
+                        StrategySpec::from_json(&json).map_err(|e| cx.at(s, format!("party `{}`: {e}", party.name)))?;
                     spec.validate().map_err(|e| cx.at(s, format!("party `{}`: {e}", party.name)))?;
                     spec
                 }
             };
             parties.push(Party {
                 name: party.name.clone(),
-                preferences: Arc::new(Preferences { utility, reservation_value: party.reservation, discount: party.discount }),
+                preferences: Arc::new(Preferences {
+                    utility,
+                    reservation_value: party.reservation,
+                    discount: party.discount,
+                }),
                 strategy,
             });
         }
@@ -296,7 +317,11 @@ impl Scenario {
     }
 }
 
-fn linear_additive_ufun(cx: &Ctx<'_>, sp: &Spanned<PartyToml>, domain: &Domain) -> Result<UtilityFunction, ScenarioError> {
+fn linear_additive_ufun(
+    cx: &Ctx<'_>,
+    sp: &Spanned<PartyToml>,
+    domain: &Domain,
+) -> Result<UtilityFunction, ScenarioError> {
     let party = sp.get_ref();
     let who = &party.name;
     let weights = party.weights.as_ref().ok_or_else(|| cx.at(sp, format!("party `{who}` needs `weights`")))?;
@@ -306,9 +331,10 @@ fn linear_additive_ufun(cx: &Ctx<'_>, sp: &Spanned<PartyToml>, domain: &Domain) 
             return Err(cx.at(weights, format!("party `{who}`: weights name unknown issue `{name}`")));
         }
     }
-    for (name, v) in values.get_ref() {
+    let from = sp.span().start;
+    for name in values.keys() {
         if domain.issue_index(name).is_none() {
-            return Err(cx.at(v, format!("party `{who}`: values name unknown issue `{name}`")));
+            return Err(cx.near(from, name, format!("party `{who}`: values name unknown issue `{name}`")));
         }
     }
     let mut w = Vec::new();
@@ -324,25 +350,32 @@ fn linear_additive_ufun(cx: &Ctx<'_>, sp: &Spanned<PartyToml>, domain: &Domain) 
         }
         w.push(wi);
         let vf = values
-            .get_ref()
             .get(name)
-            .ok_or_else(|| cx.at(values, format!("party `{who}` gives no value function for issue `{name}`")))?;
-        fns.push(value_function(cx, vf, issue, who)?);
+            .ok_or_else(|| cx.at(sp, format!("party `{who}` gives no value function for issue `{name}`")))?;
+        fns.push(value_function(cx, from, vf, issue, who)?);
     }
     let sum: f64 = w.iter().sum();
     if (sum - 1.0).abs() > WEIGHT_TOLERANCE {
-        return Err(cx.at(weights, format!("party `{who}`: weights sum to {sum}, not 1 (utilities must lie in [0, 1])")));
+        return Err(
+            cx.at(weights, format!("party `{who}`: weights sum to {sum}, not 1 (utilities must lie in [0, 1])"))
+        );
     }
     Ok(UtilityFunction::LinearAdditive { weights: w, values: fns })
 }
 
-fn value_function(cx: &Ctx<'_>, v: &Spanned<toml::Value>, issue: &Issue, who: &str) -> Result<ValueFunction, ScenarioError> {
+fn value_function(
+    cx: &Ctx<'_>,
+    from: usize,
+    v: &toml::Value,
+    issue: &Issue,
+    who: &str,
+) -> Result<ValueFunction, ScenarioError> {
     let name = issue.name();
-    let bad = |m: String| cx.at(v, format!("party `{who}`, issue `{name}`: {m}"));
+    let bad = |m: String| cx.near(from, &format!("values.{name}"), format!("party `{who}`, issue `{name}`: {m}"));
     let unit = |x: f64| -> Result<f64, ScenarioError> {
         if (0.0..=1.0).contains(&x) { Ok(x) } else { Err(bad(format!("utility {x} is outside [0, 1]"))) }
     };
-    let json: Json = serde_json::to_value(v.get_ref()).map_err(|e| bad(e.to_string()))?;
+    let json: Json = serde_json::to_value(v).map_err(|e| bad(e.to_string()))?;
     let table = json.as_object().ok_or_else(|| bad("a value function is a table".into()))?;
     let nums = |key: &str, n: usize| -> Result<Vec<f64>, ScenarioError> {
         let a = table.get(key).and_then(Json::as_array).ok_or_else(|| bad(format!("`{key}` needs a list")))?;
@@ -362,12 +395,17 @@ fn value_function(cx: &Ctx<'_>, v: &Spanned<toml::Value>, issue: &Issue, who: &s
             }
             let mut utilities = Vec::new();
             for value in values {
-                let u = table.get(value).and_then(Json::as_f64).ok_or_else(|| bad(format!("no utility for value `{value}`")))?;
+                let u = table
+                    .get(value)
+                    .and_then(Json::as_f64)
+                    .ok_or_else(|| bad(format!("no utility for value `{value}`")))?;
                 utilities.push(unit(u)?);
             }
             Ok(ValueFunction::Table { utilities })
         }
-        _ if table.len() != 1 => Err(bad("use one of: linear = [at_min, at_max], triangular = [low, peak, high], table = [...], constant = u".into())),
+        _ if table.len() != 1 => Err(bad(
+            "use one of: linear = [at_min, at_max], triangular = [low, peak, high], table = [...], constant = u".into(),
+        )),
         _ => {
             let (lo, hi) = match issue {
                 Issue::Integer { min, max, .. } => (*min as f64, *max as f64),
@@ -406,7 +444,11 @@ fn value_function(cx: &Ctx<'_>, v: &Spanned<toml::Value>, issue: &Issue, who: &s
     }
 }
 
-fn hyper_rectangles_ufun(cx: &Ctx<'_>, sp: &Spanned<PartyToml>, domain: &Domain) -> Result<UtilityFunction, ScenarioError> {
+fn hyper_rectangles_ufun(
+    cx: &Ctx<'_>,
+    sp: &Spanned<PartyToml>,
+    domain: &Domain,
+) -> Result<UtilityFunction, ScenarioError> {
     let party = sp.get_ref();
     let who = &party.name;
     let aggregation = match party.aggregation.as_deref().unwrap_or("sum") {
@@ -415,13 +457,19 @@ fn hyper_rectangles_ufun(cx: &Ctx<'_>, sp: &Spanned<PartyToml>, domain: &Domain)
         "max" => Aggregation::Max,
         other => return Err(cx.at(sp, format!("party `{who}`: unknown aggregation `{other}` (sum, min, max)"))),
     };
-    let rects = party.rectangles.as_ref().filter(|r| !r.is_empty()).ok_or_else(|| cx.at(sp, format!("party `{who}` needs [[parties.rectangles]]")))?;
+    let rects = party
+        .rectangles
+        .as_ref()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| cx.at(sp, format!("party `{who}` needs [[parties.rectangles]]")))?;
     let mut rectangles = Vec::new();
     for r in rects {
         let conv = |m: &BTreeMap<String, [f64; 2]>| -> Result<Vec<(usize, f64, f64)>, ScenarioError> {
             m.iter()
                 .map(|(name, [lo, hi])| {
-                    let k = domain.issue_index(name).ok_or_else(|| cx.at(r, format!("party `{who}`: rectangle names unknown issue `{name}`")))?;
+                    let k = domain
+                        .issue_index(name)
+                        .ok_or_else(|| cx.at(r, format!("party `{who}`: rectangle names unknown issue `{name}`")))?;
                     Ok((k, *lo, *hi))
                 })
                 .collect()

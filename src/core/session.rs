@@ -62,7 +62,12 @@ pub struct SessionRun {
 }
 
 impl SessionRun {
-    pub fn new(domain: Arc<Domain>, preferences: Vec<Arc<Preferences>>, deadline: Deadline, record_trace: bool) -> Self {
+    pub fn new(
+        domain: Arc<Domain>,
+        preferences: Vec<Arc<Preferences>>,
+        deadline: Deadline,
+        record_trace: bool,
+    ) -> Self {
         let n = preferences.len();
         Self {
             domain,

@@ -13,12 +13,24 @@ use super::domain::{Cardinality, Domain, Issue, Outcome, Value};
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ValueFunction {
     /// Discrete issues by value index; integer issues by `x - min`.
-    Table { utilities: Vec<f64> },
+    Table {
+        utilities: Vec<f64>,
+    },
     /// `offset + slope·(x − origin)`, clamped to [0, 1] (GENIUS' linear evaluator).
-    Linear { slope: f64, offset: f64, origin: f64 },
+    Linear {
+        slope: f64,
+        offset: f64,
+        origin: f64,
+    },
     /// 0 at `low` and `high`, 1 at `peak`, linear between, 0 outside.
-    Triangular { low: f64, peak: f64, high: f64 },
-    Constant { utility: f64 },
+    Triangular {
+        low: f64,
+        peak: f64,
+        high: f64,
+    },
+    Constant {
+        utility: f64,
+    },
 }
 
 impl ValueFunction {
@@ -39,9 +51,7 @@ impl ValueFunction {
                 };
                 utilities.get(k).copied().unwrap_or(0.0)
             }
-            ValueFunction::Linear { slope, offset, origin } => {
-                (offset + slope * (v.as_f64() - origin)).clamp(0.0, 1.0)
-            }
+            ValueFunction::Linear { slope, offset, origin } => (offset + slope * (v.as_f64() - origin)).clamp(0.0, 1.0),
             ValueFunction::Triangular { low, peak, high } => {
                 let x = v.as_f64();
                 if x <= *low || x >= *high {
@@ -200,9 +210,9 @@ impl UtilityFunction {
     /// (exact for linear-additive; the centre of the best rectangle otherwise).
     pub fn best_outcome_hint(&self, domain: &Domain) -> Option<Outcome> {
         match self {
-            UtilityFunction::LinearAdditive { values, .. } => Some(Outcome(
-                domain.issues.iter().zip(values).map(|(i, f)| f.best_value(i)).collect(),
-            )),
+            UtilityFunction::LinearAdditive { values, .. } => {
+                Some(Outcome(domain.issues.iter().zip(values).map(|(i, f)| f.best_value(i)).collect()))
+            }
             UtilityFunction::HyperRectangles { rectangles, .. } => {
                 let best = rectangles.iter().max_by(|a, b| a.utility.total_cmp(&b.utility))?;
                 let mut values: Vec<Value> = domain.issues.iter().map(|i| i.value_at(0)).collect();
@@ -276,7 +286,10 @@ mod tests {
         let o = Outcome(vec![Value::Discrete(1), Value::Integer(1), Value::Real(2.5)]);
         let expect = 0.5 * 0.5 + 0.3 * 0.75 + 0.2 * 0.5;
         assert!((u.eval(&d, &o) - expect).abs() < 1e-12);
-        assert_eq!(u.best_outcome_hint(&d).unwrap(), Outcome(vec![Value::Discrete(2), Value::Integer(0), Value::Real(5.0)]));
+        assert_eq!(
+            u.best_outcome_hint(&d).unwrap(),
+            Outcome(vec![Value::Discrete(2), Value::Integer(0), Value::Real(5.0)])
+        );
     }
 
     #[test]
@@ -290,7 +303,10 @@ mod tests {
         );
         let u = UtilityFunction::LinearAdditive {
             weights: vec![0.7, 0.3],
-            values: vec![ValueFunction::linear_between(2.0, 6.0, 0.0, 1.0), ValueFunction::Table { utilities: vec![1.0, 0.2] }],
+            values: vec![
+                ValueFunction::linear_between(2.0, 6.0, 0.0, 1.0),
+                ValueFunction::Table { utilities: vec![1.0, 0.2] },
+            ],
         };
         let all = u.utilities_of_all(&d).unwrap();
         assert_eq!(all.len(), 10);
@@ -301,15 +317,30 @@ mod tests {
 
     #[test]
     fn hyper_rectangles_aggregate_and_normalise() {
-        let d = Domain::new("h", vec![Issue::Integer { name: "x".into(), min: 0, max: 9 }, Issue::Integer { name: "y".into(), min: 0, max: 9 }]);
+        let d = Domain::new(
+            "h",
+            vec![
+                Issue::Integer { name: "x".into(), min: 0, max: 9 },
+                Issue::Integer { name: "y".into(), min: 0, max: 9 },
+            ],
+        );
         let rects = vec![
             HyperRectangle { utility: 30.0, includes: vec![(0, 0.0, 4.0)], excludes: vec![] },
             HyperRectangle { utility: 50.0, includes: vec![(0, 3.0, 9.0), (1, 5.0, 9.0)], excludes: vec![] },
         ];
         let o = Outcome(vec![Value::Integer(3), Value::Integer(6)]);
-        let sum = UtilityFunction::HyperRectangles { rectangles: rects.clone(), aggregation: Aggregation::Sum, max_utility: 100.0 };
-        let min = UtilityFunction::HyperRectangles { rectangles: rects.clone(), aggregation: Aggregation::Min, max_utility: 100.0 };
-        let max = UtilityFunction::HyperRectangles { rectangles: rects, aggregation: Aggregation::Max, max_utility: 40.0 };
+        let sum = UtilityFunction::HyperRectangles {
+            rectangles: rects.clone(),
+            aggregation: Aggregation::Sum,
+            max_utility: 100.0,
+        };
+        let min = UtilityFunction::HyperRectangles {
+            rectangles: rects.clone(),
+            aggregation: Aggregation::Min,
+            max_utility: 100.0,
+        };
+        let max =
+            UtilityFunction::HyperRectangles { rectangles: rects, aggregation: Aggregation::Max, max_utility: 40.0 };
         assert!((sum.eval(&d, &o) - 0.8).abs() < 1e-12);
         assert!((min.eval(&d, &o) - 0.3).abs() < 1e-12);
         assert_eq!(max.eval(&d, &o), 1.0, "capped at 1");

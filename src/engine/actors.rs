@@ -90,7 +90,11 @@ pub struct SessionActor {
 }
 
 impl SessionActor {
-    pub fn new(spec: &SessionSpec, endpoints: Vec<PartyEndpoint>, report: mpsc::UnboundedSender<SessionReport>) -> Self {
+    pub fn new(
+        spec: &SessionSpec,
+        endpoints: Vec<PartyEndpoint>,
+        report: mpsc::UnboundedSender<SessionReport>,
+    ) -> Self {
         Self {
             id: spec.id,
             seed: spec.seed,
@@ -149,8 +153,12 @@ impl Actor for SessionActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let Some(run) = self.run.as_ref() else { return };
-        let starts: Vec<_> =
-            run.contexts(self.seed).into_iter().zip(&self.endpoints).map(|(pc, e)| e.send(ToParty::Start(pc))).collect();
+        let starts: Vec<_> = run
+            .contexts(self.seed)
+            .into_iter()
+            .zip(&self.endpoints)
+            .map(|(pc, e)| e.send(ToParty::Start(pc)))
+            .collect();
         futures_join(starts)
             .into_actor(self)
             .then(|answers, act, ctx| {
@@ -181,7 +189,11 @@ async fn futures_join<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
 }
 
 /// Starts a session whose parties are local actors, on the current arbiter.
-pub fn start_local_session(spec: &SessionSpec, strategies: Vec<Box<dyn Strategy>>, report: mpsc::UnboundedSender<SessionReport>) {
+pub fn start_local_session(
+    spec: &SessionSpec,
+    strategies: Vec<Box<dyn Strategy>>,
+    report: mpsc::UnboundedSender<SessionReport>,
+) {
     let endpoints = strategies.into_iter().map(|s| PartyActor::new(s).start().recipient()).collect();
     SessionActor::new(spec, endpoints, report).start();
 }

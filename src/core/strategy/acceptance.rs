@@ -17,7 +17,9 @@ pub enum Acceptance {
     Time(f64),
     /// AC_combi: AC_next, or after time `t` anything at least as good as the
     /// best offer received so far.
-    Combi { t: f64 },
+    Combi {
+        t: f64,
+    },
     /// Accept a rational offer with probability p (the random strategy).
     Probability(f64),
     Any(Vec<Acceptance>),
@@ -116,7 +118,10 @@ mod tests {
         let combi = Acceptance::Combi { t: 0.9 };
         assert!(!combi.accepts(&mut input(&mut rng, 0.65, 0.5)));
         assert!(combi.accepts(&mut input(&mut rng, 0.65, 0.95)));
-        let all = Acceptance::from_json(&serde_json::json!({"type": "all", "of": ["ac_next", {"type": "ac_time", "t": 0.5}]})).unwrap();
+        let all = Acceptance::from_json(
+            &serde_json::json!({"type": "all", "of": ["ac_next", {"type": "ac_time", "t": 0.5}]}),
+        )
+        .unwrap();
         assert!(!all.accepts(&mut input(&mut rng, 0.8, 0.4)));
         assert!(all.accepts(&mut input(&mut rng, 0.8, 0.6)));
         assert!(Acceptance::from_json(&serde_json::json!("ac_maybe")).unwrap_err().contains("valid"));

@@ -63,7 +63,10 @@ mod tests {
         assert!((at(1.0, 0.5) - 0.6).abs() < 1e-9);
         assert!(at(0.25, 0.5) > at(1.0, 0.5), "Boulware concedes later");
         assert!(at(4.0, 0.5) < at(1.0, 0.5), "conceder concedes earlier");
-        assert!((Bidding::TimeDependent { e: 1.0 }.target(&input(1.0)).unwrap() - 0.2).abs() < 1e-12, "never below low");
+        assert!(
+            (Bidding::TimeDependent { e: 1.0 }.target(&input(1.0)).unwrap() - 0.2).abs() < 1e-12,
+            "never below low"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub use acceptance::Acceptance;
 pub use bidding::Bidding;
 pub use boa::Boa;
 pub use opponent::FrequencyModel;
-pub use spec::{StrategyError, StrategySpec, STRATEGY_NAMES};
+pub use spec::{STRATEGY_NAMES, StrategyError, StrategySpec};
 
 use std::sync::Arc;
 

@@ -43,7 +43,11 @@ impl FrequencyModel {
         let k = match v {
             Value::Discrete(i) => *i as usize,
             other => {
-                if width > 0.0 { ((other.as_f64() - origin) / width) as usize } else { 0 }
+                if width > 0.0 {
+                    ((other.as_f64() - origin) / width) as usize
+                } else {
+                    0
+                }
             }
         };
         k.min(n.saturating_sub(1))

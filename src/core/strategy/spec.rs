@@ -58,7 +58,8 @@ impl StrategySpec {
     pub fn parse_cli(s: &str) -> Result<Self, StrategyError> {
         let s = s.trim();
         if s.starts_with('{') {
-            let doc: toml::Table = toml::from_str(&format!("v = {s}")).map_err(|e| StrategyError::Syntax(e.to_string()))?;
+            let doc: toml::Table =
+                toml::from_str(&format!("v = {s}")).map_err(|e| StrategyError::Syntax(e.to_string()))?;
             let json = serde_json::to_value(&doc["v"]).map_err(|e| StrategyError::Syntax(e.to_string()))?;
             Self::from_json(&json)
         } else {
@@ -181,9 +182,13 @@ mod tests {
         assert!(missing.to_string().contains("`e` is required"));
         let unknown = StrategySpec::parse_cli("{ type = \"boulware\", speed = 2 }").unwrap().build().err().unwrap();
         assert!(unknown.to_string().contains("unknown parameter `speed`"), "{unknown}");
-        let acc = StrategySpec::parse_cli("{ type = \"linear\", acceptance = { type = \"ac_const\", c = 2 } }").unwrap();
+        let acc =
+            StrategySpec::parse_cli("{ type = \"linear\", acceptance = { type = \"ac_const\", c = 2 } }").unwrap();
         assert!(acc.build().is_err());
-        let model = StrategySpec::parse_cli("{ type = \"conceder\", opponent_model = \"frequency\", acceptance = \"ac_next\" }").unwrap();
+        let model = StrategySpec::parse_cli(
+            "{ type = \"conceder\", opponent_model = \"frequency\", acceptance = \"ac_next\" }",
+        )
+        .unwrap();
         assert!(model.build().is_ok());
     }
 }
