@@ -240,7 +240,7 @@ impl Scenario {
         if p.rounds.is_none() && p.seconds.is_none() {
             return Err(cx.at(&raw.protocol, "the protocol needs a deadline: `rounds` and/or `seconds`"));
         }
-        if p.rounds == Some(0) || p.seconds.is_some_and(|s| !(s > 0.0)) {
+        if p.rounds == Some(0) || p.seconds.is_some_and(|s| s.is_nan() || s <= 0.0) {
             return Err(cx.at(&raw.protocol, "the deadline must be positive"));
         }
         let deadline = Deadline { rounds: p.rounds, seconds: p.seconds };
@@ -420,7 +420,7 @@ fn value_function(
                 }
                 "triangular" => {
                     let xs = nums("triangular", 3)?;
-                    if !(xs[0] < xs[1] && xs[1] < xs[2]) && !(xs[0] <= xs[1] && xs[1] <= xs[2] && xs[0] < xs[2]) {
+                    if !(xs[0] <= xs[1] && xs[1] <= xs[2] && xs[0] < xs[2]) {
                         return Err(bad("triangular needs low ≤ peak ≤ high with low < high".into()));
                     }
                     Ok(ValueFunction::Triangular { low: xs[0], peak: xs[1], high: xs[2] })

@@ -10,7 +10,7 @@
 //! that fails to answer ends the session with a recorded violation, never a
 //! panic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -151,6 +151,16 @@ impl SessionActor {
 impl Actor for SessionActor {
     type Context = Context<Self>;
 
+    /// A session stopped before its protocol ended (its arbiter shutting
+    /// down, say) still reports, so that no caller waits for it forever.
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
+        if let Some(run) = self.run.as_mut() {
+            let party = run.protocol().next_party().unwrap_or(0);
+            run.fail(party, "the session was stopped before it ended".into());
+            self.finish(ctx);
+        }
+    }
+
     fn started(&mut self, ctx: &mut Context<Self>) {
         let Some(run) = self.run.as_ref() else { return };
         let starts: Vec<_> = run
@@ -227,7 +237,9 @@ pub fn run_sessions(
         let strategies = spec.build_strategies()?;
         prepared.push((spec, strategies));
     }
-    let index_of: HashMap<u64, usize> = prepared.iter().enumerate().map(|(k, (s, _))| (s.id, k)).collect();
+    // Sessions are tagged with their position internally, so ids chosen by
+    // the caller need not be unique.
+    let ids: Vec<u64> = prepared.iter().map(|(s, _)| s.id).collect();
     let total = prepared.len();
     let system = System::new();
     system.block_on(async move {
@@ -235,8 +247,9 @@ pub fn run_sessions(
         let (tx, mut rx) = mpsc::unbounded_channel::<SessionReport>();
         let mut pending = prepared.into_iter().enumerate();
         let mut launch = |n: usize| {
-            for (k, (spec, strategies)) in pending.by_ref().take(n) {
+            for (k, (mut spec, strategies)) in pending.by_ref().take(n) {
                 let tx = tx.clone();
+                spec.id = k as u64;
                 arbiters[k % arbiters.len()].spawn_fn(move || start_local_session(&spec, strategies, tx));
             }
         };
@@ -246,7 +259,8 @@ pub fn run_sessions(
         let mut next = 0usize;
         while next < total {
             let Some(report) = rx.recv().await else { break };
-            held.insert(index_of[&report.0], report);
+            let k = report.0 as usize;
+            held.insert(k, (ids[k], report.1));
             launch(1);
             while let Some(entry) = held.first_entry() {
                 if *entry.key() != next {
