@@ -100,17 +100,21 @@ impl OutcomeIndex {
     }
 
     pub fn from_utilities(candidates: Candidates, all: &[f64], reservation: f64) -> Self {
-        // Four linear passes (extremes, bucket of each outcome, prefix sums,
-        // scatter): this runs once per party per negotiation, so it is the
-        // hot path on large spaces.
+        // Three linear passes (extremes, bucket of each outcome, scatter):
+        // this runs once per party per negotiation, so it is the hot path of
+        // the direct engine. Plain comparisons instead of f64::min/max (no
+        // NaN can occur: utilities are clamped sums of finite numbers).
         let (mut min_utility, mut max_utility) = (f64::INFINITY, f64::NEG_INFINITY);
         for &u in all {
-            min_utility = min_utility.min(u);
-            max_utility = max_utility.max(u);
+            if u < min_utility {
+                min_utility = u;
+            }
+            if u > max_utility {
+                max_utility = u;
+            }
         }
         let lo = reservation.max(min_utility);
-        let n_rational = all.iter().filter(|&&u| u >= reservation).count();
-        let buckets = (n_rational / 4).max(1);
+        let buckets = (all.len() / 4).max(1);
         let span = max_utility - lo;
         let scale = if span > 0.0 { buckets as f64 / span } else { 0.0 };
         let last = buckets - 1;
@@ -130,11 +134,12 @@ impl OutcomeIndex {
         for b in 0..buckets {
             start[b + 1] += start[b];
         }
+        let n_rational = start[buckets] as usize;
         let mut fill = start.clone();
         let mut ids = vec![0u32; n_rational];
         let mut utils = vec![0.0f64; n_rational];
         let mut bucket_min = vec![u32::MAX; buckets];
-        let mut best: Option<u32> = None;
+        let mut bucket_min_u = vec![f64::INFINITY; buckets];
         for (id, (&u, &b)) in all.iter().zip(&bucket).enumerate() {
             if b == u32::MAX {
                 continue;
@@ -144,18 +149,19 @@ impl OutcomeIndex {
             fill[b] += 1;
             ids[pos as usize] = id as u32;
             utils[pos as usize] = u;
-            let m = bucket_min[b];
-            if m == u32::MAX || u < utils[m as usize] {
+            if u < bucket_min_u[b] {
+                bucket_min_u[b] = u;
                 bucket_min[b] = pos;
-            }
-            if best.is_none_or(|p| u > utils[p as usize]) {
-                best = Some(pos);
             }
         }
         let mut next_nonempty = vec![u32::MAX; buckets + 1];
         for b in (0..buckets).rev() {
             next_nonempty[b] = if start[b + 1] > start[b] { b as u32 } else { next_nonempty[b + 1] };
         }
+        // The best outcome sits in the highest non-empty bucket.
+        let best = (0..buckets).rev().find(|&b| start[b + 1] > start[b]).and_then(|b| {
+            (start[b]..start[b + 1]).max_by(|&p, &q| utils[p as usize].total_cmp(&utils[q as usize]).then(q.cmp(&p)))
+        });
         Self { candidates, min_utility, max_utility, lo, scale, start, ids, utils, bucket_min, next_nonempty, best }
     }
 
