@@ -39,7 +39,9 @@ python3 - "$OUT" <<'PY'
 import json, statistics, sys
 from pathlib import Path
 out = Path(sys.argv[1])
-peer = json.loads((out / "peer-summary.json").read_text())
+text = (out / "peer-summary.json").read_text()
+# run_bench.sh prints one progress line per run, then the summary object.
+peer = json.loads(text[text.index("\n{") + 1 if not text.startswith("{") else 0:])
 def ours(name, key):
     vals = [json.loads(f.read_text())[key] for f in sorted(out.glob(f"{name}.r*.json"))]
     return statistics.median(vals) if isinstance(vals[0], (int, float)) else vals[0]
