@@ -68,6 +68,7 @@ pub fn record(
         "pareto_efficient": r.agreement.is_some() && analysis.is_pareto_efficient(&r.utilities),
         "analysis_exact": analysis.exact,
         "trace": trace,
+        "trace_truncated": r.trace_truncated,
     })
 }
 

@@ -168,11 +168,27 @@ impl Domain {
     }
 
     /// The outcome with mixed-radix index `k` (last issue varies fastest).
-    pub fn outcome_at(&self, mut k: u128) -> Outcome {
+    pub fn outcome_at(&self, k: u128) -> Outcome {
+        if let Ok(k) = u64::try_from(k) {
+            return self.outcome_at_u64(k);
+        }
+        let mut k = k;
         let mut values = vec![Value::Discrete(0); self.issues.len()];
         for (slot, issue) in values.iter_mut().zip(&self.issues).rev() {
             let c = issue.cardinality().unwrap_or(1).max(1);
             *slot = issue.value_at((k % c) as u64);
+            k /= c;
+        }
+        Outcome(values)
+    }
+
+    /// [`Domain::outcome_at`] in 64-bit arithmetic (every space a strategy
+    /// enumerates fits; 128-bit division is a library call).
+    fn outcome_at_u64(&self, mut k: u64) -> Outcome {
+        let mut values = vec![Value::Discrete(0); self.issues.len()];
+        for (slot, issue) in values.iter_mut().zip(&self.issues).rev() {
+            let c = issue.cardinality().unwrap_or(1).clamp(1, u64::MAX as u128) as u64;
+            *slot = issue.value_at(k % c);
             k /= c;
         }
         Outcome(values)

@@ -200,7 +200,7 @@ impl Saop {
         self.next += 1;
         if self.next == self.n_parties {
             self.next = 0;
-            self.round += 1;
+            self.round = self.round.saturating_add(1);
             if self.deadline.rounds.is_some_and(|r| self.round >= r) {
                 self.ending = Some(Ending::Deadline);
             }

@@ -16,6 +16,11 @@ use super::rng::SplitMix64;
 use super::strategy::{Observation, PartyContext, Turn};
 use super::utility::Preferences;
 
+/// Trace entries kept per session. A wall-time deadline between two fast
+/// strategies can see millions of offers; past this the trace is cut (and
+/// marked so) rather than growing without bound.
+pub const TRACE_LIMIT: usize = 100_000;
+
 /// One action in a session's trace.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TraceEntry {
@@ -35,10 +40,12 @@ pub struct SessionResult {
     /// reservation value where there is none.
     pub utilities: Vec<f64>,
     pub rounds: u32,
-    pub offers: u32,
+    pub offers: u64,
     /// Relative time at the end.
     pub time: f64,
     pub trace: Vec<TraceEntry>,
+    /// True where the trace stopped at [`TRACE_LIMIT`] entries.
+    pub trace_truncated: bool,
 }
 
 /// The request a party gets: what happened since its last turn, then the turn.
@@ -57,7 +64,9 @@ pub struct SessionRun {
     pending: Vec<Vec<Observation>>,
     trace: Vec<TraceEntry>,
     record_trace: bool,
-    offers: u32,
+    offers: u64,
+    /// Every action applied, traced or not.
+    actions: u64,
     last_time: f64,
 }
 
@@ -77,6 +86,7 @@ impl SessionRun {
             trace: Vec::new(),
             record_trace,
             offers: 0,
+            actions: 0,
             last_time: 0.0,
         }
     }
@@ -128,7 +138,8 @@ impl SessionRun {
         if matches!(action, Action::Offer(_)) {
             self.offers += 1;
         }
-        if self.record_trace {
+        self.actions += 1;
+        if self.record_trace && self.trace.len() < TRACE_LIMIT {
             self.trace.push(TraceEntry { round, party, time, action: action.clone() });
         }
         if self.protocol.next_party() == Some(party) {
@@ -172,6 +183,7 @@ impl SessionRun {
             rounds: self.protocol.rounds_used(),
             offers: self.offers,
             time,
+            trace_truncated: self.record_trace && self.actions > self.trace.len() as u64,
             trace: self.trace,
         }
     }

@@ -139,6 +139,14 @@ impl SessionActor {
     fn finish(&mut self, ctx: &mut Context<Self>) {
         let Some(run) = self.run.take() else { return };
         let result = run.finish();
+        match &result.ending {
+            Ending::Violation { party, reason } => {
+                tracing::warn!(session = self.id, party, reason = %reason, "protocol violation ends the session");
+            }
+            ending => {
+                tracing::debug!(session = self.id, ending = ending.label(), rounds = result.rounds, "session ended")
+            }
+        }
         for e in &self.endpoints {
             e.do_send(ToParty::Finish(result.ending.clone()));
         }
