@@ -129,7 +129,7 @@ fn assert_engines_agree(specs: Vec<SessionSpec>, opts: ActorRunOptions) -> Vec<S
 
 /// Invariants of any result.
 fn check_consistency(spec: &SessionSpec, r: &SessionResult, what: &str) {
-    let offers = r.trace.iter().filter(|t| matches!(t.action, Action::Offer(_))).count() as u32;
+    let offers = r.trace.iter().filter(|t| matches!(t.action, Action::Offer(_))).count() as u64;
     assert_eq!(r.offers, offers, "{what}: offers = offers in the trace");
     assert_eq!(r.utilities.len(), spec.preferences.len(), "{what}");
     if let Some(rounds) = spec.deadline.rounds {
