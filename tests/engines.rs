@@ -252,7 +252,7 @@ fn hardliners_end_by_deadline_with_reservation_values() {
         let reservations: Vec<f64> = spec.preferences.iter().map(|p| p.reservation_value).collect();
         assert_eq!(r.utilities, reservations);
         // Every turn is an offer: two per round.
-        assert_eq!(r.offers, 2 * spec.deadline.rounds.unwrap());
+        assert_eq!(r.offers, 2 * u64::from(spec.deadline.rounds.unwrap()));
     }
 }
 
