@@ -14,15 +14,14 @@ use negotium::core::workload::Workload;
 use negotium::engine::{SessionSpec, direct};
 
 fn spec(w: &Workload, j: u64) -> SessionSpec {
-    SessionSpec {
-        id: j,
-        domain: w.domain(),
-        preferences: w.preferences(j).to_vec(),
-        strategies: vec![StrategySpec::named("boulware"), StrategySpec::named("conceder")],
-        deadline: w.deadline(),
-        seed: w.seed + j,
-        record_trace: false,
-    }
+    SessionSpec::new(
+        j,
+        w.domain(),
+        w.preferences(j).to_vec(),
+        vec![StrategySpec::named("boulware"), StrategySpec::named("conceder")],
+        w.deadline(),
+        w.seed + j,
+    )
 }
 
 fn negotiation(c: &mut Criterion) {

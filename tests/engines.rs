@@ -79,15 +79,15 @@ fn pairs() -> Vec<[StrategySpec; 2]> {
 
 fn workload_spec(id: u64, seed_offset: u64, strategies: &[StrategySpec]) -> SessionSpec {
     let w = Workload::named("w1").expect("w1 exists");
-    SessionSpec {
+    SessionSpec::new(
         id,
-        domain: w.domain(),
-        preferences: w.preferences(seed_offset).to_vec(),
-        strategies: strategies.to_vec(),
-        deadline: w.deadline(),
-        seed: w.seed.wrapping_add(seed_offset),
-        record_trace: true,
-    }
+        w.domain(),
+        w.preferences(seed_offset).to_vec(),
+        strategies.to_vec(),
+        w.deadline(),
+        w.seed.wrapping_add(seed_offset),
+    )
+    .with_trace(true)
 }
 
 fn scenario() -> Scenario {
@@ -95,15 +95,7 @@ fn scenario() -> Scenario {
 }
 
 fn scenario_spec(sc: &Scenario, id: u64, seed: u64, strategies: &[StrategySpec]) -> SessionSpec {
-    SessionSpec {
-        id,
-        domain: sc.domain.clone(),
-        preferences: sc.preferences(),
-        strategies: strategies.to_vec(),
-        deadline: sc.deadline,
-        seed,
-        record_trace: true,
-    }
+    SessionSpec::new(id, sc.domain.clone(), sc.preferences(), strategies.to_vec(), sc.deadline, seed).with_trace(true)
 }
 
 /// Runs every spec on both engines and compares the results field by field.
@@ -114,7 +106,7 @@ fn assert_engines_agree(specs: Vec<SessionSpec>, opts: ActorRunOptions) -> Vec<S
     run_sessions(specs.clone(), opts, |r| actor_results.push(r)).expect("actors run");
     assert_eq!(actor_results.len(), specs.len(), "one report per session");
     for ((spec, d), (id, a)) in specs.iter().zip(&direct_results).zip(&actor_results) {
-        let labels: Vec<String> = spec.strategies.iter().map(StrategySpec::label).collect();
+        let labels: Vec<String> = spec.strategies.iter().map(StrategySpec::to_string).collect();
         let what = format!("session {} (seed {}, {labels:?})", spec.id, spec.seed);
         assert_eq!(*id, spec.id, "{what}: reports come in spec order");
         assert!(!d.trace.is_empty(), "{what}: the trace was recorded");

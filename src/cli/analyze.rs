@@ -4,13 +4,12 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::CliError;
 use super::report::point_json;
+use super::{CliError, load_scenario};
 use crate::core::analysis::Analysis;
-use crate::core::scenario::Scenario;
 
 pub fn analyze(path: &Path, as_json: bool) -> Result<(), CliError> {
-    let scenario = Scenario::load(path).map_err(|e| CliError::Input(e.to_string()))?;
+    let scenario = load_scenario(path)?;
     let prefs = scenario.preferences();
     let refs: Vec<&_> = prefs.iter().map(|p| p.as_ref()).collect();
     let an = Analysis::run(&scenario.domain, &refs, scenario.seed);
@@ -26,7 +25,9 @@ pub fn analyze(path: &Path, as_json: bool) -> Result<(), CliError> {
             "outcomes": outcomes,
             "exact": an.exact,
             "note": an.note,
+            "evaluated": an.evaluated,
             "disagreement": an.disagreement,
+            "max_utilities": an.max_utilities,
             "pareto": an.pareto.iter().map(|p| &p.utilities).collect::<Vec<_>>(),
             "nash": point_json(d, an.nash.as_ref()),
             "kalai_smorodinsky": point_json(d, an.kalai_smorodinsky.as_ref()),

@@ -57,14 +57,15 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
     let n = args.n.unwrap_or(if w.issues <= 3 { 50_000 } else { 5_000 });
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let domain = w.domain();
-    let spec_of = |j: u64| SessionSpec {
-        id: j,
-        domain: domain.clone(),
-        preferences: w.preferences(j).to_vec(),
-        strategies: strategies.clone(),
-        deadline: w.deadline(),
-        seed: w.seed.wrapping_add(j),
-        record_trace: false,
+    let spec_of = |j: u64| {
+        SessionSpec::new(
+            j,
+            domain.clone(),
+            w.preferences(j).to_vec(),
+            strategies.clone(),
+            w.deadline(),
+            w.seed.wrapping_add(j),
+        )
     };
 
     let mut summary = Summary::default();
@@ -79,14 +80,14 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
                 (0..n).into_par_iter().map(|j| direct::run(&spec_of(j)).expect("strategies validated above")).collect()
             });
             for r in &results {
-                summary.add(None, r);
+                summary.add(r, None);
             }
         }
         Engine::Actors => {
             // Utility functions are built inside the timed region here too.
-            let specs: Vec<SessionSpec> = (0..n).map(spec_of).collect();
             let opts = ActorRunOptions { concurrency: args.concurrency, arbiters: threads };
-            run_sessions(specs, opts, |(_, r)| summary.add(None, &r)).map_err(|e| CliError::Input(e.to_string()))?;
+            run_sessions((0..n).map(spec_of), opts, |(_, r)| summary.add(&r, None))
+                .map_err(|e| CliError::Input(e.to_string()))?;
         }
     }
     let wall = started.elapsed().as_secs_f64();

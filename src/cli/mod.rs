@@ -103,6 +103,13 @@ fn init_tracing(json: bool) {
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
+/// Reads and parses a scenario file; every failure is bad input (exit 2).
+pub fn load_scenario(path: &std::path::Path) -> Result<crate::core::scenario::Scenario, CliError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::Input(format!("{file}: cannot read: {e}")))?;
+    crate::core::scenario::Scenario::parse(&text, &file).map_err(|e| CliError::Input(e.to_string()))
+}
+
 /// Peak resident memory of this process in MiB (Linux; `None` elsewhere).
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

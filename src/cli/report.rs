@@ -1,12 +1,15 @@
 //! Result records (one JSON object per negotiation) and summaries.
 
+use std::sync::Arc;
+
 use serde_json::{Value as Json, json};
 
-use crate::core::analysis::{Analysis, Point};
+use crate::core::analysis::{Analysis, Distances, Point};
 use crate::core::domain::Domain;
 use crate::core::protocol::{Action, Ending};
 use crate::core::scenario::Scenario;
 use crate::core::session::SessionResult;
+use crate::core::utility::Preferences;
 
 pub fn point_json(d: &Domain, p: Option<&Point>) -> Json {
     match p {
@@ -15,19 +18,35 @@ pub fn point_json(d: &Domain, p: Option<&Point>) -> Json {
     }
 }
 
+/// How one result relates to the scenario's analysis. Computed once per
+/// negotiation from the undiscounted utilities (the analysis ignores discount).
+pub struct Assessment {
+    pub distances: Distances,
+    pub pareto_efficient: bool,
+}
+
+impl Assessment {
+    pub fn of(analysis: &Analysis, r: &SessionResult) -> Self {
+        let distances = analysis.distances(&r.undiscounted);
+        let pareto_efficient = r.agreement.is_some() && distances.pareto.is_some_and(|d| d < 1e-9);
+        Self { distances, pareto_efficient }
+    }
+}
+
+/// What a record needs besides the result itself.
+pub struct RecordContext<'a> {
+    pub scenario: &'a Scenario,
+    pub preferences: &'a [Arc<Preferences>],
+    pub analysis: &'a Analysis,
+    pub engine: &'a str,
+    pub strategies: &'a [String],
+}
+
 /// The JSONL record of one negotiation.
-pub fn record(
-    scenario: &Scenario,
-    analysis: &Analysis,
-    session: u64,
-    seed: u64,
-    engine: &str,
-    strategies: &[String],
-    r: &SessionResult,
-) -> Json {
+pub fn record(cx: &RecordContext<'_>, session: u64, seed: u64, r: &SessionResult, a: &Assessment) -> Json {
+    let (scenario, prefs, engine, strategies) = (cx.scenario, cx.preferences, cx.engine, cx.strategies);
     let d = &scenario.domain;
-    let prefs = scenario.preferences();
-    let dist = analysis.distances(&r.utilities);
+    let dist = &a.distances;
     let trace: Vec<Json> = r
         .trace
         .iter()
@@ -43,6 +62,7 @@ pub fn record(
     let (violation, ended_party) = match &r.ending {
         Ending::Violation { party, reason } => (json!({ "party": party, "reason": reason }), Some(*party)),
         Ending::EndedBy { party } => (Json::Null, Some(*party)),
+        Ending::Aborted { reason } => (json!({ "party": null, "reason": reason }), None),
         _ => (Json::Null, None),
     };
     json!({
@@ -54,6 +74,7 @@ pub fn record(
         "strategies": strategies,
         "agreement": r.agreement.as_ref().map(|o| d.outcome_json(o)),
         "utilities": r.utilities,
+        "undiscounted_utilities": r.undiscounted,
         "rounds": r.rounds,
         "offers": r.offers,
         "ended_by": r.ending.label(),
@@ -65,8 +86,8 @@ pub fn record(
         "distance_to_nash": dist.nash,
         "distance_to_kalai_smorodinsky": dist.kalai_smorodinsky,
         "distance_to_max_welfare": dist.max_welfare,
-        "pareto_efficient": r.agreement.is_some() && analysis.is_pareto_efficient(&r.utilities),
-        "analysis_exact": analysis.exact,
+        "pareto_efficient": a.pareto_efficient,
+        "analysis_exact": cx.analysis.exact,
         "trace": trace,
         "trace_truncated": r.trace_truncated,
     })
@@ -81,14 +102,15 @@ pub struct Summary {
     pub rounds: f64,
     pub offers: f64,
     pub welfare: f64,
-    pub nash: f64,
-    pub pareto: f64,
+    /// Sums and counts of distances, over negotiations where a point exists.
+    pub nash: (f64, usize),
+    pub pareto: (f64, usize),
     pub efficient: usize,
     pub endings: std::collections::BTreeMap<&'static str, usize>,
 }
 
 impl Summary {
-    pub fn add(&mut self, analysis: Option<&Analysis>, r: &SessionResult) {
+    pub fn add(&mut self, r: &SessionResult, assessment: Option<&Assessment>) {
         self.n += 1;
         if r.agreement.is_some() {
             self.agreements += 1;
@@ -102,11 +124,14 @@ impl Summary {
         self.rounds += r.rounds as f64;
         self.offers += r.offers as f64;
         self.welfare += r.utilities.iter().sum::<f64>();
-        if let Some(a) = analysis {
-            let d = a.distances(&r.utilities);
-            self.nash += d.nash.unwrap_or(0.0);
-            self.pareto += d.pareto.unwrap_or(0.0);
-            if r.agreement.is_some() && a.is_pareto_efficient(&r.utilities) {
+        if let Some(a) = assessment {
+            for (acc, d) in [(&mut self.nash, a.distances.nash), (&mut self.pareto, a.distances.pareto)] {
+                if let Some(d) = d {
+                    acc.0 += d;
+                    acc.1 += 1;
+                }
+            }
+            if a.pareto_efficient {
                 self.efficient += 1;
             }
         }
@@ -119,5 +144,10 @@ impl Summary {
 
     pub fn mean(&self, total: f64) -> f64 {
         total / self.n.max(1) as f64
+    }
+
+    /// Mean of a distance over the negotiations that have one.
+    pub fn mean_of(acc: (f64, usize)) -> Option<f64> {
+        (acc.1 > 0).then(|| acc.0 / acc.1 as f64)
     }
 }

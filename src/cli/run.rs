@@ -9,14 +9,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use super::analyze::fmt_utils;
-use super::report::{Summary, record};
-use super::{CliError, Engine};
+use super::report::{Assessment, RecordContext, Summary, record};
+use super::{CliError, Engine, load_scenario};
 use crate::core::analysis::Analysis;
-use crate::core::scenario::Scenario;
 use crate::core::session::SessionResult;
 use crate::core::strategy::StrategySpec;
 use crate::engine::actors::{ActorRunOptions, run_sessions};
-use crate::engine::{SessionSpec, direct};
+use crate::engine::{SessionSpec, direct, shared_indexes};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -45,7 +44,7 @@ pub struct RunArgs {
 const BATCH: u64 = 4096;
 
 pub fn run(args: RunArgs) -> Result<(), CliError> {
-    let mut scenario = Scenario::load(&args.scenario).map_err(|e| CliError::Input(e.to_string()))?;
+    let mut scenario = load_scenario(&args.scenario)?;
     for s in &args.strategies {
         let (role, spec) =
             s.split_once('=').ok_or_else(|| CliError::Input(format!("--strategy `{s}`: expected ROLE=NAME")))?;
@@ -61,15 +60,23 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         let refs: Vec<&_> = prefs.iter().map(|p| p.as_ref()).collect();
         Analysis::run(&scenario.domain, &refs, base_seed)
     };
-    let labels: Vec<String> = scenario.parties.iter().map(|p| p.strategy.label()).collect();
-    let spec_of = |j: u64| SessionSpec {
-        id: j,
-        domain: scenario.domain.clone(),
-        preferences: prefs.clone(),
-        strategies: scenario.parties.iter().map(|p| p.strategy.clone()).collect(),
-        deadline: scenario.deadline,
-        seed: base_seed.wrapping_add(j),
-        record_trace: args.out.is_some() || args.repeat == 1,
+    let labels: Vec<String> = scenario.parties.iter().map(|p| p.strategy.to_string()).collect();
+    // Every negotiation of a run shares the scenario's preferences: build
+    // each party's outcome index once, not once per session.
+    let indexes = shared_indexes(&scenario.domain, &prefs);
+    let strategies: Vec<StrategySpec> = scenario.parties.iter().map(|p| p.strategy.clone()).collect();
+    let spec_of = |j: u64| {
+        let mut spec = SessionSpec::new(
+            j,
+            scenario.domain.clone(),
+            prefs.clone(),
+            strategies.clone(),
+            scenario.deadline,
+            base_seed.wrapping_add(j),
+        )
+        .with_trace(args.out.is_some());
+        spec.shared_indexes = indexes.clone();
+        spec
     };
 
     let mut out = match &args.out {
@@ -91,19 +98,22 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         ProgressBar::hidden()
     };
     let mut summary = Summary::default();
-    let mut last: Option<SessionResult> = None;
+    let mut last: Option<(SessionResult, Assessment)> = None;
     let mut write_err: Option<std::io::Error> = None;
     let engine = args.engine.label();
+    let cx =
+        RecordContext { scenario: &scenario, preferences: &prefs, analysis: &analysis, engine, strategies: &labels };
     let mut consume = |j: u64, r: SessionResult| {
+        let assessment = Assessment::of(&analysis, &r);
         if let Some(w) = out.as_mut() {
-            let line = record(&scenario, &analysis, j, base_seed.wrapping_add(j), engine, &labels, &r);
+            let line = record(&cx, j, base_seed.wrapping_add(j), &r, &assessment);
             if let Err(e) = writeln!(w, "{line}") {
                 write_err.get_or_insert(e);
             }
         }
-        summary.add(Some(&analysis), &r);
+        summary.add(&r, Some(&assessment));
         progress.inc(1);
-        last = Some(r);
+        last = Some((r, assessment));
     };
 
     match args.engine {
@@ -123,9 +133,9 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
             }
         }
         Engine::Actors => {
-            let specs: Vec<SessionSpec> = (0..args.repeat).map(spec_of).collect();
             let opts = ActorRunOptions { concurrency: args.concurrency, ..Default::default() };
-            run_sessions(specs, opts, |(j, r)| consume(j, r)).map_err(|e| CliError::Input(e.to_string()))?;
+            run_sessions((0..args.repeat).map(spec_of), opts, |(j, r)| consume(j, r))
+                .map_err(|e| CliError::Input(e.to_string()))?;
         }
     }
     progress.finish_and_clear();
@@ -142,7 +152,7 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         println!("  {name:<16} {label}");
     }
     if summary.n == 1 {
-        let r = last.expect("one result");
+        let (r, assessment) = last.expect("one result");
         match &r.agreement {
             Some(o) => println!("agreement:           {}", scenario.domain.outcome_display(o)),
             None => println!("no agreement:        {}", describe_ending(&r, &names)),
@@ -151,7 +161,7 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
             println!("  utility {name:<16} {u:.4}");
         }
         println!("rounds:              {} ({} offers)", r.rounds, r.offers);
-        let d = analysis.distances(&r.utilities);
+        let d = assessment.distances;
         println!("social welfare:      {:.4}", r.utilities.iter().sum::<f64>());
         print_distance("distance to Nash:   ", d.nash);
         print_distance("distance to Pareto: ", d.pareto);
@@ -161,8 +171,8 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         println!("mean utilities:      {}", fmt_utils(&summary.mean_utilities()));
         println!("mean rounds:         {:.2}", summary.mean(summary.rounds));
         println!("mean social welfare: {:.4}", summary.mean(summary.welfare));
-        println!("mean dist. to Nash:  {:.4}", summary.mean(summary.nash));
-        println!("mean dist. Pareto:   {:.4}", summary.mean(summary.pareto));
+        print_distance("mean dist. to Nash: ", Summary::mean_of(summary.nash));
+        print_distance("mean dist. Pareto:  ", Summary::mean_of(summary.pareto));
         println!("Pareto-efficient:    {:.3} of negotiations", summary.efficient as f64 / summary.n as f64);
         let endings: Vec<String> = summary.endings.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!("endings:             {}", endings.join(", "));
@@ -191,5 +201,6 @@ fn describe_ending(r: &SessionResult, names: &[&str]) -> String {
         Ending::EndedBy { party } => format!("{} walked away", name(party)),
         Ending::Violation { party, reason } => format!("protocol violation by {}: {reason}", name(party)),
         Ending::Agreement { .. } => "agreement".into(),
+        Ending::Aborted { reason } => format!("aborted: {reason}"),
     }
 }

@@ -9,26 +9,21 @@
 //! ignored. Utilities are compared on a 1e-9 grid so that floating-point sums
 //! cannot make a dominated outcome look efficient.
 
-use serde::Serialize;
-
-use super::domain::{Cardinality, Domain, Outcome};
+use super::domain::{Cardinality, Domain, ENUMERATION_LIMIT, Outcome};
 use super::rng::SplitMix64;
 use super::utility::Preferences;
 
-/// Largest space analysed exactly.
-pub const EXACT_LIMIT: u128 = 1 << 22;
 /// Outcomes sampled (seeded) beyond that.
 pub const ANALYSIS_SAMPLE: usize = 200_000;
 const GRID: f64 = 1e9;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Point {
     pub utilities: Vec<f64>,
-    #[serde(skip)]
     pub outcome: Outcome,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Analysis {
     /// Size of the outcome space.
     pub outcomes: String,
@@ -38,6 +33,7 @@ pub struct Analysis {
     pub evaluated: usize,
     pub note: Option<String>,
     pub disagreement: Vec<f64>,
+    /// Highest utility of each party over the whole space.
     pub max_utilities: Vec<f64>,
     /// Frontier points, sorted by the first party's utility (descending).
     pub pareto: Vec<Point>,
@@ -48,7 +44,7 @@ pub struct Analysis {
 }
 
 /// Distances of a utility vector to the analysis' reference points.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Distances {
     pub pareto: Option<f64>,
     pub nash: Option<f64>,
@@ -61,42 +57,41 @@ fn euclid(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt()
 }
 
-fn quantize(u: &[f64]) -> Vec<i64> {
-    u.iter().map(|x| (x * GRID).round() as i64).collect()
-}
-
-/// Indices of the non-dominated points. Two parties: one sort and a sweep,
-/// O(n log n). More parties: sort-filter-skyline — sorted by utility sum, a
-/// point is only compared with frontier points already found (those are the
-/// only ones that can dominate it), O(n·f) for a frontier of size f.
-pub fn pareto_indices(points: &[Vec<f64>]) -> Vec<usize> {
-    if points.is_empty() {
+/// Indices of the non-dominated rows of `points` (row-major, `dims` columns).
+/// Two parties: one sort and a sweep, O(n log n). More parties:
+/// sort-filter-skyline — sorted by utility sum, a point is only compared with
+/// frontier points already found (the only ones that can dominate it),
+/// O(n·f) for a frontier of size f. Utilities are compared on a 1e-9 grid.
+pub fn pareto_indices(points: &[f64], dims: usize) -> Vec<usize> {
+    if points.is_empty() || dims == 0 {
         return Vec::new();
     }
-    let q: Vec<Vec<i64>> = points.iter().map(|p| quantize(p)).collect();
-    let mut order: Vec<usize> = (0..points.len()).collect();
-    if q[0].len() == 2 {
-        order.sort_by(|&a, &b| q[b][0].cmp(&q[a][0]).then(q[b][1].cmp(&q[a][1])));
+    let q: Vec<i64> = points.iter().map(|x| (x * GRID).round() as i64).collect();
+    let row = |k: usize| &q[k * dims..(k + 1) * dims];
+    let n = points.len() / dims;
+    let mut order: Vec<usize> = (0..n).collect();
+    if dims == 2 {
+        order.sort_unstable_by(|&a, &b| row(b).cmp(row(a)));
         let mut front = Vec::new();
         let mut best1 = i64::MIN;
         let mut last: Option<usize> = None;
         for i in order {
-            if last.is_some_and(|l| q[l] == q[i]) {
+            if last.is_some_and(|l| row(l) == row(i)) {
                 front.push(i);
-            } else if q[i][1] > best1 {
-                best1 = q[i][1];
+            } else if row(i)[1] > best1 {
+                best1 = row(i)[1];
                 last = Some(i);
                 front.push(i);
             }
         }
         return front;
     }
-    let sums: Vec<i64> = q.iter().map(|v| v.iter().sum()).collect();
-    order.sort_by(|&a, &b| sums[b].cmp(&sums[a]).then_with(|| q[b].cmp(&q[a])));
+    let sums: Vec<i64> = (0..n).map(|k| row(k).iter().sum()).collect();
+    order.sort_unstable_by(|&a, &b| sums[b].cmp(&sums[a]).then_with(|| row(b).cmp(row(a))));
     let dominates = |a: &[i64], b: &[i64]| a.iter().zip(b).all(|(x, y)| x >= y) && a != b;
     let mut front: Vec<usize> = Vec::new();
     for i in order {
-        if !front.iter().any(|&f| dominates(&q[f], &q[i])) {
+        if !front.iter().any(|&f| dominates(row(f), row(i))) {
             front.push(i);
         }
     }
@@ -108,7 +103,7 @@ impl Analysis {
         let card = domain.cardinality();
         let n = parties.len();
         match card {
-            Cardinality::Finite(size) if size <= EXACT_LIMIT => {
+            Cardinality::Finite(size) if size <= ENUMERATION_LIMIT => {
                 // Column per party, then one flat row-major table: no outcome
                 // is materialised until it is a reference point.
                 let cols: Vec<Vec<f64>> =
@@ -141,15 +136,19 @@ impl Analysis {
     ) -> Self {
         let row = |k: usize| &flat[k * n..(k + 1) * n];
         let count = flat.len() / n.max(1);
+        // Extremes over the whole space, as NegMAS' `kalai_points` takes them.
         let min_u: Vec<f64> = (0..n).map(|p| (0..count).map(|k| row(k)[p]).fold(f64::INFINITY, f64::min)).collect();
+        let max_utilities: Vec<f64> =
+            (0..n).map(|p| (0..count).map(|k| row(k)[p]).fold(f64::NEG_INFINITY, f64::max)).collect();
         let disagreement: Vec<f64> = (0..n).map(|p| parties[p].reservation_value.max(min_u[p])).collect();
         let rational: Vec<usize> =
             (0..count).filter(|&k| (0..n).all(|p| row(k)[p] >= parties[p].reservation_value)).collect();
-        let rational_utils: Vec<Vec<f64>> = rational.iter().map(|&k| row(k).to_vec()).collect();
-        let max_utilities: Vec<f64> =
-            (0..n).map(|p| rational_utils.iter().map(|u| u[p]).fold(f64::NEG_INFINITY, f64::max)).collect();
-        let mut front: Vec<usize> = pareto_indices(&rational_utils).into_iter().map(|i| rational[i]).collect();
-        front.sort_by(|&a, &b| row(b).partial_cmp(row(a)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
+        let rational_flat: Vec<f64> = rational.iter().flat_map(|&k| row(k).iter().copied()).collect();
+        let mut front: Vec<usize> = pareto_indices(&rational_flat, n).into_iter().map(|i| rational[i]).collect();
+        front.sort_by(|&a, &b| {
+            let by_utility = row(b).iter().zip(row(a)).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne());
+            by_utility.unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b))
+        });
         let point = |k: usize| Point { utilities: row(k).to_vec(), outcome: outcome_of(k) };
         let argbest = |score: &dyn Fn(&[f64]) -> f64| -> Option<Point> {
             let mut best: Option<(usize, f64)> = None;
@@ -239,7 +238,8 @@ mod tests {
         ) {
             let dims = if two { 2 } else { 3 };
             let points: Vec<Vec<f64>> = pts.iter().map(|p| p[..dims].iter().map(|&x| x as f64 / 20.0).collect()).collect();
-            let front = pareto_indices(&points);
+            let flat: Vec<f64> = points.iter().flatten().copied().collect();
+            let front = pareto_indices(&flat, dims);
             for &i in &front {
                 prop_assert!(!points.iter().any(|q| dominated(&points[i], q)));
             }

@@ -10,6 +10,14 @@ use std::fmt;
 
 use super::rng::SplitMix64;
 
+/// Largest outcome space that is ever enumerated (by strategies and by the
+/// analysis); larger ones are sampled, and say so.
+pub const ENUMERATION_LIMIT: u128 = 1 << 22;
+
+/// Integer bounds are kept within ±2^53 so that every width and value is
+/// exact in both i64 and f64.
+pub const INTEGER_BOUND: i64 = 1 << 53;
+
 /// One negotiated issue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]

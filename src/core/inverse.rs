@@ -12,12 +12,10 @@
 
 use std::sync::Arc;
 
-use super::domain::{Cardinality, Domain, Outcome};
+use super::domain::{Domain, ENUMERATION_LIMIT, Outcome};
 use super::rng::SplitMix64;
 use super::utility::Preferences;
 
-/// Largest space a strategy enumerates (outcome ids are u32).
-pub const ENUMERATION_LIMIT: u128 = 1 << 22;
 /// Outcomes sampled where the space is larger than that.
 pub const SAMPLE_SIZE: usize = 50_000;
 
@@ -41,20 +39,6 @@ impl Candidates {
             sample.push(domain.random_outcome(rng));
         }
         Candidates::Sampled(Arc::new(sample))
-    }
-
-    pub fn len(&self) -> usize {
-        match self {
-            Candidates::All(d) => match d.cardinality() {
-                Cardinality::Finite(n) => n as usize,
-                Cardinality::Infinite => 0,
-            },
-            Candidates::Sampled(s) => s.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     pub fn outcome(&self, id: u32) -> Outcome {
@@ -165,10 +149,7 @@ impl OutcomeIndex {
         Self { candidates, min_utility, max_utility, lo, scale, start, ids, utils, bucket_min, next_nonempty, best }
     }
 
-    pub fn candidates(&self) -> &Candidates {
-        &self.candidates
-    }
-
+    /// True where the space was too large to enumerate and a sample stands in.
     pub fn is_sampled(&self) -> bool {
         matches!(self.candidates, Candidates::Sampled(_))
     }

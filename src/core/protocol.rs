@@ -68,6 +68,10 @@ pub enum Ending {
         party: usize,
         reason: String,
     },
+    /// Stopped from outside (e.g. the host shutting down); nobody's fault.
+    Aborted {
+        reason: String,
+    },
 }
 
 impl Ending {
@@ -77,6 +81,7 @@ impl Ending {
             Ending::Deadline => "deadline",
             Ending::EndedBy { .. } => "end-negotiation",
             Ending::Violation { .. } => "violation",
+            Ending::Aborted { .. } => "aborted",
         }
     }
 }
@@ -107,10 +112,6 @@ impl Saop {
         Self { n_parties, deadline, round: 0, next: 0, standing: None, supporters: 0, ending: None }
     }
 
-    pub fn n_parties(&self) -> usize {
-        self.n_parties
-    }
-
     pub fn deadline(&self) -> Deadline {
         self.deadline
     }
@@ -127,8 +128,8 @@ impl Saop {
     /// Rounds begun so far (the count reported in results).
     pub fn rounds_used(&self) -> u32 {
         match self.deadline.rounds {
-            Some(r) => (self.round + 1).min(r),
-            None => self.round + 1,
+            Some(r) => self.round.saturating_add(1).min(r),
+            None => self.round.saturating_add(1),
         }
     }
 
@@ -185,6 +186,13 @@ impl Saop {
         }
         self.advance();
         self.ending.as_ref()
+    }
+
+    /// Ends the session without blaming anyone.
+    pub fn abort(&mut self, reason: String) {
+        if self.ending.is_none() {
+            self.ending = Some(Ending::Aborted { reason });
+        }
     }
 
     /// Records a violation by `party` (also used by the runner for bids

@@ -24,14 +24,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value as Json;
 use toml::Spanned;
 
-use super::domain::{Domain, Issue};
+use super::domain::{Domain, INTEGER_BOUND, Issue};
 use super::protocol::Deadline;
 use super::strategy::StrategySpec;
 use super::utility::{Aggregation, HyperRectangle, Preferences, UtilityFunction, ValueFunction};
@@ -170,15 +169,6 @@ impl Ctx<'_> {
 }
 
 impl Scenario {
-    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: path.display().to_string(),
-            line: None,
-            message: format!("cannot read: {e}"),
-        })?;
-        Self::parse(&text, &path.display().to_string())
-    }
-
     pub fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
         let cx = Ctx { file, text };
         let raw: ScenarioToml = toml::from_str(text).map_err(|e| {
@@ -197,10 +187,9 @@ impl Scenario {
                     let values = i.values.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
                         cx.at(it, format!("discrete issue `{}` needs a non-empty `values` list", i.name))
                     })?;
-                    for (k, v) in values.iter().enumerate() {
-                        if values[..k].contains(v) {
-                            return Err(cx.at(it, format!("issue `{}` lists value `{v}` twice", i.name)));
-                        }
+                    let mut seen = std::collections::HashSet::new();
+                    if let Some(v) = values.iter().find(|v| !seen.insert(v.as_str())) {
+                        return Err(cx.at(it, format!("issue `{}` lists value `{v}` twice", i.name)));
                     }
                     Issue::Discrete { name: i.name.clone(), values }
                 }
@@ -208,12 +197,19 @@ impl Scenario {
                     let (Some(min), Some(max)) = (i.min, i.max) else {
                         return Err(cx.at(it, format!("{} issue `{}` needs `min` and `max`", i.kind, i.name)));
                     };
+                    if !min.is_finite() || !max.is_finite() {
+                        return Err(cx.at(it, format!("issue `{}`: bounds must be finite numbers", i.name)));
+                    }
                     if min > max || (i.kind == "real" && min == max) {
                         return Err(cx.at(it, format!("issue `{}`: min {min} is not below max {max}", i.name)));
                     }
                     if i.kind == "integer" {
                         if min.fract() != 0.0 || max.fract() != 0.0 {
                             return Err(cx.at(it, format!("integer issue `{}` needs whole-number bounds", i.name)));
+                        }
+                        let limit = INTEGER_BOUND as f64;
+                        if min.abs() > limit || max.abs() > limit {
+                            return Err(cx.at(it, format!("integer issue `{}`: bounds must lie within ±2^53", i.name)));
                         }
                         Issue::Integer { name: i.name.clone(), min: min as i64, max: max as i64 }
                     } else {
@@ -324,6 +320,12 @@ fn linear_additive_ufun(
 ) -> Result<UtilityFunction, ScenarioError> {
     let party = sp.get_ref();
     let who = &party.name;
+    if party.rectangles.is_some() || party.aggregation.is_some() || party.max_utility.is_some() {
+        return Err(cx.at(
+            sp,
+            format!("party `{who}`: rectangles, aggregation and max_utility need utility = \"hyper-rectangles\""),
+        ));
+    }
     let weights = party.weights.as_ref().ok_or_else(|| cx.at(sp, format!("party `{who}` needs `weights`")))?;
     let values = party.values.as_ref().ok_or_else(|| cx.at(sp, format!("party `{who}` needs `values`")))?;
     for name in weights.get_ref().keys() {
@@ -375,6 +377,9 @@ fn value_function(
     let unit = |x: f64| -> Result<f64, ScenarioError> {
         if (0.0..=1.0).contains(&x) { Ok(x) } else { Err(bad(format!("utility {x} is outside [0, 1]"))) }
     };
+    let finite = |xs: &[f64]| -> Result<(), ScenarioError> {
+        if xs.iter().all(|x| x.is_finite()) { Ok(()) } else { Err(bad("numbers must be finite".into())) }
+    };
     let json: Json = serde_json::to_value(v).map_err(|e| bad(e.to_string()))?;
     let table = json.as_object().ok_or_else(|| bad("a value function is a table".into()))?;
     let nums = |key: &str, n: usize| -> Result<Vec<f64>, ScenarioError> {
@@ -420,6 +425,7 @@ fn value_function(
                 }
                 "triangular" => {
                     let xs = nums("triangular", 3)?;
+                    finite(&xs)?;
                     if !(xs[0] <= xs[1] && xs[1] <= xs[2] && xs[0] < xs[2]) {
                         return Err(bad("triangular needs low ≤ peak ≤ high with low < high".into()));
                     }
@@ -474,13 +480,21 @@ fn hyper_rectangles_ufun(
                 })
                 .collect()
         };
-        let includes = conv(&r.get_ref().ranges)?;
-        let excludes = conv(&r.get_ref().excludes)?;
-        rectangles.push(HyperRectangle { utility: r.get_ref().utility, includes, excludes });
+        let rect = r.get_ref();
+        let numbers = rect.ranges.values().chain(rect.excludes.values()).flatten().chain([&rect.utility]);
+        if numbers.into_iter().any(|x| !x.is_finite()) {
+            return Err(cx.at(r, format!("party `{who}`: rectangle numbers must be finite")));
+        }
+        if let Some((name, [lo, hi])) = rect.ranges.iter().chain(&rect.excludes).find(|(_, [lo, hi])| lo > hi) {
+            return Err(cx.at(r, format!("party `{who}`: range of `{name}` has min {lo} above max {hi}")));
+        }
+        let includes = conv(&rect.ranges)?;
+        let excludes = conv(&rect.excludes)?;
+        rectangles.push(HyperRectangle { utility: rect.utility, includes, excludes });
     }
     let max_utility = match party.max_utility {
-        Some(m) if m > 0.0 => m,
-        Some(m) => return Err(cx.at(sp, format!("party `{who}`: max_utility {m} must be positive"))),
+        Some(m) if m > 0.0 && m.is_finite() => m,
+        Some(m) => return Err(cx.at(sp, format!("party `{who}`: max_utility {m} must be a positive number"))),
         None => match aggregation {
             Aggregation::Sum => rectangles.iter().map(|r| r.utility.max(0.0)).sum(),
             _ => rectangles.iter().map(|r| r.utility).fold(0.0, f64::max),
@@ -527,7 +541,7 @@ values.color = { red = 0.3, blue = 1.0 }
         let s = Scenario::parse(GOOD, "toy.toml").unwrap();
         assert_eq!(s.parties.len(), 2);
         assert_eq!(s.deadline, Deadline::rounds(20));
-        assert_eq!(s.parties[1].strategy.label(), "time-dependent(e=0.5)");
+        assert_eq!(s.parties[1].strategy.to_string(), "time-dependent(e=0.5)");
         let o = s.domain.outcome_at(0);
         assert!((s.parties[0].preferences.utility(&s.domain, &o) - 1.0).abs() < 1e-12);
     }

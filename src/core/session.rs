@@ -39,6 +39,9 @@ pub struct SessionResult {
     /// Per party: discounted utility of the agreement, or its (discounted)
     /// reservation value where there is none.
     pub utilities: Vec<f64>,
+    /// The same without discounting: what analysis (Pareto, Nash, ...)
+    /// compares, since the analysis ignores discount.
+    pub undiscounted: Vec<f64>,
     pub rounds: u32,
     pub offers: u64,
     /// Relative time at the end.
@@ -101,6 +104,7 @@ impl SessionRun {
                 n_parties: self.preferences.len(),
                 deadline: self.protocol.deadline(),
                 seed: SplitMix64::derive(seed, p as u64).next_u64(),
+                index: None,
             })
             .collect()
     }
@@ -121,9 +125,15 @@ impl SessionRun {
         })
     }
 
-    /// Applies a party's action; offers outside the domain are violations.
+    /// Applies a party's action; offers outside the domain and acting out of
+    /// turn are violations, and an action arriving after the wall-time
+    /// deadline is dropped (the deadline ended the session first).
     pub fn apply(&mut self, party: usize, action: Action, elapsed_s: f64) {
-        if self.protocol.ending().is_some() {
+        if self.protocol.tick(elapsed_s).is_some() {
+            return;
+        }
+        if self.protocol.next_party() != Some(party) {
+            self.protocol.step(party, action);
             return;
         }
         if let Action::Offer(o) = &action {
@@ -142,14 +152,17 @@ impl SessionRun {
         if self.record_trace && self.trace.len() < TRACE_LIMIT {
             self.trace.push(TraceEntry { round, party, time, action: action.clone() });
         }
-        if self.protocol.next_party() == Some(party) {
-            for (p, queue) in self.pending.iter_mut().enumerate() {
-                if p != party {
-                    queue.push(Observation { party, action: action.clone(), time });
-                }
+        for (p, queue) in self.pending.iter_mut().enumerate() {
+            if p != party {
+                queue.push(Observation { party, action: action.clone(), time });
             }
         }
         self.protocol.step(party, action);
+    }
+
+    /// Whether a wall-time deadline has passed at `elapsed_s`.
+    pub fn deadline_passed(&self, elapsed_s: f64) -> bool {
+        self.protocol.deadline().seconds.is_some_and(|s| elapsed_s >= s)
     }
 
     /// A party could not be reached or answered nonsense.
@@ -157,8 +170,9 @@ impl SessionRun {
         self.protocol.violation(party, reason);
     }
 
-    pub fn is_over(&self) -> bool {
-        self.protocol.ending().is_some()
+    /// Ends the session from outside, blaming no party.
+    pub fn abort(&mut self, reason: String) {
+        self.protocol.abort(reason);
     }
 
     pub fn finish(self) -> SessionResult {
@@ -168,18 +182,20 @@ impl SessionRun {
             Ending::Agreement { outcome, .. } => Some(outcome.clone()),
             _ => None,
         };
-        let utilities = self
+        let undiscounted: Vec<f64> = self
             .preferences
             .iter()
             .map(|p| match &agreement {
-                Some(o) => p.discounted(p.utility(&self.domain, o), time),
-                None => p.discounted(p.reservation_value, time),
+                Some(o) => p.utility(&self.domain, o),
+                None => p.reservation_value,
             })
             .collect();
+        let utilities = self.preferences.iter().zip(&undiscounted).map(|(p, u)| p.discounted(*u, time)).collect();
         SessionResult {
             agreement,
             ending,
             utilities,
+            undiscounted,
             rounds: self.protocol.rounds_used(),
             offers: self.offers,
             time,

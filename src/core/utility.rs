@@ -66,40 +66,14 @@ impl ValueFunction {
         }
     }
 
-    /// (min, max) over the issue's values; exact for all our function shapes.
-    pub fn range(&self, issue: &Issue) -> (f64, f64) {
-        let points: Vec<f64> = match issue {
-            Issue::Discrete { values, .. } => {
-                (0..values.len()).map(|i| self.eval(issue, &Value::Discrete(i as u32))).collect()
-            }
-            Issue::Integer { min, max, .. } => {
-                if (max - min) <= 100_000 {
-                    (*min..=*max).map(|x| self.eval(issue, &Value::Integer(x))).collect()
-                } else {
-                    self.numeric_extremes(*min as f64, *max as f64)
-                }
-            }
-            Issue::Real { min, max, .. } => self.numeric_extremes(*min, *max),
-        };
-        let lo = points.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = points.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (lo, hi)
-    }
-
-    fn numeric_extremes(&self, min: f64, max: f64) -> Vec<f64> {
-        let mut xs = vec![min, max];
-        if let ValueFunction::Triangular { low, peak, high } = self {
-            xs.extend([*low, *peak, *high].into_iter().filter(|x| (min..=max).contains(x)));
-        }
-        xs.into_iter().map(|x| self.eval(&Issue::Real { name: String::new(), min, max }, &Value::Real(x))).collect()
-    }
-
     /// The value of the issue this function likes best (used to seed samples
     /// of spaces too large to enumerate).
     pub fn best_value(&self, issue: &Issue) -> Value {
         let candidates: Vec<Value> = match issue {
             Issue::Discrete { values, .. } => (0..values.len() as u32).map(Value::Discrete).collect(),
-            Issue::Integer { min, max, .. } if max - min <= 100_000 => (*min..=*max).map(Value::Integer).collect(),
+            Issue::Integer { min, max, .. } if max.abs_diff(*min) <= 100_000 => {
+                (*min..=*max).map(Value::Integer).collect()
+            }
             Issue::Integer { min, max, .. } => {
                 let mut v = vec![Value::Integer(*min), Value::Integer(*max)];
                 if let ValueFunction::Triangular { peak, .. } = self {

@@ -11,7 +11,7 @@
 //! panic.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::mpsc;
@@ -81,11 +81,11 @@ pub type SessionReport = (u64, SessionResult);
 /// Runs one session's protocol and talks to its parties' endpoints.
 pub struct SessionActor {
     id: u64,
-    seed: u64,
+    contexts: Vec<PartyContext>,
     run: Option<SessionRun>,
     endpoints: Vec<PartyEndpoint>,
-    /// Set for wall-time deadlines only.
-    started_at: Option<Instant>,
+    started_at: Instant,
+    turn_timeout: Duration,
     report: mpsc::UnboundedSender<SessionReport>,
 }
 
@@ -95,22 +95,42 @@ impl SessionActor {
         endpoints: Vec<PartyEndpoint>,
         report: mpsc::UnboundedSender<SessionReport>,
     ) -> Self {
+        let run = SessionRun::new(spec.domain.clone(), spec.preferences.clone(), spec.deadline, spec.record_trace);
         Self {
             id: spec.id,
-            seed: spec.seed,
-            run: Some(SessionRun::new(spec.domain.clone(), spec.preferences.clone(), spec.deadline, spec.record_trace)),
+            contexts: spec.contexts(&run),
+            run: Some(run),
             endpoints,
-            started_at: spec.deadline.seconds.map(|_| Instant::now()),
+            started_at: Instant::now(),
+            turn_timeout: spec.turn_timeout,
             report,
         }
     }
 
+    /// Seconds since the session started; only wall-time deadlines read it.
     fn elapsed(&self) -> f64 {
-        self.started_at.map_or(0.0, |s| s.elapsed().as_secs_f64())
+        match self.run.as_ref().and_then(|r| r.protocol().deadline().seconds) {
+            Some(_) => self.started_at.elapsed().as_secs_f64(),
+            None => 0.0,
+        }
+    }
+
+    /// How long to wait for the next answer: the turn limit, or less when a
+    /// wall-time deadline comes sooner.
+    fn wait_limit(&self) -> Duration {
+        let deadline = self.run.as_ref().and_then(|r| r.protocol().deadline().seconds);
+        match deadline {
+            Some(s) => {
+                let left = Duration::from_secs_f64((s - self.started_at.elapsed().as_secs_f64()).max(0.0));
+                left.min(self.turn_timeout)
+            }
+            None => self.turn_timeout,
+        }
     }
 
     fn next_turn(&mut self, ctx: &mut Context<Self>) {
         let elapsed = self.elapsed();
+        let limit = self.wait_limit();
         let Some(run) = self.run.as_mut() else { return };
         let Some(req) = run.next_turn(elapsed) else {
             self.finish(ctx);
@@ -119,6 +139,7 @@ impl SessionActor {
         let party = req.party;
         self.endpoints[party]
             .send(ToParty::Turn(req))
+            .timeout(limit)
             .into_actor(self)
             .then(move |answer, act, ctx| {
                 let elapsed = act.elapsed();
@@ -127,6 +148,13 @@ impl SessionActor {
                         Ok(Ok(Some(action))) => run.apply(party, action, elapsed),
                         Ok(Ok(None)) => run.fail(party, "answered a turn without an action".into()),
                         Ok(Err(reason)) => run.fail(party, reason),
+                        // A wall-time deadline that passed while waiting ends the
+                        // session (at the next turn) as a deadline, not as the
+                        // party's fault.
+                        Err(MailboxError::Timeout) if run.deadline_passed(elapsed) => {}
+                        Err(MailboxError::Timeout) => {
+                            run.fail(party, format!("no answer within {:.1} s", limit.as_secs_f64()))
+                        }
                         Err(e) => run.fail(party, format!("party unreachable: {e}")),
                     }
                 }
@@ -159,23 +187,12 @@ impl SessionActor {
 impl Actor for SessionActor {
     type Context = Context<Self>;
 
-    /// A session stopped before its protocol ended (its arbiter shutting
-    /// down, say) still reports, so that no caller waits for it forever.
-    fn stopped(&mut self, ctx: &mut Context<Self>) {
-        if let Some(run) = self.run.as_mut() {
-            let party = run.protocol().next_party().unwrap_or(0);
-            run.fail(party, "the session was stopped before it ended".into());
-            self.finish(ctx);
-        }
-    }
-
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let Some(run) = self.run.as_ref() else { return };
-        let starts: Vec<_> = run
-            .contexts(self.seed)
+        let limit = self.turn_timeout;
+        let starts: Vec<_> = std::mem::take(&mut self.contexts)
             .into_iter()
             .zip(&self.endpoints)
-            .map(|(pc, e)| e.send(ToParty::Start(pc)))
+            .map(|(pc, e)| e.send(ToParty::Start(pc)).timeout(limit))
             .collect();
         futures_join(starts)
             .into_actor(self)
@@ -194,6 +211,15 @@ impl Actor for SessionActor {
                 fut::ready(())
             })
             .wait(ctx);
+    }
+
+    /// A session stopped before its protocol ended (its arbiter shutting
+    /// down, say) still reports, so that no caller waits for it forever.
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
+        if let Some(run) = self.run.as_mut() {
+            run.abort("the session was stopped before it ended".into());
+            self.finish(ctx);
+        }
     }
 }
 
@@ -232,44 +258,58 @@ impl Default for ActorRunOptions {
 }
 
 /// Runs sessions as actors in a fresh actix system and hands each result to
-/// `on_result` in the order of `specs`. Blocks the calling thread.
+/// `on_result` in the order of `specs`. Specs are pulled lazily, at most
+/// `concurrency` at a time, so millions of sessions need no more memory than
+/// those in flight. Blocks the calling thread. A spec whose strategies do not
+/// build stops the launching of new sessions; those already running finish
+/// and are reported, then the error is returned.
 pub fn run_sessions(
-    specs: Vec<SessionSpec>,
+    specs: impl IntoIterator<Item = SessionSpec>,
     opts: ActorRunOptions,
     mut on_result: impl FnMut(SessionReport),
 ) -> Result<(), StrategyError> {
-    // Strategies are built (not yet initialised) up front: a bad name fails
-    // here, before any actor exists.
-    let mut prepared = Vec::with_capacity(specs.len());
-    for spec in specs {
-        let strategies = spec.build_strategies()?;
-        prepared.push((spec, strategies));
+    let mut specs = specs.into_iter().peekable();
+    // A bad strategy name fails before any actor exists.
+    if let Some(first) = specs.peek() {
+        first.build_strategies()?;
     }
-    // Sessions are tagged with their position internally, so ids chosen by
-    // the caller need not be unique.
-    let ids: Vec<u64> = prepared.iter().map(|(s, _)| s.id).collect();
-    let total = prepared.len();
     let system = System::new();
     system.block_on(async move {
         let arbiters: Vec<Arbiter> = (0..opts.arbiters.max(1)).map(|_| Arbiter::new()).collect();
         let (tx, mut rx) = mpsc::unbounded_channel::<SessionReport>();
-        let mut pending = prepared.into_iter().enumerate();
-        let mut launch = |n: usize| {
-            for (k, (mut spec, strategies)) in pending.by_ref().take(n) {
-                let tx = tx.clone();
+        // Sessions are tagged with their position internally, so ids chosen
+        // by the caller need not be unique.
+        let mut ids: Vec<u64> = Vec::new();
+        let mut error: Option<StrategyError> = None;
+        let mut launch = |n: usize, ids: &mut Vec<u64>, error: &mut Option<StrategyError>| {
+            for _ in 0..n {
+                if error.is_some() {
+                    return;
+                }
+                let Some(mut spec) = specs.next() else { return };
+                let strategies = match spec.build_strategies() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        *error = Some(e);
+                        return;
+                    }
+                };
+                let k = ids.len();
+                ids.push(spec.id);
                 spec.id = k as u64;
+                let tx = tx.clone();
                 arbiters[k % arbiters.len()].spawn_fn(move || start_local_session(&spec, strategies, tx));
             }
         };
-        launch(opts.concurrency.max(1));
+        launch(opts.concurrency.max(1), &mut ids, &mut error);
         // Results arrive in completion order; hand them out in spec order.
         let mut held: BTreeMap<usize, SessionReport> = BTreeMap::new();
         let mut next = 0usize;
-        while next < total {
-            let Some(report) = rx.recv().await else { break };
-            let k = report.0 as usize;
-            held.insert(k, (ids[k], report.1));
-            launch(1);
+        while next < ids.len() {
+            let Some((k, result)) = rx.recv().await else { break };
+            let k = k as usize;
+            held.insert(k, (ids[k], result));
+            launch(1, &mut ids, &mut error);
             while let Some(entry) = held.first_entry() {
                 if *entry.key() != next {
                     break;
@@ -281,6 +321,9 @@ pub fn run_sessions(
         for a in arbiters {
             a.stop();
         }
-    });
-    Ok(())
+        match error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    })
 }

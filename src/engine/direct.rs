@@ -15,7 +15,7 @@ pub fn run(spec: &SessionSpec) -> Result<SessionResult, StrategyError> {
 /// Runs a session with strategies already built (e.g. learned policies).
 pub fn run_with(spec: &SessionSpec, mut strategies: Vec<Box<dyn Strategy>>) -> SessionResult {
     let mut session = SessionRun::new(spec.domain.clone(), spec.preferences.clone(), spec.deadline, spec.record_trace);
-    for (strategy, ctx) in strategies.iter_mut().zip(session.contexts(spec.seed)) {
+    for (strategy, ctx) in strategies.iter_mut().zip(spec.contexts(&session)) {
         strategy.init(&ctx);
     }
     // Only wall-time deadlines read the clock; round deadlines stay pure.

@@ -2,17 +2,25 @@
 //! (tournaments, benchmarks, rollouts); [`actors`] runs every session and
 //! party as actix actors, the shape that remote parties and external agents
 //! plug into. Both share [`crate::core::session::SessionRun`], so the same
-//! seed gives the same trace on either.
+//! seed gives the same trace on either (for round deadlines; a wall-time
+//! deadline depends on how fast each engine is).
 
 pub mod actors;
 pub mod direct;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::core::domain::Domain;
+use crate::core::domain::{Domain, ENUMERATION_LIMIT};
+use crate::core::inverse::{Candidates, OutcomeIndex};
 use crate::core::protocol::Deadline;
-use crate::core::strategy::{Strategy, StrategyError, StrategySpec};
+use crate::core::session::SessionRun;
+use crate::core::strategy::{PartyContext, Strategy, StrategyError, StrategySpec};
 use crate::core::utility::Preferences;
+
+/// How long a party may take to answer one turn when the scenario sets no
+/// wall-time deadline (a stuck party must not hold its session forever).
+pub const DEFAULT_TURN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Everything needed to run one session.
 #[derive(Clone)]
@@ -24,10 +32,63 @@ pub struct SessionSpec {
     pub deadline: Deadline,
     pub seed: u64,
     pub record_trace: bool,
+    /// Per party, an outcome index built once and shared by every session of
+    /// the same scenario (empty: each party builds its own).
+    pub shared_indexes: Vec<Option<Arc<OutcomeIndex>>>,
+    /// Longest wait for one party's answer (actor engine).
+    pub turn_timeout: Duration,
 }
 
 impl SessionSpec {
+    pub fn new(
+        id: u64,
+        domain: Arc<Domain>,
+        preferences: Vec<Arc<Preferences>>,
+        strategies: Vec<StrategySpec>,
+        deadline: Deadline,
+        seed: u64,
+    ) -> Self {
+        Self {
+            id,
+            domain,
+            preferences,
+            strategies,
+            deadline,
+            seed,
+            record_trace: false,
+            shared_indexes: Vec::new(),
+            turn_timeout: DEFAULT_TURN_TIMEOUT,
+        }
+    }
+
+    pub fn with_trace(mut self, record: bool) -> Self {
+        self.record_trace = record;
+        self
+    }
+
     pub fn build_strategies(&self) -> Result<Vec<Box<dyn Strategy>>, StrategyError> {
         self.strategies.iter().map(StrategySpec::build).collect()
     }
+
+    /// What each party is told at the start, shared indexes attached.
+    pub fn contexts(&self, run: &SessionRun) -> Vec<PartyContext> {
+        let mut contexts = run.contexts(self.seed);
+        for (ctx, index) in contexts.iter_mut().zip(&self.shared_indexes) {
+            ctx.index = index.clone();
+        }
+        contexts
+    }
+}
+
+/// Outcome indexes for parties that will meet many times over the same
+/// preferences (repeated runs, tournaments): built once, shared read-only.
+/// Only enumerable spaces qualify; sampled ones depend on each session's seed.
+pub fn shared_indexes(domain: &Arc<Domain>, preferences: &[Arc<Preferences>]) -> Vec<Option<Arc<OutcomeIndex>>> {
+    if !domain.cardinality().at_most(ENUMERATION_LIMIT) {
+        return Vec::new();
+    }
+    preferences
+        .iter()
+        .map(|p| Some(Arc::new(OutcomeIndex::build(Candidates::All(domain.clone()), domain, p))))
+        .collect()
 }

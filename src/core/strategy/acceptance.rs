@@ -79,13 +79,12 @@ impl Acceptance {
             if (0.0..=1.0).contains(&x) { Ok(x) } else { Err(format!("`{name}`: `{key}` must lie in [0, 1]")) }
         };
         let list = || -> Result<Vec<Acceptance>, String> {
-            table
+            let of = table
                 .and_then(|m| m.get("of"))
                 .and_then(Json::as_array)
-                .ok_or_else(|| format!("`{name}` needs a list `of`"))?
-                .iter()
-                .map(Acceptance::from_json)
-                .collect()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("`{name}` needs a non-empty list `of`"))?;
+            of.iter().map(Acceptance::from_json).collect()
         };
         Ok(match name {
             "ac_target" => Acceptance::Target,

@@ -1,6 +1,8 @@
 //! The BOA strategy: bidding, acceptance and an optional opponent model
 //! composed behind the one [`Strategy`] trait.
 
+use std::sync::Arc;
+
 use super::acceptance::AcceptInput;
 use super::bidding::BiddingInput;
 use super::{Acceptance, Bidding, FrequencyModel, Observation, PartyContext, Strategy, Turn};
@@ -26,7 +28,7 @@ pub struct Boa {
 #[derive(Debug, Clone)]
 struct State {
     ctx: PartyContext,
-    index: OutcomeIndex,
+    index: Arc<OutcomeIndex>,
     rng: SplitMix64,
     low: f64,
     high: f64,
@@ -41,10 +43,6 @@ impl Boa {
     pub fn new(bidding: Bidding, acceptance: Acceptance, use_model: bool) -> Self {
         Self { bidding, acceptance, use_model, state: None }
     }
-
-    pub fn bidding(&self) -> &Bidding {
-        &self.bidding
-    }
 }
 
 impl State {
@@ -57,7 +55,7 @@ impl State {
             let k = self.rng.below(self.index.len() as u64) as usize;
             return Some(self.index.entry(k));
         };
-        if self.models.iter().any(Option::is_some) {
+        if self.models.iter().flatten().any(FrequencyModel::is_informed) {
             let hi = target + MODEL_WINDOW * (self.high - self.low);
             let mut best: Option<(u32, f64, f64)> = None;
             for (id, u) in self.index.in_range(target, hi).take(MODEL_CANDIDATES) {
@@ -98,8 +96,13 @@ impl State {
 impl Strategy for Boa {
     fn init(&mut self, ctx: &PartyContext) {
         let mut rng = SplitMix64::new(ctx.seed);
-        let candidates = Candidates::for_domain(&ctx.domain, &ctx.preferences, &mut rng);
-        let index = OutcomeIndex::build(candidates, &ctx.domain, &ctx.preferences);
+        let index = match &ctx.index {
+            Some(shared) => shared.clone(),
+            None => {
+                let candidates = Candidates::for_domain(&ctx.domain, &ctx.preferences, &mut rng);
+                Arc::new(OutcomeIndex::build(candidates, &ctx.domain, &ctx.preferences))
+            }
+        };
         let low = ctx.preferences.reservation_value.max(index.min_utility());
         let high = index.max_utility();
         let models = (0..ctx.n_parties)

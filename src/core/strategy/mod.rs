@@ -21,6 +21,7 @@ pub use spec::{STRATEGY_NAMES, StrategyError, StrategySpec};
 use std::sync::Arc;
 
 use super::domain::Domain;
+use super::inverse::OutcomeIndex;
 use super::protocol::{Action, Deadline, Ending, Standing};
 use super::utility::Preferences;
 
@@ -35,6 +36,9 @@ pub struct PartyContext {
     pub deadline: Deadline,
     /// Seed for the party's own randomness (derived from the session seed).
     pub seed: u64,
+    /// An outcome index for these preferences built by the host and shared
+    /// across sessions; `None`: the strategy builds its own.
+    pub index: Option<Arc<OutcomeIndex>>,
 }
 
 /// Another party's action, delivered before this party's next turn.

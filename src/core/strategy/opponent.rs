@@ -24,8 +24,12 @@ impl FrequencyModel {
             .iter()
             .map(|i| match i {
                 Issue::Discrete { values, .. } => (0.0, 1.0, values.len()),
-                Issue::Integer { min, max, .. } if max - min < 64 => (*min as f64, 1.0, (max - min + 1) as usize),
-                Issue::Integer { min, max, .. } => (*min as f64, (*max - *min) as f64 / REAL_BINS as f64, REAL_BINS),
+                Issue::Integer { min, max, .. } if max.abs_diff(*min) < 64 => {
+                    (*min as f64, 1.0, (max - min + 1) as usize)
+                }
+                Issue::Integer { min, max, .. } => {
+                    (*min as f64, (*max as f64 - *min as f64) / REAL_BINS as f64, REAL_BINS)
+                }
                 Issue::Real { min, max, .. } => (*min, (max - min) / REAL_BINS as f64, REAL_BINS),
             })
             .collect();
@@ -51,6 +55,11 @@ impl FrequencyModel {
             }
         };
         k.min(n.saturating_sub(1))
+    }
+
+    /// Whether the model has seen an offer yet (before that it knows nothing).
+    pub fn is_informed(&self) -> bool {
+        self.last.is_some()
     }
 
     pub fn update(&mut self, offer: &Outcome) {

@@ -99,6 +99,9 @@ impl StrategySpec {
             }
             "tit-for-tat" => {
                 let kindness = p.f64_or("kindness", Some(1.0))?;
+                if !(kindness >= 0.0 && kindness.is_finite()) {
+                    return Err(p.bad("kindness", "must be a non-negative number (1 mirrors the opponents exactly)"));
+                }
                 (Bidding::TitForTat { kindness }, Acceptance::Next, &["kindness"])
             }
             _ => return Err(StrategyError::UnknownStrategy(self.name.clone())),
@@ -124,11 +127,6 @@ impl StrategySpec {
             Some(_) => return Err(p.bad("opponent_model", "must be \"frequency\" or \"none\"")),
         };
         Ok(Boa::new(bidding, acceptance, opponent_model))
-    }
-
-    /// Short label for results: `time-dependent(e=0.5)`.
-    pub fn label(&self) -> String {
-        self.to_string()
     }
 }
 
@@ -176,7 +174,7 @@ mod tests {
     #[test]
     fn parameters_are_checked() {
         let spec = StrategySpec::parse_cli("{ type = \"time-dependent\", e = 0.5 }").unwrap();
-        assert_eq!(spec.label(), "time-dependent(e=0.5)");
+        assert_eq!(spec.to_string(), "time-dependent(e=0.5)");
         assert!(spec.build().is_ok());
         let missing = StrategySpec::named("time-dependent").build().err().unwrap();
         assert!(missing.to_string().contains("`e` is required"));
