@@ -540,3 +540,570 @@ fn zero_repeats_is_bad_input() {
     let r = run_bad(&["run", s(&path), "--repeat", "0"]);
     assert!(r.stderr.contains("--repeat"), "{}", r.stderr);
 }
+
+// ---------------------------------------------------------------- helpers for the scenarios below
+
+/// Like [`run`], but fails the test instead of hanging when negotium runs
+/// longer than `limit` (output goes to files, so a large one cannot block).
+fn spawn_within(args: &[&str], limit: std::time::Duration) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = bin()
+        .args(args)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("the negotium binary starts");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for negotium") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("negotium {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let r = Run {
+        code: status.code(),
+        stdout: std::fs::read_to_string(&out_path).expect("utf-8 stdout"),
+        stderr: std::fs::read_to_string(&err_path).expect("utf-8 stderr"),
+    };
+    assert!(!r.stderr.contains("panicked"), "negotium {args:?} panicked:\n{}", r.stderr);
+    r
+}
+
+/// [`spawn_within`], and it must succeed.
+fn run_within(args: &[&str], limit: std::time::Duration) -> Run {
+    let r = spawn_within(args, limit);
+    assert_eq!(r.code, Some(0), "negotium {args:?} failed:\nstdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    r
+}
+
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `analyze --json` on `path`, parsed.
+fn analyze_json(path: &Path) -> Json {
+    let r = run_within(&["analyze", s(path), "--json"], LIMIT);
+    serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("analyze JSON: {e}\n{}", r.stdout))
+}
+
+fn euclid(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt()
+}
+
+/// 1-based line of the `[[...]]` header of the table that contains `needle`.
+fn table_line(text: &str, needle: &str) -> usize {
+    let line = line_of(text, needle);
+    let lines: Vec<&str> = text.lines().collect();
+    (1..=line).rev().find(|&l| lines[l - 1].trim_start().starts_with("[[")).expect("a table header above the needle")
+}
+
+// ---------------------------------------------------------------- hyper-rectangles
+
+/// Two parties with ANAC 2014-style preferences: rectangles aggregated by
+/// sum (north) and by max (south). Discrete ranges address value indexes.
+const RECTANGLES: &str = r#"name = "itest-rectangles"
+seed = 4
+[protocol]
+rounds = 40
+[[issues]]
+name = "x"
+type = "integer"
+min = 0
+max = 9
+[[issues]]
+name = "y"
+type = "integer"
+min = 0
+max = 9
+[[issues]]
+name = "mode"
+type = "discrete"
+values = ["a", "b", "c"]
+[[parties]]
+name = "north"
+strategy = "conceder"
+reservation = 0.1
+utility = "hyper-rectangles"
+aggregation = "sum"
+[[parties.rectangles]]
+utility = 30.0
+ranges = { x = [0, 4] }
+[[parties.rectangles]]
+utility = 50.0
+ranges = { x = [3, 9], y = [5, 9] }
+excludes = { mode = [2, 2] }
+[[parties.rectangles]]
+utility = 20.0
+ranges = { mode = [0, 1] }
+[[parties]]
+name = "south"
+strategy = "linear"
+reservation = 0.2
+utility = "hyper-rectangles"
+aggregation = "max"
+[[parties.rectangles]]
+utility = 0.9
+ranges = { x = [5, 9], y = [0, 6] }
+[[parties.rectangles]]
+utility = 0.6
+ranges = { y = [0, 9], mode = [1, 2] }
+[[parties.rectangles]]
+utility = 1.0
+ranges = { x = [6, 9], y = [0, 2], mode = [2, 2] }
+"#;
+
+/// [`RECTANGLES`]' utilities, by hand: north sums its hits over 100, south
+/// takes its best hit (its best rectangle is worth 1).
+fn rectangle_utilities(x: i64, y: i64, mode: &str) -> [f64; 2] {
+    let m = ["a", "b", "c"].iter().position(|v| *v == mode).expect("a mode") as i64;
+    let inside = |v: i64, lo: i64, hi: i64| (lo..=hi).contains(&v);
+    let mut north = 0.0;
+    if inside(x, 0, 4) {
+        north += 30.0;
+    }
+    if inside(x, 3, 9) && inside(y, 5, 9) && m != 2 {
+        north += 50.0;
+    }
+    if inside(m, 0, 1) {
+        north += 20.0;
+    }
+    let mut south: f64 = 0.0;
+    if inside(x, 5, 9) && inside(y, 0, 6) {
+        south = south.max(0.9);
+    }
+    if inside(m, 1, 2) {
+        south = south.max(0.6);
+    }
+    if inside(x, 6, 9) && inside(y, 0, 2) && m == 2 {
+        south = south.max(1.0);
+    }
+    [north / 100.0, south]
+}
+
+fn rectangle_utilities_of(outcome: &Json) -> [f64; 2] {
+    let x = outcome["x"].as_i64().expect("x");
+    let y = outcome["y"].as_i64().expect("y");
+    rectangle_utilities(x, y, outcome["mode"].as_str().expect("mode"))
+}
+
+#[test]
+fn hyper_rectangles_run_on_both_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "rect.toml", RECTANGLES);
+    let mut lines = Vec::new();
+    for engine in ["direct", "actors"] {
+        let out = dir.path().join(format!("{engine}.jsonl"));
+        let r = run_ok(&["run", s(&path), "--engine", engine, "--repeat", "3", "--out", s(&out)]);
+        assert!(r.stdout.contains("north") && r.stdout.contains("south"), "{}", r.stdout);
+        let recs = read_jsonl(&out);
+        assert_eq!(recs.len(), 3);
+        for rec in &recs {
+            check_record(rec, &[0.1, 0.2]);
+            // Every offer's utilities are those the rectangles give.
+            for t in rec["trace"].as_array().unwrap().iter().filter(|t| t["action"] == "offer") {
+                let expected = rectangle_utilities_of(&t["outcome"]);
+                let got = f64s(&t["utilities"]);
+                for (g, e) in got.iter().zip(expected) {
+                    assert_close(*g, e, 1e-12, &format!("utility of {}", t["outcome"]));
+                }
+            }
+            if rec["agreement"].is_object() {
+                let expected = rectangle_utilities_of(&rec["agreement"]);
+                for (g, e) in f64s(&rec["utilities"]).iter().zip(expected) {
+                    assert_close(*g, e, 1e-12, "utility of the agreement");
+                }
+            }
+        }
+        lines.push(recs.into_iter().map(without_engine).collect::<Vec<_>>());
+    }
+    assert_eq!(lines[0], lines[1], "both engines give the same records");
+}
+
+#[test]
+fn hyper_rectangles_analyze_json() {
+    check_analysis(RECTANGLES, "rect.toml", 2, 300);
+
+    // The frontier, recomputed by brute force from the hand-written utilities.
+    let dir = tempfile::tempdir().unwrap();
+    let a = analyze_json(&write(&dir, "rect.toml", RECTANGLES));
+    assert_eq!(a["exact"], true, "{a}");
+    assert!(a["note"].is_null(), "{a}");
+    assert_eq!(f64s(&a["disagreement"]), vec![0.1, 0.2], "d_p = max(rv, min u) and min u = 0 for both");
+    assert_eq!(f64s(&a["max_utilities"]), vec![1.0, 1.0], "{a}");
+    let mut all = Vec::new();
+    for x in 0..=9 {
+        for y in 0..=9 {
+            for mode in ["a", "b", "c"] {
+                all.push(rectangle_utilities(x, y, mode));
+            }
+        }
+    }
+    let rational: Vec<[f64; 2]> = all.into_iter().filter(|u| u[0] >= 0.1 && u[1] >= 0.2).collect();
+    let front: Vec<[f64; 2]> = rational.iter().copied().filter(|u| !rational.iter().any(|v| dominates(v, u))).collect();
+    let pareto: Vec<Vec<f64>> = a["pareto"].as_array().unwrap().iter().map(f64s).collect();
+    assert_eq!(pareto.len(), front.len(), "one frontier entry per non-dominated outcome: {a}");
+    for p in &pareto {
+        assert!(front.iter().any(|f| euclid(f, p) < 1e-9), "{p:?} is not on the brute-force frontier {front:?}");
+    }
+    for f in &front {
+        assert!(pareto.iter().any(|p| euclid(f, p) < 1e-9), "{f:?} is missing from the frontier {pareto:?}");
+    }
+    let nash = point(&a["nash"], "nash");
+    let product = |u: &[f64]| (u[0] - 0.1) * (u[1] - 0.2);
+    let best = front.iter().map(|u| product(u)).fold(f64::NEG_INFINITY, f64::max);
+    assert_close(product(&nash), best, 1e-12, "the Nash product");
+    assert_eq!(rectangle_utilities_of(&a["nash"]["outcome"]).to_vec(), nash, "the Nash outcome has its utilities");
+}
+
+// ---------------------------------------------------------------- discount
+
+/// One issue, opposed preferences: every outcome is Pareto-efficient, so any
+/// agreement is; the buyer discounts by half over the whole deadline.
+const SPLIT: &str = r#"name = "itest-split"
+seed = 8
+[protocol]
+rounds = 30
+[[issues]]
+name = "price"
+type = "integer"
+min = 0
+max = 9
+[[parties]]
+name = "buyer"
+strategy = "conceder"
+reservation = 0.2
+discount = 0.5
+weights = { price = 1.0 }
+values.price = { linear = [1.0, 0.0] }
+[[parties]]
+name = "seller"
+strategy = "boulware"
+reservation = 0.3
+weights = { price = 1.0 }
+values.price = { linear = [0.0, 1.0] }
+"#;
+
+/// Checks a record of a scenario whose party 0 has `discount` and the others
+/// none: `utilities` are discounted, `undiscounted_utilities` are raw, and
+/// the analysis fields come from the raw ones (`analysis` is `analyze --json`).
+fn check_discounted_record(rec: &Json, analysis: &Json, reservations: &[f64], discount: f64) {
+    let utilities = f64s(&rec["utilities"]);
+    let raw = f64s(&rec["undiscounted_utilities"]);
+    assert_eq!(raw.len(), reservations.len(), "{rec}");
+    let time = rec["time"].as_f64().expect("time");
+    assert!(time > 0.0 && time <= 1.0, "{rec}");
+    match &rec["agreement"] {
+        Json::Object(_) => {
+            // The raw utilities are those of the agreed outcome, as the trace shows them.
+            let offered = rec["trace"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["action"] == "offer" && t["outcome"] == rec["agreement"])
+                .unwrap_or_else(|| panic!("the agreement was offered first: {rec}"));
+            assert_eq!(f64s(&offered["utilities"]), raw, "{rec}");
+        }
+        _ => assert_eq!(raw, reservations, "no agreement: the raw utilities are the reservation values"),
+    }
+    assert_close(utilities[0], raw[0] * discount.powf(time), 1e-12, "party 0: utility × d^t");
+    assert!(utilities[0] < raw[0] || raw[0] == 0.0, "party 0 discounts: {rec}");
+    for (u, r) in utilities.iter().zip(&raw).skip(1) {
+        assert_eq!(u, r, "the other parties do not discount: {rec}");
+    }
+    assert_close(rec["welfare"].as_f64().unwrap(), utilities.iter().sum(), 1e-12, "welfare = Σ utilities");
+
+    let pareto: Vec<Vec<f64>> = analysis["pareto"].as_array().unwrap().iter().map(f64s).collect();
+    let to_front = pareto.iter().map(|p| euclid(p, &raw)).fold(f64::INFINITY, f64::min);
+    let distance = rec["distance_to_pareto"].as_f64().expect("a distance to the frontier");
+    assert_close(distance, to_front, 1e-12, "distance_to_pareto is measured from the undiscounted utilities");
+    let nash = point(&analysis["nash"], "nash");
+    assert_close(rec["distance_to_nash"].as_f64().unwrap(), euclid(&nash, &raw), 1e-12, "distance_to_nash");
+    let efficient = rec["pareto_efficient"].as_bool().expect("pareto_efficient");
+    let agreed = rec["agreement"].is_object();
+    assert_eq!(efficient, agreed && distance < 1e-9, "pareto_efficient ⇔ agreement and distance_to_pareto = 0: {rec}");
+}
+
+#[test]
+fn discounted_agreement_on_the_frontier_is_pareto_efficient() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "split.toml", SPLIT);
+    let analysis = analyze_json(&path);
+    let pareto: Vec<Vec<f64>> = analysis["pareto"].as_array().unwrap().iter().map(f64s).collect();
+    let mut lines = Vec::new();
+    for engine in ["direct", "actors"] {
+        let out = dir.path().join(format!("{engine}.jsonl"));
+        run_ok(&["run", s(&path), "--engine", engine, "--out", s(&out)]);
+        let recs = read_jsonl(&out);
+        let rec = &recs[0];
+        assert_eq!(rec["ended_by"], "agreement", "conceder and boulware agree here: {rec}");
+        check_discounted_record(rec, &analysis, &[0.2, 0.3], 0.5);
+        assert_eq!(rec["pareto_efficient"], true, "every outcome of this space is efficient: {rec}");
+        assert!(rec["distance_to_pareto"].as_f64().unwrap() < 1e-9, "{rec}");
+        // The discounted vector itself lies below the frontier: judging it
+        // would have called this agreement inefficient.
+        let discounted = f64s(&rec["utilities"]);
+        let off = pareto.iter().map(|p| euclid(p, &discounted)).fold(f64::INFINITY, f64::min);
+        assert!(off > 1e-6, "the discounted utilities {discounted:?} should be off the frontier");
+        lines.push(without_engine(rec.clone()));
+    }
+    assert_eq!(lines[0], lines[1]);
+}
+
+#[test]
+fn discount_is_applied_to_utilities_only() {
+    // The mixed deal (agreements and deadlines) with a discounting buyer.
+    let text = mixed().replace("reservation = 0.2\n", "reservation = 0.2\ndiscount = 0.5\n");
+    assert!(text.contains("discount = 0.5"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "mixed.toml", &text);
+    let analysis = analyze_json(&path);
+    let mut per_engine = Vec::new();
+    for engine in ["direct", "actors"] {
+        let out = dir.path().join(format!("{engine}.jsonl"));
+        run_ok(&["run", s(&path), "--engine", engine, "--repeat", "20", "--out", s(&out)]);
+        let recs = read_jsonl(&out);
+        assert_eq!(recs.len(), 20);
+        for rec in &recs {
+            check_discounted_record(rec, &analysis, &[0.2, 0.3], 0.5);
+        }
+        let agreements = recs.iter().filter(|r| r["agreement"].is_object()).count();
+        assert!(agreements > 0 && agreements < 20, "both kinds of ending are checked ({agreements} agreements)");
+        per_engine.push(recs.into_iter().map(without_engine).collect::<Vec<_>>());
+    }
+    assert_eq!(per_engine[0], per_engine[1]);
+}
+
+// ---------------------------------------------------------------- sampled spaces
+
+/// Twelve issues of ten values: 10^12 outcomes, far beyond enumeration.
+/// Every issue is fully opposed between the two parties.
+fn huge() -> String {
+    let mut text = String::from("name = \"itest-huge\"\nseed = 9\n[protocol]\nrounds = 30\n");
+    for i in 0..12 {
+        text += &format!("[[issues]]\nname = \"i{i}\"\ntype = \"integer\"\nmin = 0\nmax = 9\n");
+    }
+    let weights: Vec<String> = (0..12).map(|i| format!("i{i} = {}", if i < 4 { 0.1 } else { 0.075 })).collect();
+    for (name, strategy, reservation, up) in [("buyer", "conceder", 0.2, false), ("seller", "boulware", 0.3, true)] {
+        text += &format!(
+            "[[parties]]\nname = \"{name}\"\nstrategy = \"{strategy}\"\nreservation = {reservation}\nweights = {{ {} }}\n",
+            weights.join(", ")
+        );
+        for i in 0..12 {
+            let rising = up ^ (i % 3 == 0);
+            let (a, b) = if rising { (0.0, 1.0) } else { (1.0, 0.0) };
+            text += &format!("values.i{i} = {{ linear = [{a:.1}, {b:.1}] }}\n");
+        }
+    }
+    text
+}
+
+#[test]
+fn sampled_space_is_analysed_approximately_and_negotiated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "huge.toml", &huge());
+    let a = analyze_json(&path);
+    assert_eq!(a["exact"], false, "{a}");
+    assert_eq!(a["outcomes"].as_u64(), Some(1_000_000_000_000), "{a}");
+    let note = a["note"].as_str().unwrap_or_else(|| panic!("a note explains the sample: {a}"));
+    assert!(note.starts_with("approximate"), "{note}");
+    assert!(a["evaluated"].as_u64().is_some_and(|n| n > 0), "{a}");
+    assert!(!a["pareto"].as_array().unwrap().is_empty(), "{a}");
+    assert!(a["nash"].is_object(), "{a}");
+
+    let mut lines = Vec::new();
+    for engine in ["direct", "actors"] {
+        let out = dir.path().join(format!("{engine}.jsonl"));
+        let r = run_within(&["run", s(&path), "--engine", engine, "--out", s(&out)], LIMIT);
+        assert!(r.stdout.contains("note: approximate"), "{}", r.stdout);
+        let recs = read_jsonl(&out);
+        assert_eq!(recs.len(), 1);
+        let rec = &recs[0];
+        check_record(rec, &[0.2, 0.3]);
+        assert!(["agreement", "deadline"].contains(&rec["ended_by"].as_str().unwrap()), "{rec}");
+        assert_eq!(rec["analysis_exact"], false, "{rec}");
+        lines.push(without_engine(rec.clone()));
+    }
+    assert_eq!(lines[0], lines[1], "sampled candidates are seeded: both engines agree");
+}
+
+// ---------------------------------------------------------------- wall-time deadline
+
+#[test]
+fn wall_time_deadline_ends_hardliners() {
+    let text = DEAL
+        .replace("rounds = 30", "seconds = 0.2")
+        .replace("strategy = \"conceder\"", "strategy = \"hardliner\"")
+        .replace("strategy = \"boulware\"", "strategy = \"hardliner\"");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "clock.toml", &text);
+    for engine in ["direct", "actors"] {
+        let out = dir.path().join(format!("{engine}.jsonl"));
+        let started = std::time::Instant::now();
+        let r = run_within(&["run", s(&path), "--engine", engine, "--out", s(&out)], LIMIT);
+        assert!(started.elapsed() >= std::time::Duration::from_millis(200), "{engine}: ended before the deadline");
+        assert!(r.stdout.contains("deadline"), "{engine}: {}", r.stdout);
+        let recs = read_jsonl(&out);
+        let rec = &recs[0];
+        assert_eq!(rec["ended_by"], "deadline", "{engine}: {}", rec["ended_by"]);
+        assert!(rec["agreement"].is_null() && rec["ended_by_party"].is_null(), "{engine}");
+        assert_eq!(f64s(&rec["utilities"]), vec![0.2, 0.3], "{engine}: reservation values");
+        assert!(rec["rounds"].as_u64().is_some_and(|n| n >= 1), "{engine}");
+        let time = rec["time"].as_f64().unwrap();
+        assert!(time > 0.0 && time <= 1.0, "{engine}: relative time {time}");
+        let trace = rec["trace"].as_array().unwrap();
+        let offers = rec["offers"].as_u64().unwrap();
+        if rec["trace_truncated"] == true {
+            assert_eq!(trace.len(), 100_000, "{engine}: a truncated trace keeps the first 100,000 actions");
+            assert!(offers > trace.len() as u64, "{engine}");
+        } else {
+            assert_eq!(offers, trace.len() as u64, "{engine}: hardliners only offer");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- walking away
+
+#[test]
+fn party_with_nothing_acceptable_ends_the_negotiation() {
+    // The sulky party's best outcome is worth 0.5, below its reservation 0.6.
+    let text = r#"name = "itest-sulky"
+seed = 2
+[protocol]
+rounds = 20
+[[issues]]
+name = "x"
+type = "integer"
+min = 0
+max = 9
+[[parties]]
+name = "eager"
+strategy = "conceder"
+reservation = 0.2
+weights = { x = 1.0 }
+values.x = { linear = [1.0, 0.0] }
+[[parties]]
+name = "sulky"
+strategy = "boulware"
+reservation = 0.6
+weights = { x = 1.0 }
+values.x = { linear = [0.0, 0.5] }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "sulky.toml", text);
+    for engine in ["direct", "actors"] {
+        for strategy in ["boulware", "random", "tit-for-tat", "hardliner"] {
+            let out = dir.path().join(format!("{engine}-{strategy}.jsonl"));
+            let r = run_ok(&[
+                "run",
+                s(&path),
+                "--engine",
+                engine,
+                "--strategy",
+                &format!("sulky={strategy}"),
+                "--out",
+                s(&out),
+            ]);
+            assert!(r.stdout.contains("sulky walked away"), "{engine}/{strategy}: {}", r.stdout);
+            let rec = &read_jsonl(&out)[0];
+            check_record(rec, &[0.2, 0.6]);
+            assert_eq!(rec["ended_by"], "end-negotiation", "{engine}/{strategy}: {rec}");
+            assert_eq!(rec["ended_by_party"].as_u64(), Some(1), "{engine}/{strategy}: {rec}");
+            assert!(rec["violation"].is_null(), "{rec}");
+            assert_eq!(rec["trace"].as_array().unwrap().last().unwrap()["party"], 1, "{rec}");
+            // No outcome is rational for both: no frontier to measure against.
+            assert!(rec["distance_to_pareto"].is_null() && rec["pareto_efficient"] == false, "{rec}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- more bad scenarios
+
+#[test]
+fn integer_bounds_beyond_2_pow_53() {
+    let text = DEAL.replacen("max = 9", "max = 1e17", 1);
+    let line = table_line(&text, "max = 1e17");
+    assert_scenario_error(&text, line, &["price", "2^53"]);
+}
+
+#[test]
+fn real_issue_with_an_infinite_bound() {
+    let text = DEAL.replacen("type = \"integer\"\nmin = 0\nmax = 9", "type = \"real\"\nmin = 0.0\nmax = inf", 1);
+    let line = table_line(&text, "max = inf");
+    assert_scenario_error(&text, line, &["price", "finite"]);
+}
+
+#[test]
+fn rectangle_with_a_nan_utility() {
+    let text = RECTANGLES.replacen("utility = 50.0", "utility = nan", 1);
+    let line = table_line(&text, "utility = nan");
+    assert_scenario_error(&text, line, &["north", "finite"]);
+}
+
+#[test]
+fn linear_additive_party_with_an_aggregation() {
+    let text = DEAL.replacen("name = \"seller\"\n", "name = \"seller\"\naggregation = \"sum\"\n", 1);
+    let line = table_line(&text, "aggregation = \"sum\"");
+    assert_scenario_error(&text, line, &["seller", "hyper-rectangles"]);
+}
+
+#[test]
+fn empty_any_acceptance() {
+    let strategy = "strategy = { type = \"boulware\", acceptance = { type = \"any\", of = [] } }";
+    let text = DEAL.replacen("strategy = \"boulware\"", strategy, 1);
+    let line = line_of(&text, strategy);
+    assert_scenario_error(&text, line, &["seller", "acceptance", "non-empty"]);
+}
+
+#[test]
+fn negative_tit_for_tat_kindness() {
+    let strategy = "strategy = { type = \"tit-for-tat\", kindness = -1 }";
+    let text = DEAL.replacen("strategy = \"boulware\"", strategy, 1);
+    let line = line_of(&text, strategy);
+    assert_scenario_error(&text, line, &["seller", "kindness", "non-negative"]);
+}
+
+#[test]
+fn integer_bound_just_beyond_2_pow_53() {
+    let text = DEAL.replacen("max = 9", "max = 9007199254740993", 1);
+    let line = table_line(&text, "max = 9007199254740993");
+    assert_scenario_error(&text, line, &["price", "2^53"]);
+}
+
+#[test]
+fn infinite_wall_time_deadline_is_bad_input() {
+    // Two hardliners and no round limit: only the clock could end them.
+    let text = DEAL
+        .replace("rounds = 30", "seconds = inf")
+        .replace("strategy = \"conceder\"", "strategy = \"hardliner\"")
+        .replace("strategy = \"boulware\"", "strategy = \"hardliner\"");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "bad.toml", &text);
+    let at = format!("{}:{}: ", path.display(), line_of(&text, "[protocol]"));
+    for engine in ["direct", "actors"] {
+        let r = spawn_within(&["run", s(&path), "--engine", engine], std::time::Duration::from_secs(10));
+        assert_eq!(r.code, Some(2), "{engine}: exit 2\nstdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(&at) && r.stderr.contains("deadline"), "{engine}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn huge_wall_time_deadline_with_a_round_limit_runs_on_both_engines() {
+    let text = DEAL.replace("rounds = 30", "rounds = 5\nseconds = 1e20");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "deal.toml", &text);
+    let mut lines = Vec::new();
+    for engine in ["direct", "actors"] {
+        let out = dir.path().join(format!("{engine}.jsonl"));
+        run_within(&["run", s(&path), "--engine", engine, "--out", s(&out)], LIMIT);
+        let rec = read_jsonl(&out).remove(0);
+        check_record(&rec, &[0.2, 0.3]);
+        assert_ne!(rec["ended_by"], "aborted", "{engine}: {rec}");
+        assert!(rec["rounds"].as_u64().is_some_and(|r| r <= 5), "{engine}: {rec}");
+        lines.push(without_engine(rec));
+    }
+    assert_eq!(lines[0], lines[1]);
+}

@@ -281,6 +281,8 @@ enum Fault {
     StopOnStart,
     /// An offer that is not in the domain.
     BadOffer,
+    /// Never answers a turn.
+    Silent,
 }
 
 struct Faulty(Fault);
@@ -290,10 +292,13 @@ impl Actor for Faulty {
 }
 
 impl Handler<ToParty> for Faulty {
-    type Result = Result<Option<Action>, String>;
+    type Result = ResponseFuture<Result<Option<Action>, String>>;
 
     fn handle(&mut self, msg: ToParty, ctx: &mut Context<Self>) -> Self::Result {
-        match (msg, self.0) {
+        if let (ToParty::Turn(_), Fault::Silent) = (&msg, self.0) {
+            return Box::pin(std::future::pending());
+        }
+        let answer = match (msg, self.0) {
             (ToParty::Start(_), Fault::ErrOnStart) => Err("boom at start".into()),
             (ToParty::Start(_), Fault::StopOnStart) => {
                 ctx.stop();
@@ -307,7 +312,8 @@ impl Handler<ToParty> for Faulty {
                 ctx.stop();
                 Ok(None)
             }
-        }
+        };
+        Box::pin(std::future::ready(answer))
     }
 }
 
@@ -423,4 +429,27 @@ fn duplicate_session_ids_are_all_reported() {
     });
     let got = done_rx.recv_timeout(Duration::from_secs(10)).expect("run_sessions hung on duplicate session ids");
     assert_eq!(got, expected);
+}
+
+#[test]
+fn a_silent_party_is_timed_out_not_waited_for() {
+    let strategies = [StrategySpec::named("boulware"), StrategySpec::named("conceder")];
+    let mut spec = workload_spec(3, 2, &strategies);
+    spec.turn_timeout = Duration::from_millis(200);
+    for faulty_at in [0, 1] {
+        let (_, r) = run_with_fault(&spec, Fault::Silent, faulty_at);
+        let (party, reason) = violation_of(&r);
+        assert_eq!(party, faulty_at);
+        assert!(reason.contains("no answer within 0.2 s"), "{reason}");
+    }
+}
+
+#[test]
+fn silence_past_a_wall_deadline_is_a_deadline_not_a_violation() {
+    let strategies = [StrategySpec::named("boulware"), StrategySpec::named("conceder")];
+    let mut spec = workload_spec(4, 2, &strategies);
+    spec.deadline = negotium::core::protocol::Deadline { rounds: None, seconds: Some(0.3) };
+    let (_, r) = run_with_fault(&spec, Fault::Silent, 1);
+    assert_eq!(r.ending, Ending::Deadline);
+    assert_eq!(r.agreement, None);
 }

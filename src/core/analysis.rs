@@ -273,6 +273,21 @@ mod tests {
                 prop_assert!(p.utilities[0] >= rv && p.utilities[1] >= rv);
             }
             prop_assert!(an.is_pareto_efficient(&nash.utilities));
+            // KS: a_p = (u_p − d_p)/(max u_p − d_p), max over the whole space
+            // (an ideal that is irrational for the other party still counts).
+            let all = |p: usize| (0..49u128).map(|k| [&a, &b][p].utility(&d, &d.outcome_at(k))).fold(f64::MIN, f64::max);
+            let spread = |u: &[f64]| {
+                let r: Vec<f64> = (0..2).map(|p| (u[p] - an.disagreement[p]) / (all(p) - an.disagreement[p])).collect();
+                (r[0] - r[1]).abs()
+            };
+            let ks = an.kalai_smorodinsky.clone().unwrap();
+            for p in &an.pareto {
+                prop_assert!(spread(&ks.utilities) <= spread(&p.utilities) + 1e-12);
+            }
+            let egal = an.egalitarian.clone().unwrap();
+            for p in &an.pareto {
+                prop_assert!(p.utilities[0].min(p.utilities[1]) <= egal.utilities[0].min(egal.utilities[1]) + 1e-12);
+            }
             let mw = an.max_welfare.clone().unwrap();
             for p in &an.pareto {
                 prop_assert!(p.utilities.iter().sum::<f64>() <= mw.utilities.iter().sum::<f64>() + 1e-12);

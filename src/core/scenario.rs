@@ -107,8 +107,10 @@ struct IssueToml {
     #[serde(rename = "type")]
     kind: String,
     values: Option<Vec<String>>,
-    min: Option<f64>,
-    max: Option<f64>,
+    /// Kept as written: integer issues need TOML integers (a float would
+    /// round bounds beyond 2^53 silently), real issues take either.
+    min: Option<toml::Value>,
+    max: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -193,28 +195,41 @@ impl Scenario {
                     }
                     Issue::Discrete { name: i.name.clone(), values }
                 }
-                "integer" | "real" => {
-                    let (Some(min), Some(max)) = (i.min, i.max) else {
-                        return Err(cx.at(it, format!("{} issue `{}` needs `min` and `max`", i.kind, i.name)));
+                "integer" => {
+                    let (Some(min), Some(max)) = (i.min.as_ref(), i.max.as_ref()) else {
+                        return Err(cx.at(it, format!("integer issue `{}` needs `min` and `max`", i.name)));
+                    };
+                    // A whole float (`8.0`) is accepted while it is exact.
+                    let whole = |v: &toml::Value| match v {
+                        toml::Value::Integer(x) => Some(*x),
+                        toml::Value::Float(x) if x.fract() == 0.0 && x.abs() <= INTEGER_BOUND as f64 => Some(*x as i64),
+                        toml::Value::Float(x) if x.fract() == 0.0 => Some(i64::MAX),
+                        _ => None,
+                    };
+                    let (Some(min), Some(max)) = (whole(min), whole(max)) else {
+                        return Err(cx.at(it, format!("integer issue `{}` needs whole-number bounds", i.name)));
+                    };
+                    if min.abs() > INTEGER_BOUND || max.abs() > INTEGER_BOUND {
+                        return Err(cx.at(it, format!("integer issue `{}`: bounds must lie within ±2^53", i.name)));
+                    }
+                    if min > max {
+                        return Err(cx.at(it, format!("issue `{}`: min {min} is above max {max}", i.name)));
+                    }
+                    Issue::Integer { name: i.name.clone(), min, max }
+                }
+                "real" => {
+                    let number =
+                        |v: Option<&toml::Value>| v.and_then(|v| v.as_float().or(v.as_integer().map(|x| x as f64)));
+                    let (Some(min), Some(max)) = (number(i.min.as_ref()), number(i.max.as_ref())) else {
+                        return Err(cx.at(it, format!("real issue `{}` needs numbers `min` and `max`", i.name)));
                     };
                     if !min.is_finite() || !max.is_finite() {
                         return Err(cx.at(it, format!("issue `{}`: bounds must be finite numbers", i.name)));
                     }
-                    if min > max || (i.kind == "real" && min == max) {
+                    if min >= max {
                         return Err(cx.at(it, format!("issue `{}`: min {min} is not below max {max}", i.name)));
                     }
-                    if i.kind == "integer" {
-                        if min.fract() != 0.0 || max.fract() != 0.0 {
-                            return Err(cx.at(it, format!("integer issue `{}` needs whole-number bounds", i.name)));
-                        }
-                        let limit = INTEGER_BOUND as f64;
-                        if min.abs() > limit || max.abs() > limit {
-                            return Err(cx.at(it, format!("integer issue `{}`: bounds must lie within ±2^53", i.name)));
-                        }
-                        Issue::Integer { name: i.name.clone(), min: min as i64, max: max as i64 }
-                    } else {
-                        Issue::Real { name: i.name.clone(), min, max }
-                    }
+                    Issue::Real { name: i.name.clone(), min, max }
                 }
                 other => {
                     return Err(
@@ -236,8 +251,8 @@ impl Scenario {
         if p.rounds.is_none() && p.seconds.is_none() {
             return Err(cx.at(&raw.protocol, "the protocol needs a deadline: `rounds` and/or `seconds`"));
         }
-        if p.rounds == Some(0) || p.seconds.is_some_and(|s| s.is_nan() || s <= 0.0) {
-            return Err(cx.at(&raw.protocol, "the deadline must be positive"));
+        if p.rounds == Some(0) || p.seconds.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+            return Err(cx.at(&raw.protocol, "the deadline must be a positive, finite number"));
         }
         let deadline = Deadline { rounds: p.rounds, seconds: p.seconds };
 

@@ -204,3 +204,97 @@ impl SessionRun {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::domain::{Issue, Value};
+    use crate::core::utility::{UtilityFunction, ValueFunction};
+
+    fn setup(deadline: Deadline, discount: f64) -> SessionRun {
+        let domain = Arc::new(Domain::new("d", vec![Issue::Integer { name: "x".into(), min: 0, max: 9 }]));
+        let prefs = |at_min: f64, at_max: f64| {
+            let mut p = Preferences::new(
+                UtilityFunction::LinearAdditive {
+                    weights: vec![1.0],
+                    values: vec![ValueFunction::linear_between(0.0, 9.0, at_min, at_max)],
+                },
+                0.1,
+            );
+            p.discount = discount;
+            Arc::new(p)
+        };
+        SessionRun::new(domain, vec![prefs(0.0, 1.0), prefs(1.0, 0.0)], deadline, true)
+    }
+
+    fn offer(x: i64) -> Action {
+        Action::Offer(Outcome(vec![Value::Integer(x)]))
+    }
+
+    #[test]
+    fn each_party_sees_the_others_actions_before_its_turn() {
+        let mut s = setup(Deadline::rounds(10), 1.0);
+        let first = s.next_turn(0.0).unwrap();
+        assert_eq!((first.party, first.observations.len()), (0, 0));
+        s.apply(0, offer(9), 0.0);
+        let second = s.next_turn(0.0).unwrap();
+        assert_eq!(second.party, 1);
+        assert_eq!(second.observations, vec![Observation { party: 0, action: offer(9), time: second.turn.time }]);
+        assert_eq!(second.turn.standing.as_ref().map(|st| st.proposer), Some(0));
+        s.apply(1, Action::Accept, 0.0);
+        let r = s.finish();
+        assert_eq!(r.agreement, Some(Outcome(vec![Value::Integer(9)])));
+        assert_eq!((r.rounds, r.offers, r.trace.len()), (1, 1, 2));
+    }
+
+    #[test]
+    fn out_of_turn_and_outside_domain_are_violations_and_not_traced() {
+        let mut s = setup(Deadline::rounds(10), 1.0);
+        s.apply(1, offer(3), 0.0);
+        let r = s.finish();
+        assert!(matches!(r.ending, Ending::Violation { party: 1, .. }));
+        assert_eq!((r.offers, r.trace.len()), (0, 0));
+        let mut s = setup(Deadline::rounds(10), 1.0);
+        s.apply(0, offer(42), 0.0);
+        match s.finish().ending {
+            Ending::Violation { party: 0, reason } => assert!(reason.contains("outside the domain"), "{reason}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_answer_after_the_wall_deadline_does_not_count() {
+        let mut s = setup(Deadline { rounds: None, seconds: Some(1.0) }, 1.0);
+        s.apply(0, offer(5), 0.2);
+        s.apply(1, Action::Accept, 1.5);
+        let r = s.finish();
+        assert_eq!(r.ending, Ending::Deadline);
+        assert_eq!(r.agreement, None);
+        assert_eq!(r.utilities, vec![0.1, 0.1]);
+    }
+
+    #[test]
+    fn discount_applies_to_results_but_not_to_undiscounted() {
+        let mut s = setup(Deadline::rounds(3), 0.5);
+        s.apply(0, offer(9), 0.0);
+        s.apply(1, offer(0), 0.0);
+        s.apply(0, offer(9), 0.0);
+        s.apply(1, Action::Accept, 0.0);
+        let r = s.finish();
+        assert_eq!(r.undiscounted, vec![1.0, 0.0]);
+        // Agreement in round 1 of 3: relative time 2/4.
+        assert!((r.utilities[0] - 0.5f64.powf(0.5)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn traces_stop_growing_at_the_limit() {
+        let mut s = setup(Deadline::rounds(u32::MAX), 1.0);
+        for k in 0..(TRACE_LIMIT + 10) {
+            s.apply(k % 2, offer((k % 10) as i64), 0.0);
+        }
+        let r = s.finish();
+        assert_eq!(r.trace.len(), TRACE_LIMIT);
+        assert!(r.trace_truncated);
+        assert_eq!(r.offers, (TRACE_LIMIT + 10) as u64);
+    }
+}

@@ -121,8 +121,8 @@ impl SessionActor {
         let deadline = self.run.as_ref().and_then(|r| r.protocol().deadline().seconds);
         match deadline {
             Some(s) => {
-                let left = Duration::from_secs_f64((s - self.started_at.elapsed().as_secs_f64()).max(0.0));
-                left.min(self.turn_timeout)
+                let left = s - self.started_at.elapsed().as_secs_f64();
+                Duration::try_from_secs_f64(left.max(0.0)).map_or(self.turn_timeout, |d| d.min(self.turn_timeout))
             }
             None => self.turn_timeout,
         }

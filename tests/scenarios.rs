@@ -1,0 +1,110 @@
+//! The scenarios shipped in `scenarios/`: each one loads, its analysis is
+//! exact and matches the README's table, and a session on it gives the same
+//! result whether the parties build their own outcome indexes or share ones
+//! built once (as `negotium run` does).
+
+use std::path::PathBuf;
+
+use negotium::core::analysis::Analysis;
+use negotium::core::domain::Cardinality;
+use negotium::core::scenario::Scenario;
+use negotium::core::strategy::StrategySpec;
+use negotium::engine::{SessionSpec, direct, shared_indexes};
+
+const SCENARIO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+
+/// The README's table: file stem, parties, outcomes.
+const README_TABLE: &[(&str, usize, u128)] = &[
+    ("startup-tech-partner", 2, 74_880),
+    ("series-a", 2, 43_008),
+    ("market-cooperation", 2, 120_540),
+    ("data-alliance", 3, 26_400),
+];
+
+/// Every `scenarios/*.toml`, sorted by path, parsed.
+fn shipped() -> Vec<(PathBuf, Scenario)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(SCENARIO_DIR)
+        .unwrap_or_else(|e| panic!("cannot read {SCENARIO_DIR}: {e}"))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no scenario in {SCENARIO_DIR}");
+    paths
+        .into_iter()
+        .map(|path| {
+            let file = path.display().to_string();
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let sc = Scenario::parse(&text, &file).unwrap_or_else(|e| panic!("{e}"));
+            (path, sc)
+        })
+        .collect()
+}
+
+fn stem(path: &std::path::Path) -> &str {
+    path.file_stem().and_then(|s| s.to_str()).expect("utf-8 file name")
+}
+
+#[test]
+fn every_shipped_scenario_is_in_the_readme_table() {
+    let stems: Vec<String> = shipped().iter().map(|(p, _)| stem(p).to_string()).collect();
+    let mut expected: Vec<&str> = README_TABLE.iter().map(|(s, _, _)| *s).collect();
+    expected.sort_unstable();
+    assert_eq!(stems, expected, "scenarios/ and the README table list the same files");
+}
+
+#[test]
+fn shipped_scenarios_analyse_exactly_as_the_readme_says() {
+    for (path, sc) in shipped() {
+        let name = stem(&path);
+        let &(_, parties, outcomes) = README_TABLE
+            .iter()
+            .find(|(s, _, _)| *s == name)
+            .unwrap_or_else(|| panic!("{name} is not in the README table"));
+        assert_eq!(sc.parties.len(), parties, "{name}: parties");
+        assert_eq!(sc.domain.cardinality(), Cardinality::Finite(outcomes), "{name}: outcomes");
+
+        let prefs = sc.preferences();
+        let refs: Vec<&_> = prefs.iter().map(|p| p.as_ref()).collect();
+        let an = Analysis::run(&sc.domain, &refs, sc.seed);
+        assert!(an.exact, "{name}: an enumerable space is analysed exactly ({:?})", an.note);
+        assert!(an.note.is_none(), "{name}: no note on an exact analysis: {:?}", an.note);
+        assert_eq!(an.evaluated as u128, outcomes, "{name}: every outcome evaluated");
+        assert_eq!(an.outcomes, outcomes.to_string(), "{name}");
+        assert_eq!(an.disagreement.len(), parties, "{name}");
+        assert!(!an.pareto.is_empty(), "{name}: empty Pareto frontier");
+        for p in &an.pareto {
+            assert_eq!(p.utilities.len(), parties, "{name}");
+            for (k, (u, pref)) in p.utilities.iter().zip(&prefs).enumerate() {
+                assert!(*u >= pref.reservation_value, "{name}: frontier point {p:?} is irrational for party {k}");
+                // Weighted sums may pass 1 by a rounding error (1.0000000000000002).
+                assert!((-1e-12..=1.0 + 1e-12).contains(u), "{name}: utility {u} outside [0, 1]");
+                assert_eq!(*u, pref.utility(&sc.domain, &p.outcome), "{name}: frontier utilities match the outcome");
+            }
+        }
+        let nash = an.nash.clone().unwrap_or_else(|| panic!("{name}: no Nash point"));
+        assert!(an.is_pareto_efficient(&nash.utilities), "{name}: Nash {nash:?} is off the frontier");
+        assert!(an.max_welfare.is_some() && an.kalai_smorodinsky.is_some(), "{name}");
+    }
+}
+
+#[test]
+fn sharing_outcome_indexes_does_not_change_results() {
+    for (path, sc) in shipped() {
+        let name = stem(&path);
+        let prefs = sc.preferences();
+        let strategies: Vec<StrategySpec> = sc.parties.iter().map(|p| p.strategy.clone()).collect();
+        let own =
+            SessionSpec::new(0, sc.domain.clone(), prefs.clone(), strategies, sc.deadline, sc.seed).with_trace(true);
+        let mut shared = own.clone();
+        shared.shared_indexes = shared_indexes(&sc.domain, &prefs);
+        assert_eq!(shared.shared_indexes.len(), prefs.len(), "{name}: one shared index per party");
+        assert!(shared.shared_indexes.iter().all(Option::is_some), "{name}: enumerable, so every index is built");
+
+        let a = direct::run(&own).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let b = direct::run(&shared).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!a.trace.is_empty(), "{name}: the trace was recorded");
+        assert_eq!(a.trace, b.trace, "{name}: traces differ with a shared index");
+        assert_eq!(a, b, "{name}: results differ with a shared index");
+    }
+}
