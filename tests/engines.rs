@@ -306,7 +306,9 @@ impl Handler<ToParty> for Faulty {
             }
             (ToParty::Start(_), _) => Ok(None),
             (ToParty::Turn(_), Fault::ErrOnTurn) => Err("boom".into()),
-            (ToParty::Turn(_), Fault::BadOffer) => Ok(Some(Action::Offer(negotium::core::domain::Outcome(Vec::new())))),
+            (ToParty::Turn(_), Fault::BadOffer) => {
+                Ok(Some(Action::Offer(negotium::core::domain::Outcome::from(Vec::new()))))
+            }
             (ToParty::Turn(_), _) => Ok(None),
             (ToParty::Finish(_), _) => {
                 ctx.stop();

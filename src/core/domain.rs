@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 use super::rng::SplitMix64;
 
@@ -119,9 +120,17 @@ impl Value {
     }
 }
 
-/// One value per issue, in the domain's issue order.
+/// One value per issue, in the domain's issue order. Shared, not copied: an
+/// offer goes into the standing offer, every other party's observations and
+/// the trace, and each of those is a reference count, not an allocation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outcome(pub Vec<Value>);
+pub struct Outcome(pub Arc<[Value]>);
+
+impl From<Vec<Value>> for Outcome {
+    fn from(values: Vec<Value>) -> Self {
+        Outcome(values.into())
+    }
+}
 
 /// Size of an outcome space: exact while it fits in u128, saturated beyond.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,7 +196,7 @@ impl Domain {
             *slot = issue.value_at((k % c) as u64);
             k /= c;
         }
-        Outcome(values)
+        Outcome::from(values)
     }
 
     /// [`Domain::outcome_at`] in 64-bit arithmetic (every space a strategy
@@ -199,7 +208,7 @@ impl Domain {
             *slot = issue.value_at(k % c);
             k /= c;
         }
-        Outcome(values)
+        Outcome::from(values)
     }
 
     /// Lazy enumeration of every outcome; `None` for spaces with real issues.
@@ -223,7 +232,7 @@ impl Domain {
                 self.issues.len()
             ));
         }
-        for (issue, v) in self.issues.iter().zip(&outcome.0) {
+        for (issue, v) in self.issues.iter().zip(outcome.0.iter()) {
             if !issue.contains(v) {
                 return Err(format!("value {v:?} is outside issue `{}`", issue.name()));
             }
@@ -236,7 +245,7 @@ impl Domain {
         let map = self
             .issues
             .iter()
-            .zip(&outcome.0)
+            .zip(outcome.0.iter())
             .map(|(i, v)| (i.name().to_string(), i.value_json(v)))
             .collect::<serde_json::Map<_, _>>();
         serde_json::Value::Object(map)
@@ -253,13 +262,13 @@ impl Domain {
         if obj.len() != self.issues.len() {
             return Err("outcome names an issue the domain does not have".into());
         }
-        Ok(Outcome(values))
+        Ok(Outcome::from(values))
     }
 
     pub fn outcome_display(&self, outcome: &Outcome) -> String {
         self.issues
             .iter()
-            .zip(&outcome.0)
+            .zip(outcome.0.iter())
             .map(|(i, v)| match i.value_json(v) {
                 serde_json::Value::String(s) => format!("{}={s}", i.name()),
                 other => format!("{}={other}", i.name()),
@@ -289,8 +298,8 @@ mod tests {
         assert_eq!(d.cardinality(), Cardinality::Finite(6));
         let all: Vec<_> = d.outcomes().unwrap().collect();
         assert_eq!(all.len(), 6);
-        assert_eq!(all[0], Outcome(vec![Value::Discrete(0), Value::Integer(3)]));
-        assert_eq!(all[5], Outcome(vec![Value::Discrete(1), Value::Integer(5)]));
+        assert_eq!(all[0], Outcome::from(vec![Value::Discrete(0), Value::Integer(3)]));
+        assert_eq!(all[5], Outcome::from(vec![Value::Discrete(1), Value::Integer(5)]));
         for (i, a) in all.iter().enumerate() {
             assert!(all[i + 1..].iter().all(|b| a != b));
         }
@@ -314,7 +323,7 @@ mod tests {
         assert_eq!(j, serde_json::json!({"color": "blue", "n": 4}));
         assert_eq!(d.parse_outcome(&j).unwrap(), o);
         assert!(d.parse_outcome(&serde_json::json!({"color": "green", "n": 4})).is_err());
-        assert!(d.validate(&Outcome(vec![Value::Discrete(0), Value::Integer(9)])).is_err());
-        assert!(d.validate(&Outcome(vec![Value::Discrete(0)])).is_err());
+        assert!(d.validate(&Outcome::from(vec![Value::Discrete(0), Value::Integer(9)])).is_err());
+        assert!(d.validate(&Outcome::from(vec![Value::Discrete(0)])).is_err());
     }
 }

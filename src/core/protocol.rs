@@ -222,7 +222,7 @@ mod tests {
     use crate::core::domain::Value;
 
     fn o(x: i64) -> Outcome {
-        Outcome(vec![Value::Integer(x)])
+        Outcome::from(vec![Value::Integer(x)])
     }
 
     #[test]

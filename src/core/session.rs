@@ -228,7 +228,7 @@ mod tests {
     }
 
     fn offer(x: i64) -> Action {
-        Action::Offer(Outcome(vec![Value::Integer(x)]))
+        Action::Offer(Outcome::from(vec![Value::Integer(x)]))
     }
 
     #[test]
@@ -243,7 +243,7 @@ mod tests {
         assert_eq!(second.turn.standing.as_ref().map(|st| st.proposer), Some(0));
         s.apply(1, Action::Accept, 0.0);
         let r = s.finish();
-        assert_eq!(r.agreement, Some(Outcome(vec![Value::Integer(9)])));
+        assert_eq!(r.agreement, Some(Outcome::from(vec![Value::Integer(9)])));
         assert_eq!((r.rounds, r.offers, r.trace.len()), (1, 1, 2));
     }
 

@@ -140,7 +140,7 @@ impl UtilityFunction {
             UtilityFunction::LinearAdditive { weights, values } => weights
                 .iter()
                 .zip(values)
-                .zip(domain.issues.iter().zip(&o.0))
+                .zip(domain.issues.iter().zip(o.0.iter()))
                 .map(|((w, f), (issue, v))| w * f.eval(issue, v))
                 .sum(),
             UtilityFunction::HyperRectangles { rectangles, aggregation, max_utility } => {
@@ -198,7 +198,7 @@ impl UtilityFunction {
                         Issue::Discrete { .. } => Value::Discrete(mid.round().max(0.0) as u32),
                     };
                 }
-                let o = Outcome(values);
+                let o = Outcome::from(values);
                 domain.validate(&o).ok().map(|_| o)
             }
         }
@@ -257,12 +257,12 @@ mod tests {
                 ValueFunction::Triangular { low: 0.0, peak: 5.0, high: 10.0 },
             ],
         };
-        let o = Outcome(vec![Value::Discrete(1), Value::Integer(1), Value::Real(2.5)]);
+        let o = Outcome::from(vec![Value::Discrete(1), Value::Integer(1), Value::Real(2.5)]);
         let expect = 0.5 * 0.5 + 0.3 * 0.75 + 0.2 * 0.5;
         assert!((u.eval(&d, &o) - expect).abs() < 1e-12);
         assert_eq!(
             u.best_outcome_hint(&d).unwrap(),
-            Outcome(vec![Value::Discrete(2), Value::Integer(0), Value::Real(5.0)])
+            Outcome::from(vec![Value::Discrete(2), Value::Integer(0), Value::Real(5.0)])
         );
     }
 
@@ -302,7 +302,7 @@ mod tests {
             HyperRectangle { utility: 30.0, includes: vec![(0, 0.0, 4.0)], excludes: vec![] },
             HyperRectangle { utility: 50.0, includes: vec![(0, 3.0, 9.0), (1, 5.0, 9.0)], excludes: vec![] },
         ];
-        let o = Outcome(vec![Value::Integer(3), Value::Integer(6)]);
+        let o = Outcome::from(vec![Value::Integer(3), Value::Integer(6)]);
         let sum = UtilityFunction::HyperRectangles {
             rectangles: rects.clone(),
             aggregation: Aggregation::Sum,
@@ -318,7 +318,7 @@ mod tests {
         assert!((sum.eval(&d, &o) - 0.8).abs() < 1e-12);
         assert!((min.eval(&d, &o) - 0.3).abs() < 1e-12);
         assert_eq!(max.eval(&d, &o), 1.0, "capped at 1");
-        assert_eq!(sum.eval(&d, &Outcome(vec![Value::Integer(9), Value::Integer(0)])), 0.0);
+        assert_eq!(sum.eval(&d, &Outcome::from(vec![Value::Integer(9), Value::Integer(0)])), 0.0);
     }
 
     #[test]

@@ -112,10 +112,10 @@ mod tests {
         );
         let mut m = FrequencyModel::new(&d);
         for p in [9, 8, 7, 6] {
-            m.update(&Outcome(vec![Value::Integer(p), Value::Discrete(1)]));
+            m.update(&Outcome::from(vec![Value::Integer(p), Value::Discrete(1)]));
         }
-        let liked = Outcome(vec![Value::Integer(8), Value::Discrete(1)]);
-        let disliked = Outcome(vec![Value::Integer(0), Value::Discrete(0)]);
+        let liked = Outcome::from(vec![Value::Integer(8), Value::Discrete(1)]);
+        let disliked = Outcome::from(vec![Value::Integer(0), Value::Discrete(0)]);
         assert!(m.estimate(&liked) > m.estimate(&disliked));
         assert!(m.weights[1] > m.weights[0], "the value it never changes weighs more");
     }
