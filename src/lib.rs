@@ -3,6 +3,8 @@
 //! Layers, dependencies pointing down only:
 //!
 //! - [`cli`] — the `negotium` commands; the only place that prints for people.
+//! - [`net`] — the public gRPC API (`proto/negotium/v1`): `negotium serve`,
+//!   external agents, and a Rust client.
 //! - [`engine`] — runs sessions: a direct loop for batch work, actix actors
 //!   for sessions whose parties may live anywhere.
 //! - [`core`] — pure negotiation logic: domains ([`core::domain`]), utility
@@ -11,9 +13,10 @@
 //!   ([`core::analysis`]), scenario files ([`core::scenario`]) and the
 //!   reference workload ([`core::workload`]).
 //!
-//! Planned layers (see DESIGN.md): `net` (gRPC API, remote parties, nodes) and
-//! `learn` (parameter server, training workers).
+//! Planned (see DESIGN.md): multi-node runs in `net`, and `learn`
+//! (parameter server, training workers).
 
 pub mod cli;
 pub mod core;
 pub mod engine;
+pub mod net;

@@ -4,9 +4,9 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::report::point_json;
 use super::{CliError, load_scenario};
 use crate::core::analysis::Analysis;
+use crate::core::record::point_json;
 
 pub fn analyze(path: &Path, as_json: bool) -> Result<(), CliError> {
     let scenario = load_scenario(path)?;

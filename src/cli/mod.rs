@@ -3,7 +3,9 @@
 //! scenario files, strategy names).
 
 mod analyze;
+mod api;
 mod bench;
+mod bench_api;
 mod report;
 mod run;
 
@@ -52,6 +54,15 @@ enum Command {
     },
     /// The reference workload W (DESIGN.md), timed as the peer times it.
     Bench(bench::BenchArgs),
+    /// Host sessions that external agents join over gRPC.
+    Serve(api::ServeArgs),
+    /// Create, list, watch sessions on a node and fetch their results.
+    #[command(subcommand)]
+    Session(api::SessionCommand),
+    /// Play one party of a session on a node with a built-in strategy.
+    Agent(api::AgentArgs),
+    /// Offers per second and turn latency through the gRPC API (127.0.0.1).
+    BenchApi(bench_api::BenchApiArgs),
 }
 
 /// An error and the exit code it deserves.
@@ -82,6 +93,10 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Analyze { scenario, json } => analyze::analyze(&scenario, json),
         Command::Bench(args) => bench::bench(args),
+        Command::Serve(args) => api::serve(args),
+        Command::Session(cmd) => api::session(cmd),
+        Command::Agent(args) => api::agent(args),
+        Command::BenchApi(args) => bench_api::bench_api(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,9 +9,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use super::analyze::fmt_utils;
-use super::report::{Assessment, RecordContext, Summary, record};
+use super::report::Summary;
 use super::{CliError, Engine, load_scenario};
 use crate::core::analysis::Analysis;
+use crate::core::record::{Assessment, RecordContext, record};
 use crate::core::session::SessionResult;
 use crate::core::strategy::StrategySpec;
 use crate::engine::actors::{ActorRunOptions, run_sessions};
@@ -50,6 +51,13 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
             s.split_once('=').ok_or_else(|| CliError::Input(format!("--strategy `{s}`: expected ROLE=NAME")))?;
         let spec = StrategySpec::parse_cli(spec).map_err(|e| CliError::Input(format!("--strategy {role}: {e}")))?;
         scenario.set_strategy(role.trim(), spec).map_err(|e| CliError::Input(format!("--strategy {role}: {e}")))?;
+    }
+    if let Some(p) = scenario.parties.iter().find(|p| p.external) {
+        return Err(CliError::Input(format!(
+            "party `{}` is external: host this scenario with `negotium serve` and connect its agent, \
+             or give it a local strategy with --strategy {}=NAME",
+            p.name, p.name
+        )));
     }
     if args.repeat == 0 {
         return Err(CliError::Input("--repeat must be at least 1".into()));
@@ -106,7 +114,7 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     let mut consume = |j: u64, r: SessionResult| {
         let assessment = Assessment::of(&analysis, &r);
         if let Some(w) = out.as_mut() {
-            let line = record(&cx, j, base_seed.wrapping_add(j), &r, &assessment);
+            let line = record(&cx, j.into(), base_seed.wrapping_add(j), &r, &assessment);
             if let Err(e) = writeln!(w, "{line}") {
                 write_err.get_or_insert(e);
             }

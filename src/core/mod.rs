@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod domain;
 pub mod inverse;
 pub mod protocol;
+pub mod record;
 pub mod rng;
 pub mod scenario;
 pub mod session;

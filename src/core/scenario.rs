@@ -17,6 +17,7 @@
 //! [[parties]]
 //! name = "founder"
 //! strategy = "boulware"   # or { type = "time-dependent", e = 0.5 }
+//! # external = true       # played by an agent over the gRPC API (negotium serve)
 //! reservation = 0.3
 //! weights = { valuation = 1.0 }
 //! values.valuation = { linear = [0.0, 1.0] }   # utility at min and at max
@@ -62,6 +63,9 @@ pub struct Party {
     pub name: String,
     pub preferences: Arc<Preferences>,
     pub strategy: StrategySpec,
+    /// Played by an agent that joins over the gRPC API (`negotium serve`);
+    /// `strategy` is then only what a local run would use in its place.
+    pub external: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +122,8 @@ struct IssueToml {
 struct PartyToml {
     name: String,
     strategy: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    external: bool,
     #[serde(default)]
     reservation: f64,
     #[serde(default = "one")]
@@ -304,6 +310,7 @@ impl Scenario {
                     discount: party.discount,
                 }),
                 strategy,
+                external: party.external,
             });
         }
         Ok(Scenario { name: raw.name, description: raw.description, domain, parties, deadline, seed: raw.seed })

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::mpsc;
 
-use super::SessionSpec;
+use super::{ActionHook, SessionSpec};
 use crate::core::protocol::{Action, Ending};
-use crate::core::session::{SessionResult, SessionRun, TurnRequest};
+use crate::core::session::{SessionResult, SessionRun, TraceEntry, TurnRequest};
 use crate::core::strategy::{PartyContext, Strategy, StrategyError};
 
 /// What a session says to a party.
@@ -75,6 +75,16 @@ impl Handler<ToParty> for PartyActor {
     }
 }
 
+/// A party reports, outside its turn, that it can no longer take part (an
+/// external agent acted out of turn or dropped its connection). The session
+/// ends at once with that party's violation.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PartyFailed {
+    pub party: usize,
+    pub reason: String,
+}
+
 /// A finished session, tagged with its id.
 pub type SessionReport = (u64, SessionResult);
 
@@ -86,6 +96,8 @@ pub struct SessionActor {
     endpoints: Vec<PartyEndpoint>,
     started_at: Instant,
     turn_timeout: Duration,
+    start_timeout: Duration,
+    on_action: Option<ActionHook>,
     report: mpsc::UnboundedSender<SessionReport>,
 }
 
@@ -103,6 +115,8 @@ impl SessionActor {
             endpoints,
             started_at: Instant::now(),
             turn_timeout: spec.turn_timeout,
+            start_timeout: spec.start_timeout,
+            on_action: spec.on_action.clone(),
             report,
         }
     }
@@ -145,7 +159,21 @@ impl SessionActor {
                 let elapsed = act.elapsed();
                 if let Some(run) = act.run.as_mut() {
                     match answer {
-                        Ok(Ok(Some(action))) => run.apply(party, action, elapsed),
+                        Ok(Ok(Some(action))) => {
+                            let entry = act.on_action.as_ref().map(|_| TraceEntry {
+                                round: run.protocol().round(),
+                                party,
+                                time: run.protocol().relative_time(elapsed),
+                                action: action.clone(),
+                            });
+                            run.apply(party, action, elapsed);
+                            let refused = matches!(run.protocol().ending(), Some(Ending::Violation { party: p, .. }) if *p == party);
+                            if let (Some(hook), Some(entry)) = (&act.on_action, entry) {
+                                if !refused {
+                                    hook(&entry);
+                                }
+                            }
+                        }
                         Ok(Ok(None)) => run.fail(party, "answered a turn without an action".into()),
                         Ok(Err(reason)) => run.fail(party, reason),
                         // A wall-time deadline that passed while waiting ends the
@@ -188,7 +216,7 @@ impl Actor for SessionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let limit = self.turn_timeout;
+        let limit = self.start_timeout;
         let starts: Vec<_> = std::mem::take(&mut self.contexts)
             .into_iter()
             .zip(&self.endpoints)
@@ -218,6 +246,17 @@ impl Actor for SessionActor {
     fn stopped(&mut self, ctx: &mut Context<Self>) {
         if let Some(run) = self.run.as_mut() {
             run.abort("the session was stopped before it ended".into());
+            self.finish(ctx);
+        }
+    }
+}
+
+impl Handler<PartyFailed> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PartyFailed, ctx: &mut Context<Self>) {
+        if let Some(run) = self.run.as_mut() {
+            run.fail(msg.party, msg.reason);
             self.finish(ctx);
         }
     }

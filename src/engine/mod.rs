@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::core::domain::{Domain, ENUMERATION_LIMIT};
 use crate::core::inverse::{Candidates, OutcomeIndex};
 use crate::core::protocol::Deadline;
-use crate::core::session::SessionRun;
+use crate::core::session::{SessionRun, TraceEntry};
 use crate::core::strategy::{PartyContext, Strategy, StrategyError, StrategySpec};
 use crate::core::utility::Preferences;
 
@@ -37,7 +37,15 @@ pub struct SessionSpec {
     pub shared_indexes: Vec<Option<Arc<OutcomeIndex>>>,
     /// Longest wait for one party's answer (actor engine).
     pub turn_timeout: Duration,
+    /// Longest wait for every party to be ready (an external agent joining).
+    pub start_timeout: Duration,
+    /// Called with every action the protocol accepts (actor engine), e.g. to
+    /// stream a session to watchers.
+    pub on_action: Option<ActionHook>,
 }
+
+/// See [`SessionSpec::on_action`].
+pub type ActionHook = Arc<dyn Fn(&TraceEntry) + Send + Sync>;
 
 impl SessionSpec {
     pub fn new(
@@ -58,6 +66,8 @@ impl SessionSpec {
             record_trace: false,
             shared_indexes: Vec::new(),
             turn_timeout: DEFAULT_TURN_TIMEOUT,
+            start_timeout: DEFAULT_TURN_TIMEOUT,
+            on_action: None,
         }
     }
 

@@ -1,0 +1,258 @@
+//! [`ExternalParty`]: the endpoint of a party played by an external agent.
+//!
+//! To the session it is an ordinary party (`Recipient<ToParty>`). Towards
+//! the agent it writes `SessionSettings`, `ActionDone` and `YourTurn`
+//! messages to the agent's stream and waits for the matching `Act`. It is
+//! where an agent's misbehaviour becomes a protocol violation: an `Act` for
+//! no pending turn (acting out of turn), an action that does not parse
+//! against the domain, a dropped stream. Silence is timed out by the session.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tokio::sync::{mpsc, oneshot};
+use tonic::Status;
+
+use super::convert::{action_done, action_from_pb, outcome_to_pb};
+use super::pb;
+use crate::core::domain::Domain;
+use crate::core::protocol::Action;
+use crate::core::session::TraceEntry;
+use crate::engine::actors::{PartyFailed, ToParty};
+
+/// Messages to one agent's stream.
+pub type Outbound = mpsc::UnboundedSender<Result<pb::ServerMessage, Status>>;
+
+/// Round-trip times of turns (YourTurn sent to Act received), for benchmarks.
+#[derive(Debug, Default)]
+pub struct LatencyLog {
+    pub micros: Mutex<Vec<u32>>,
+}
+
+type Answer = Result<Option<Action>, String>;
+
+pub struct ExternalParty {
+    session_id: String,
+    party: usize,
+    domain: Arc<Domain>,
+    /// Sent when the agent joins.
+    settings: pb::SessionSettings,
+    join_timeout: Duration,
+    outbound: Option<Outbound>,
+    /// Completes the session's `Start` once the agent has joined.
+    join_waiter: Option<oneshot::Sender<()>>,
+    /// The turn the agent owes an answer to.
+    pending: Option<(u64, oneshot::Sender<Answer>, Instant)>,
+    next_turn: u64,
+    /// Why this party can no longer take part.
+    failed: Option<String>,
+    session: Option<Recipient<PartyFailed>>,
+    latencies: Option<Arc<LatencyLog>>,
+}
+
+impl ExternalParty {
+    pub fn new(
+        session_id: String,
+        party: usize,
+        domain: Arc<Domain>,
+        settings: pb::SessionSettings,
+        join_timeout: Duration,
+        latencies: Option<Arc<LatencyLog>>,
+    ) -> Self {
+        Self {
+            session_id,
+            party,
+            domain,
+            settings,
+            join_timeout,
+            outbound: None,
+            join_waiter: None,
+            pending: None,
+            next_turn: 0,
+            failed: None,
+            session: None,
+            latencies,
+        }
+    }
+
+    fn send(&self, kind: pb::server_message::Kind) {
+        if let Some(out) = &self.outbound {
+            // A closed stream shows up as `Disconnected`; nothing to do here.
+            let _ = out.send(Ok(pb::ServerMessage { kind: Some(kind) }));
+        }
+    }
+
+    /// Ends this party's participation: answers a pending turn with the
+    /// reason, or tells the session directly when no turn is pending.
+    fn fail(&mut self, reason: String) {
+        if self.failed.is_some() {
+            return;
+        }
+        tracing::warn!(session = %self.session_id, party = self.party, reason = %reason, "external party fails");
+        self.failed = Some(reason.clone());
+        self.send(pb::server_message::Kind::Error(pb::Error {
+            session_id: self.session_id.clone(),
+            code: "violation".into(),
+            message: reason.clone(),
+        }));
+        match self.pending.take() {
+            Some((_, tx, _)) => {
+                let _ = tx.send(Err(reason));
+            }
+            None => {
+                if let Some(s) = &self.session {
+                    s.do_send(PartyFailed { party: self.party, reason });
+                }
+            }
+        }
+    }
+}
+
+impl Actor for ExternalParty {
+    type Context = Context<Self>;
+}
+
+impl Handler<ToParty> for ExternalParty {
+    type Result = ResponseFuture<Answer>;
+
+    fn handle(&mut self, msg: ToParty, ctx: &mut Context<Self>) -> Self::Result {
+        match msg {
+            ToParty::Start(_) => {
+                if self.outbound.is_some() {
+                    return Box::pin(async { Ok(None) });
+                }
+                let (tx, rx) = oneshot::channel();
+                self.join_waiter = Some(tx);
+                let limit = self.join_timeout;
+                Box::pin(async move {
+                    match tokio::time::timeout(limit, rx).await {
+                        Ok(Ok(())) => Ok(None),
+                        Ok(Err(_)) => Err("the party's endpoint closed before the agent joined".into()),
+                        Err(_) => Err(format!("no agent joined within {:.1} s", limit.as_secs_f64())),
+                    }
+                })
+            }
+            ToParty::Turn(req) => {
+                if let Some(reason) = &self.failed {
+                    let reason = reason.clone();
+                    return Box::pin(async move { Err(reason) });
+                }
+                for obs in &req.observations {
+                    let entry = TraceEntry {
+                        round: req.turn.round,
+                        party: obs.party,
+                        time: obs.time,
+                        action: obs.action.clone(),
+                    };
+                    self.send(pb::server_message::Kind::ActionDone(action_done(
+                        &self.session_id,
+                        &self.domain,
+                        &entry,
+                    )));
+                }
+                let turn = self.next_turn;
+                self.next_turn += 1;
+                let standing = req.turn.standing.as_ref();
+                self.send(pb::server_message::Kind::YourTurn(pb::YourTurn {
+                    session_id: self.session_id.clone(),
+                    turn,
+                    round: req.turn.round,
+                    time: req.turn.time,
+                    standing_offer: standing.map(|s| outcome_to_pb(&self.domain, &s.offer)),
+                    proposer: standing.map_or(0, |s| s.proposer as u32),
+                }));
+                let (tx, rx) = oneshot::channel();
+                self.pending = Some((turn, tx, Instant::now()));
+                Box::pin(async move { rx.await.unwrap_or_else(|_| Err("the agent's turn was abandoned".into())) })
+            }
+            ToParty::Finish(_) => {
+                ctx.stop();
+                Box::pin(async { Ok(None) })
+            }
+        }
+    }
+}
+
+/// The agent proved it plays this party: its stream takes over.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct Bind(pub Outbound);
+
+impl Handler<Bind> for ExternalParty {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, msg: Bind, _: &mut Context<Self>) -> Self::Result {
+        if self.outbound.is_some() || self.failed.is_some() {
+            return Err("this party has already been joined".into());
+        }
+        self.outbound = Some(msg.0);
+        self.send(pb::server_message::Kind::Settings(self.settings.clone()));
+        if let Some(w) = self.join_waiter.take() {
+            let _ = w.send(());
+        }
+        Ok(())
+    }
+}
+
+/// An `Act` from the agent.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AgentAct {
+    pub turn: u64,
+    pub action: Option<pb::Action>,
+}
+
+impl Handler<AgentAct> for ExternalParty {
+    type Result = ();
+
+    fn handle(&mut self, msg: AgentAct, _: &mut Context<Self>) {
+        if self.failed.is_some() {
+            return;
+        }
+        match self.pending.take() {
+            Some((turn, tx, sent)) if turn == msg.turn => {
+                if let Some(log) = &self.latencies {
+                    let us = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                    log.micros.lock().expect("latency log").push(us);
+                }
+                let answer = action_from_pb(&self.domain, msg.action.as_ref());
+                if let Err(reason) = &answer {
+                    self.failed = Some(reason.clone());
+                }
+                let _ = tx.send(answer.map(Some));
+            }
+            other => {
+                self.pending = other;
+                self.fail(format!("acted out of turn (sent an action for turn {})", msg.turn));
+            }
+        }
+    }
+}
+
+/// The agent's stream ended or broke.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnected(pub String);
+
+impl Handler<Disconnected> for ExternalParty {
+    type Result = ();
+
+    fn handle(&mut self, msg: Disconnected, _: &mut Context<Self>) {
+        self.outbound = None;
+        self.fail(msg.0);
+    }
+}
+
+/// Where to report failures that happen outside a turn.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachSession(pub Recipient<PartyFailed>);
+
+impl Handler<AttachSession> for ExternalParty {
+    type Result = ();
+
+    fn handle(&mut self, msg: AttachSession, _: &mut Context<Self>) {
+        self.session = Some(msg.0);
+    }
+}
