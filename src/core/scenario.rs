@@ -316,7 +316,8 @@ impl Scenario {
         Ok(Scenario { name: raw.name, description: raw.description, domain, parties, deadline, seed: raw.seed })
     }
 
-    /// Replaces the strategy of the party named (or numbered) `role`.
+    /// Replaces the strategy of the party named (or numbered) `role`; an
+    /// external party then becomes local.
     pub fn set_strategy(&mut self, role: &str, spec: StrategySpec) -> Result<(), String> {
         spec.validate().map_err(|e| e.to_string())?;
         let names: Vec<&str> = self.parties.iter().map(|p| p.name.as_str()).collect();
@@ -327,6 +328,7 @@ impl Scenario {
             .or_else(|| role.parse::<usize>().ok().filter(|&k| k < self.parties.len()))
             .ok_or_else(|| format!("no party `{role}` in this scenario; parties: {}", names.join(", ")))?;
         self.parties[k].strategy = spec;
+        self.parties[k].external = false;
         Ok(())
     }
 

@@ -1,0 +1,367 @@
+//! The public gRPC API over real sockets on 127.0.0.1: a Rust agent gets the
+//! same results as an all-local run; TLS, mutual TLS, the admin token, caps,
+//! message size and join timeouts behave as a production service should.
+
+use std::time::Duration;
+
+use negotium::core::scenario::Scenario;
+use negotium::core::strategy::StrategySpec;
+use negotium::engine::{SessionSpec, direct};
+use negotium::net::client::{Seat, connect, management, play};
+use negotium::net::pb;
+use negotium::net::server::{ServerConfig, TlsFiles, serve};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+
+/// A node on its own thread (an actix system on a tokio runtime), stopped on drop.
+struct Node {
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Node {
+    fn start(config: ServerConfig, tls: Option<TlsFiles>) -> Node {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let system = actix::System::with_tokio_rt(|| {
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+            });
+            system.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let port = listener.local_addr().unwrap().port();
+                let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+                // `serve` starts its arbiters here, on the system's thread.
+                let server = serve(config, listener, tls, async {
+                    let _ = stop_rx.await;
+                });
+                tx.send((port, stop_tx)).unwrap();
+                server.await.unwrap();
+            });
+        });
+        let (port, stop) = rx.recv_timeout(Duration::from_secs(10)).expect("node started");
+        Node { port, stop: Some(stop), thread: Some(thread) }
+    }
+
+    fn url(&self, scheme: &str) -> String {
+        format!("{scheme}://localhost:{}", self.port)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+const SCENARIO: &str = r#"
+name = "api deal"
+seed = 11
+[protocol]
+rounds = 40
+[[issues]]
+name = "price"
+type = "integer"
+min = 0
+max = 19
+[[issues]]
+name = "color"
+type = "discrete"
+values = ["red", "green", "blue"]
+[[issues]]
+name = "speed"
+type = "integer"
+min = 1
+max = 5
+[[parties]]
+name = "buyer"
+strategy = "conceder"
+reservation = 0.2
+weights = { price = 0.55, color = 0.3, speed = 0.15 }
+values.price = { linear = [1.0, 0.0] }
+values.color = { red = 1.0, green = 0.45, blue = 0.0 }
+values.speed = { linear = [0.0, 1.0] }
+[[parties]]
+name = "seller"
+external = true
+strategy = "boulware"
+reservation = 0.25
+weights = { price = 0.6, color = 0.25, speed = 0.15 }
+values.price = { linear = [0.0, 1.0] }
+values.color = { red = 0.2, green = 1.0, blue = 0.7 }
+values.speed = { linear = [1.0, 0.0] }
+"#;
+
+fn scenario() -> Scenario {
+    Scenario::parse(SCENARIO, "api.toml").unwrap()
+}
+
+fn create_request(seed: u64) -> pb::CreateSessionRequest {
+    pb::CreateSessionRequest { scenario_toml: SCENARIO.into(), seed, has_seed: true, join_timeout_seconds: 10.0 }
+}
+
+/// The same negotiation with the external party played locally.
+fn local(seed: u64, seller: &str) -> negotium::core::session::SessionResult {
+    let sc = scenario();
+    let strategies = vec![sc.parties[0].strategy.clone(), StrategySpec::named(seller)];
+    let spec = SessionSpec::new(0, sc.domain.clone(), sc.preferences(), strategies, sc.deadline, seed).with_trace(true);
+    direct::run(&spec).unwrap()
+}
+
+fn trace_of(record_json: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(record_json).unwrap();
+    v["trace"].as_array().unwrap().clone()
+}
+
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), f).await.unwrap_or_else(|_| panic!("{what}: no answer within 30 s"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_agent_gets_the_same_results_as_a_local_run() {
+    let node = Node::start(ServerConfig::default(), None);
+    let channel = connect(&node.url("http"), None).await.unwrap();
+    let mut admin = management(channel.clone(), None);
+    // Ten sessions, different seeds and strategies, all on one agent stream.
+    let cases: Vec<(u64, &str)> = (0..10)
+        .map(|k| (100 + k, ["boulware", "linear", "tit-for-tat", "random", "hardliner"][k as usize % 5]))
+        .collect();
+    let mut seats = Vec::new();
+    for &(seed, strategy) in &cases {
+        let r = admin.create_session(create_request(seed)).await.unwrap().into_inner();
+        assert_eq!(r.tokens.len(), 1);
+        assert_eq!(r.tokens[0].party, "seller");
+        let s = StrategySpec::named(strategy).build().unwrap();
+        seats.push(Seat::new(&r.session_id, "seller", &r.tokens[0].token, s));
+    }
+    let results = within("play", play(channel, seats)).await.unwrap();
+    for ((seed, strategy), remote) in cases.iter().zip(&results) {
+        let want = local(*seed, strategy);
+        assert_eq!(remote.ended_by, want.ending.label(), "{strategy} seed {seed}");
+        assert_eq!(remote.utilities, want.utilities, "{strategy} seed {seed}");
+        assert_eq!((remote.rounds, remote.offers), (want.rounds, want.offers), "{strategy} seed {seed}");
+        assert_eq!(remote.agreement.is_some(), want.agreement.is_some());
+        let trace = trace_of(&remote.record_json);
+        assert_eq!(trace.len(), want.trace.len());
+        for (got, t) in trace.iter().zip(&want.trace) {
+            assert_eq!(got["party"], t.party as u64);
+            assert_eq!(got["round"], t.round);
+            assert_eq!(got["action"], t.action.kind());
+        }
+        // The stored result is the same one.
+        let fetched = admin
+            .get_result(pb::GetResultRequest { session_id: remote.session_id.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(&fetched, remote);
+    }
+    let listed = admin.list_sessions(pb::ListSessionsRequest {}).await.unwrap().into_inner();
+    assert_eq!(listed.sessions.len(), 10);
+    assert!(listed.sessions.iter().all(|s| s.state == "finished"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_see_every_action_then_the_result() {
+    let node = Node::start(ServerConfig::default(), None);
+    let channel = connect(&node.url("http"), None).await.unwrap();
+    let mut admin = management(channel.clone(), None);
+    let r = admin.create_session(create_request(5)).await.unwrap().into_inner();
+    let mut events =
+        admin.watch_session(pb::WatchSessionRequest { session_id: r.session_id.clone() }).await.unwrap().into_inner();
+    let seat = Seat::new(&r.session_id, "seller", &r.tokens[0].token, StrategySpec::named("boulware").build().unwrap());
+    let results = within("play", play(channel, vec![seat])).await.unwrap();
+    let mut actions = 0;
+    let mut finished = None;
+    while let Some(e) = within("watch", tokio_stream::StreamExt::next(&mut events)).await {
+        match e.unwrap().kind {
+            Some(pb::session_event::Kind::Action(_)) => actions += 1,
+            Some(pb::session_event::Kind::Finished(r)) => finished = Some(r),
+            None => {}
+        }
+    }
+    assert_eq!(actions, trace_of(&results[0].record_json).len());
+    assert_eq!(finished.as_ref(), Some(&results[0]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_never_joins_times_out_as_a_violation() {
+    let node = Node::start(ServerConfig::default(), None);
+    let channel = connect(&node.url("http"), None).await.unwrap();
+    let mut admin = management(channel, None);
+    let mut req = create_request(1);
+    req.join_timeout_seconds = 0.3;
+    let r = admin.create_session(req).await.unwrap().into_inner();
+    let result = within("result", async {
+        loop {
+            match admin.get_result(pb::GetResultRequest { session_id: r.session_id.clone() }).await {
+                Ok(res) => break res.into_inner(),
+                Err(s) if s.code() == tonic::Code::FailedPrecondition => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(s) => panic!("{s}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(result.ended_by, "violation");
+    let v = result.violation.unwrap();
+    assert_eq!(v.party, 1);
+    assert!(v.reason.contains("no agent joined within 0.3 s"), "{}", v.reason);
+    assert_eq!(result.utilities, vec![0.2, 0.25]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_scenarios_are_invalid_arguments_with_a_line() {
+    let node = Node::start(ServerConfig::default(), None);
+    let mut admin = management(connect(&node.url("http"), None).await.unwrap(), None);
+    let mut req = create_request(1);
+    req.scenario_toml = SCENARIO.replace("price = 0.55", "price = 0.65");
+    let line = req.scenario_toml.lines().position(|l| l.contains("price = 0.65")).unwrap() + 1;
+    let err = admin.create_session(req).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains(&format!("scenario:{line}:")) && err.message().contains("sum to"),
+        "{}",
+        err.message()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_token_guards_management_calls() {
+    let config = ServerConfig { admin_token: Some("s3cret".into()), ..ServerConfig::default() };
+    let node = Node::start(config, None);
+    let channel = connect(&node.url("http"), None).await.unwrap();
+    for token in [None, Some("wrong".to_string())] {
+        let err = management(channel.clone(), token).create_session(create_request(1)).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+        let err = management(channel.clone(), None).list_sessions(pb::ListSessionsRequest {}).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    }
+    let r = management(channel.clone(), Some("s3cret".into()))
+        .create_session(create_request(1))
+        .await
+        .unwrap()
+        .into_inner();
+    // Agents prove themselves with their party token, not the admin token.
+    let seat = Seat::new(&r.session_id, "seller", &r.tokens[0].token, StrategySpec::named("boulware").build().unwrap());
+    let results = within("play", play(channel, vec![seat])).await.unwrap();
+    assert_eq!(results[0].utilities, local(1, "boulware").utilities);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caps_on_sessions_connections_and_message_size() {
+    let config = ServerConfig {
+        max_sessions_per_client: 2,
+        max_connections_per_client: 2,
+        max_message_bytes: 4096,
+        ..ServerConfig::default()
+    };
+    let node = Node::start(config, None);
+    let channel = connect(&node.url("http"), None).await.unwrap();
+    let mut admin = management(channel.clone(), None);
+    admin.create_session(create_request(1)).await.unwrap();
+    admin.create_session(create_request(2)).await.unwrap();
+    let err = admin.create_session(create_request(3)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
+
+    let mut raw = pb::negotiation_client::NegotiationClient::new(channel.clone());
+    let (_keep1, rx1) = tokio::sync::mpsc::unbounded_channel::<pb::AgentMessage>();
+    let (_keep2, rx2) = tokio::sync::mpsc::unbounded_channel::<pb::AgentMessage>();
+    let (_keep3, rx3) = tokio::sync::mpsc::unbounded_channel::<pb::AgentMessage>();
+    let _s1 = raw.negotiate(tokio_stream::wrappers::UnboundedReceiverStream::new(rx1)).await.unwrap();
+    let _s2 = raw.negotiate(tokio_stream::wrappers::UnboundedReceiverStream::new(rx2)).await.unwrap();
+    let err = raw.negotiate(tokio_stream::wrappers::UnboundedReceiverStream::new(rx3)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
+
+    let mut big = create_request(4);
+    big.scenario_toml = format!("{SCENARIO}\n# {}", "x".repeat(8192));
+    let err = admin.create_session(big).await.unwrap_err();
+    assert!(matches!(err.code(), tonic::Code::OutOfRange | tonic::Code::ResourceExhausted), "{err}");
+    // Still serving.
+    assert_eq!(admin.list_sessions(pb::ListSessionsRequest {}).await.unwrap().into_inner().sessions.len(), 2);
+}
+
+/// A CA, a server certificate for localhost and a client certificate, as PEM.
+struct Pki {
+    ca: String,
+    server_cert: String,
+    server_key: String,
+    client_cert: String,
+    client_key: String,
+}
+
+fn pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "negotium test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&server_key, &ca).unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let client =
+        CertificateParams::new(vec!["agent.example".to_string()]).unwrap().signed_by(&client_key, &ca).unwrap();
+    Pki {
+        ca: ca.pem(),
+        server_cert: server.pem(),
+        server_key: server_key.serialize_pem(),
+        client_cert: client.pem(),
+        client_key: client_key.serialize_pem(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_agents_and_plain_clients_are_refused() {
+    let p = pki();
+    let node = Node::start(
+        ServerConfig::default(),
+        Some(TlsFiles { cert: p.server_cert.clone(), key: p.server_key.clone(), client_ca: None }),
+    );
+    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&p.ca)).domain_name("localhost");
+    let channel = connect(&node.url("https"), Some(tls)).await.unwrap();
+    let mut admin = management(channel.clone(), None);
+    let r = admin.create_session(create_request(3)).await.unwrap().into_inner();
+    let seat = Seat::new(&r.session_id, "seller", &r.tokens[0].token, StrategySpec::named("boulware").build().unwrap());
+    let results = within("play", play(channel, vec![seat])).await.unwrap();
+    assert_eq!(results[0].utilities, local(3, "boulware").utilities);
+
+    // Plain text to a TLS port gets nowhere.
+    let plain = async {
+        let channel = connect(&node.url("http"), None).await?;
+        management(channel, None).list_sessions(pb::ListSessionsRequest {}).await.map_err(Into::into)
+    };
+    let plain: Result<_, negotium::net::client::ClientError> = within("plain", plain).await;
+    assert!(plain.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_refuses_clients_without_a_certificate() {
+    let p = pki();
+    let node = Node::start(
+        ServerConfig::default(),
+        Some(TlsFiles { cert: p.server_cert.clone(), key: p.server_key.clone(), client_ca: Some(p.ca.clone()) }),
+    );
+    let without = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&p.ca)).domain_name("localhost");
+    let refused = async {
+        let channel = connect(&node.url("https"), Some(without)).await?;
+        management(channel, None).list_sessions(pb::ListSessionsRequest {}).await.map_err(Into::into)
+    };
+    let refused: Result<_, negotium::net::client::ClientError> = within("no client cert", refused).await;
+    assert!(refused.is_err(), "a client without a certificate must be refused");
+
+    let with = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&p.ca))
+        .identity(Identity::from_pem(&p.client_cert, &p.client_key))
+        .domain_name("localhost");
+    let channel = connect(&node.url("https"), Some(with)).await.unwrap();
+    let mut admin = management(channel.clone(), None);
+    let r = admin.create_session(create_request(4)).await.unwrap().into_inner();
+    let seat = Seat::new(&r.session_id, "seller", &r.tokens[0].token, StrategySpec::named("linear").build().unwrap());
+    let results = within("play", play(channel, vec![seat])).await.unwrap();
+    assert_eq!(results[0].utilities, local(4, "linear").utilities);
+}
