@@ -225,6 +225,9 @@ impl Actor for SessionActor {
         futures_join(starts)
             .into_actor(self)
             .then(|answers, act, ctx| {
+                // A wall-time deadline counts from when every party is
+                // ready, not from when the session was set up.
+                act.started_at = Instant::now();
                 for (party, a) in answers.into_iter().enumerate() {
                     let failure = match a {
                         Ok(Ok(_)) => None,

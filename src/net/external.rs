@@ -219,6 +219,11 @@ impl Handler<AgentAct> for ExternalParty {
                 let answer = action_from_pb(&self.domain, msg.action.as_ref());
                 if let Err(reason) = &answer {
                     self.failed = Some(reason.clone());
+                    self.send(pb::server_message::Kind::Error(pb::Error {
+                        session_id: self.session_id.clone(),
+                        code: "violation".into(),
+                        message: reason.clone(),
+                    }));
                 }
                 let _ = tx.send(answer.map(Some));
             }

@@ -360,6 +360,9 @@ impl NegotiationService {
             };
             match msg.kind {
                 Some(pb::agent_message::Kind::Join(j)) => {
+                    // Forget finished sessions, so a long-lived stream does
+                    // not accumulate them.
+                    joined.retain(|_, (_, addr)| addr.connected());
                     let seat = {
                         let mut reg = lock(&self.registry);
                         match reg.sessions.get_mut(&j.session_id) {
@@ -397,8 +400,24 @@ impl NegotiationService {
                     }
                 }
                 Some(pb::agent_message::Kind::Act(a)) => match joined.get(&a.session_id) {
-                    Some((_, addr)) => addr.do_send(AgentAct { turn: a.turn, action: a.action }),
-                    None => error(&a.session_id, "not-joined", "this stream has not joined that session".into()),
+                    Some((_, addr)) => {
+                        // The party's endpoint stops with its session.
+                        if addr.try_send(AgentAct { turn: a.turn, action: a.action }).is_err() {
+                            joined.remove(&a.session_id);
+                            error(&a.session_id, "finished", "the session is over".into());
+                        }
+                    }
+                    None => {
+                        // "finished" only to the stream that played it.
+                        let over = lock(&self.registry).sessions.get(&a.session_id).is_some_and(|h| {
+                            matches!(h.state, State::Finished(_)) && h.seats.iter().any(|s| s.bound == Some(conn))
+                        });
+                        if over {
+                            error(&a.session_id, "finished", "the session is over".into());
+                        } else {
+                            error(&a.session_id, "not-joined", "this stream has not joined that session".into());
+                        }
+                    }
                 },
                 None => error("", "malformed", "a message without content".into()),
             }
