@@ -19,4 +19,6 @@
 pub mod cli;
 pub mod core;
 pub mod engine;
+pub mod import;
 pub mod net;
+pub mod tournament;

@@ -6,6 +6,9 @@ mod analyze;
 mod api;
 mod bench;
 mod bench_api;
+mod import;
+mod plot;
+mod tournament;
 mod report;
 mod run;
 
@@ -63,6 +66,12 @@ enum Command {
     Agent(api::AgentArgs),
     /// Offers per second and turn latency through the gRPC API (127.0.0.1).
     BenchApi(bench_api::BenchApiArgs),
+    /// Convert a Genius XML / GeniusWeb JSON folder into a scenario TOML file.
+    Import(import::ImportArgs),
+    /// Run a tournament: strategies × scenarios × repetitions.
+    Tournament(tournament::TournamentArgs),
+    /// Plot results: one negotiation's utility space, or a tournament's strategies.
+    Plot(plot::PlotArgs),
 }
 
 /// An error and the exit code it deserves.
@@ -97,6 +106,9 @@ pub fn main() -> ExitCode {
         Command::Session(cmd) => api::session(cmd),
         Command::Agent(args) => api::agent(args),
         Command::BenchApi(args) => bench_api::bench_api(args),
+        Command::Import(args) => import::import(args),
+        Command::Tournament(args) => tournament::tournament(args),
+        Command::Plot(args) => plot::plot(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,11 +130,10 @@ fn init_tracing(json: bool) {
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
-/// Reads and parses a scenario file; every failure is bad input (exit 2).
+/// Reads a scenario (TOML file, or a folder of Genius / GeniusWeb files);
+/// every failure is bad input (exit 2).
 pub fn load_scenario(path: &std::path::Path) -> Result<crate::core::scenario::Scenario, CliError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::Input(format!("{file}: cannot read: {e}")))?;
-    crate::core::scenario::Scenario::parse(&text, &file).map_err(|e| CliError::Input(e.to_string()))
+    crate::import::load_any(path).map_err(|e| CliError::Input(e.to_string()))
 }
 
 /// Peak resident memory of this process in MiB (Linux; `None` elsewhere).

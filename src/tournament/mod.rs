@@ -1,0 +1,1 @@
+//! Tournaments: strategies × scenarios × repetitions, with role rotation.
