@@ -1,19 +1,183 @@
 //! Scenarios from the files researchers have: our TOML, Genius XML and
 //! GeniusWeb JSON (a folder holding a domain and its profiles).
 //!
-//! [`load_any`] is what every command that takes a scenario calls.
+//! [`load_any`] is what every command that takes a scenario calls; a folder
+//! becomes a [`Scenario`] and [`toml_out`] writes one back as scenario TOML.
+//!
+//! Choices, each one tested in `tests/import.rs`:
+//!
+//! - A folder is Genius when it holds `.xml` files and GeniusWeb when it holds
+//!   `.json` files (both at once is refused). Inside, files are told apart by
+//!   content: the domain is the `<negotiation_template>` document (Genius) or
+//!   the object with `issuesValues` (GeniusWeb); profiles are `<utility_space>`
+//!   documents or `{"LinearAdditiveUtilitySpace": …}` objects. A file that is
+//!   not XML at all (the `pareto.xml` tables next to the ANAC 2014 domains) is
+//!   skipped with a warning; malformed XML is an error.
+//! - Parties are the profiles in file-name order, named by their file stems;
+//!   every party plays `boulware`; the deadline is 100 rounds (neither format
+//!   carries one); the seed is 0. The scenario and its domain are named after
+//!   the folder.
+//! - Weights that do not sum to 1 (y2016/SYAgent's `JapanTrip_util1.xml` sums
+//!   to 1.0999999999999999, the 2011–2013 Laptop profiles to 1.0000518) are
+//!   loaded as written, as GENIUS and GeniusWeb do, with a warning naming the
+//!   file and the sum; they are never renormalised silently. Scenario TOML
+//!   demands weights that sum to 1, so [`toml_out`] refuses to write such a
+//!   party unless asked to renormalise (`negotium import --renormalize-weights`),
+//!   which it then records in a comment.
+//! - A Genius issue whose evaluations are all zero is refused, naming the file
+//!   and the element: dividing by the largest evaluation is undefined there
+//!   (GENIUS silently gives every value 0). This refuses the real folder
+//!   y2015/group4-zoning_plan.
 
-use std::path::Path;
+pub mod genius;
+pub mod geniusweb;
+pub mod toml_out;
 
-use crate::core::scenario::{Scenario, ScenarioError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::core::domain::Domain;
+use crate::core::protocol::Deadline;
+use crate::core::scenario::{Party, Scenario, ScenarioError, WEIGHT_TOLERANCE};
+use crate::core::strategy::StrategySpec;
+use crate::core::utility::{Preferences, UtilityFunction};
+
+/// Deadline of an imported scenario: neither format carries one.
+pub const DEFAULT_ROUNDS: u32 = 100;
+
+/// Strategy every imported party plays until told otherwise.
+pub const DEFAULT_STRATEGY: &str = "boulware";
 
 /// A TOML scenario file, or a folder of Genius XML / GeniusWeb JSON files.
 pub fn load_any(path: &Path) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
     if path.is_dir() {
-        return Err(ScenarioError { file, line: None, message: "importing folders is not implemented yet".into() });
+        return load_folder(path);
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ScenarioError { file: file.clone(), line: None, message: format!("cannot read: {e}") })?;
+    if let Some(ext) = extension(path).filter(|e| e == "xml" || e == "json") {
+        let kind = if ext == "xml" { "Genius XML" } else { "GeniusWeb JSON" };
+        return Err(error(
+            &file,
+            None,
+            format!(
+                "a single {kind} file is not a scenario: pass the folder that holds the domain and its profiles{}",
+                path.parent().map(|p| format!(" ({})", p.display())).unwrap_or_default()
+            ),
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| error(&file, None, format!("cannot read: {e}")))?;
     Scenario::parse(&text, &file)
+}
+
+/// A folder holding one domain and its profiles, Genius or GeniusWeb.
+pub fn load_folder(dir: &Path) -> Result<Scenario, ScenarioError> {
+    let folder = dir.display().to_string();
+    let entries = std::fs::read_dir(dir).map_err(|e| error(&folder, None, format!("cannot read folder: {e}")))?;
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| error(&folder, None, format!("cannot read folder: {e}")))?;
+        let path = entry.path();
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    let xml: Vec<PathBuf> = files.iter().filter(|p| extension(p).as_deref() == Some("xml")).cloned().collect();
+    let json: Vec<PathBuf> = files.iter().filter(|p| extension(p).as_deref() == Some("json")).cloned().collect();
+    match (xml.is_empty(), json.is_empty()) {
+        (true, true) => Err(error(
+            &folder,
+            None,
+            "empty folder: no Genius XML (.xml) or GeniusWeb JSON (.json) file to import".to_string(),
+        )),
+        (false, false) => Err(error(
+            &folder,
+            None,
+            format!(
+                "the folder mixes Genius XML ({} files) and GeniusWeb JSON ({} files); keep one format per folder",
+                xml.len(),
+                json.len()
+            ),
+        )),
+        (false, true) => genius::load_folder(dir, &xml),
+        (true, false) => geniusweb::load_folder(dir, &json),
+    }
+}
+
+fn extension(path: &Path) -> Option<String> {
+    path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase())
+}
+
+pub(crate) fn error(file: &str, line: Option<usize>, message: impl Into<String>) -> ScenarioError {
+    ScenarioError { file: file.to_string(), line, message: message.into() }
+}
+
+/// A file's text: UTF-8 (byte-order mark dropped), or Latin-1 where it is not
+/// UTF-8 (older Genius files declare ISO-8859-1).
+pub(crate) fn read_text(path: &Path) -> Result<String, ScenarioError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| error(&file, None, format!("cannot read: {e}")))?;
+    Ok(decode(&bytes))
+}
+
+/// See [`read_text`]; public so that the fuzz tests feed raw bytes.
+pub fn decode(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => bytes.iter().map(|&b| b as char).collect(),
+    }
+}
+
+pub(crate) fn file_stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}
+
+pub(crate) fn folder_name(dir: &Path) -> String {
+    let canonical = dir.canonicalize().ok();
+    canonical
+        .as_deref()
+        .unwrap_or(dir)
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| dir.display().to_string())
+}
+
+/// Warns (never renormalises) when a linear-additive profile's weights miss 1.
+pub(crate) fn check_weight_sum(file: &str, utility: &UtilityFunction) {
+    if let UtilityFunction::LinearAdditive { weights, .. } = utility {
+        let sum: f64 = weights.iter().sum();
+        if (sum - 1.0).abs() > WEIGHT_TOLERANCE {
+            tracing::warn!(
+                "{file}: weights sum to {sum:?}, not 1; loaded as written (as GENIUS does), so utilities may leave [0, 1]"
+            );
+        }
+    }
+}
+
+/// The scenario an imported folder becomes: the domain and the scenario are
+/// named after the folder, parties after their profile files.
+pub(crate) fn scenario(
+    name: String,
+    description: String,
+    mut domain: Domain,
+    parties: Vec<(String, Preferences)>,
+) -> Scenario {
+    domain.name = name.clone();
+    Scenario {
+        name,
+        description,
+        domain: Arc::new(domain),
+        parties: parties
+            .into_iter()
+            .map(|(name, preferences)| Party {
+                name,
+                preferences: Arc::new(preferences),
+                strategy: StrategySpec::named(DEFAULT_STRATEGY),
+                external: false,
+            })
+            .collect(),
+        deadline: Deadline::rounds(DEFAULT_ROUNDS),
+        seed: 0,
+    }
 }
