@@ -1,13 +1,198 @@
-//! `negotium tournament` (being built; see issue 3).
+//! `negotium tournament`: runs every session of a tournament file that DIR
+//! does not hold yet, then writes the tables from all of them.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
 
 use super::CliError;
+use crate::tournament::store::{self, StoreError};
+use crate::tournament::summary::{self, Row, StrategyStats};
+use crate::tournament::{Tournament, plan, runner};
 
 #[derive(clap::Args)]
 pub struct TournamentArgs {
-    /// Input path.
-    path: std::path::PathBuf,
+    /// Tournament file (TOML): strategies, scenarios, repetitions.
+    path: PathBuf,
+    /// Directory for results.jsonl, results.csv, summary.csv and summary.md
+    /// (default: results/<file name without .toml>). Running again into a
+    /// directory that holds results resumes: only missing sessions run.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Worker threads (default: every core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Resume a stopped tournament: DIR must already hold results.jsonl.
+    #[arg(long)]
+    resume: bool,
+    /// Print one JSON object (counts, timing, per-strategy means) instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
-    Err(CliError::Input(format!("{}: `negotium tournament` is not implemented yet", args.path.display())))
+    let started = Instant::now();
+    if args.threads == Some(0) {
+        return Err(CliError::Input("--threads must be at least 1".into()));
+    }
+    let t = Tournament::load(&args.path).map_err(|e| CliError::Input(e.to_string()))?;
+    let plan = plan(&t).map_err(|e| CliError::Input(format!("{}: {e}", args.path.display())))?;
+    if plan.is_empty() {
+        return Err(CliError::Input(format!(
+            "{}: this tournament holds no negotiation (without self-play it needs at least two strategies)",
+            args.path.display()
+        )));
+    }
+    let dir = args.out.clone().unwrap_or_else(|| default_dir(&args.path));
+    let results_path = dir.join("results.jsonl");
+    if args.resume && !results_path.is_file() {
+        return Err(CliError::Input(format!("--resume: {} does not exist", results_path.display())));
+    }
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+        .map_err(CliError::Failure)?;
+    let (existing, file) = store::open(&results_path, &t.name, &plan).map_err(|e| match e {
+        StoreError::Content(e) => CliError::Input(e.to_string()),
+        StoreError::Io(e) => {
+            CliError::Failure(anyhow::Error::new(e).context(format!("reading {}", results_path.display())))
+        }
+    })?;
+
+    let already = existing.done.len();
+    let mut rows: Vec<Option<Row>> = vec![None; plan.len()];
+    for (i, row) in existing.done {
+        rows[i] = Some(row);
+    }
+    let pending: Vec<usize> = (0..plan.len()).filter(|&i| rows[i].is_none()).collect();
+    let progress = if pending.len() >= 100 {
+        let bar = ProgressBar::new(plan.len() as u64).with_position(already as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} negotiations  {per_sec}  eta {eta}")
+                .expect("static template"),
+        );
+        bar.reset_eta();
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let run_started = Instant::now();
+    let mut out = BufWriter::with_capacity(1 << 16, file);
+    runner::run(&t, &plan, &pending, args.threads, &mut out, |done| {
+        rows[done.index] = Some(done.row);
+        progress.inc(1);
+    })
+    .map_err(|e| CliError::Failure(anyhow::Error::new(e)))?;
+    out.flush()?;
+    drop(out);
+    progress.finish_and_clear();
+    let run_s = run_started.elapsed().as_secs_f64();
+
+    let rows: Vec<Row> = rows.into_iter().map(|r| r.expect("every session ran")).collect();
+    let stats = summary::summarize(&rows);
+    write(&dir.join("results.csv"), &summary::results_csv(&rows))?;
+    write(&dir.join("summary.csv"), &summary::summary_csv(&stats))?;
+    write(&dir.join("summary.md"), &summary::summary_markdown(&t.name, &stats))?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let ran = pending.len();
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+
+    if args.json {
+        let report = json!({
+            "tournament": t.name,
+            "strategies": t.entrants.len(),
+            "scenarios": t.venues.len(),
+            "repetitions": t.repetitions,
+            "negotiations": plan.len(),
+            "already_done": already,
+            "ran": ran,
+            "truncated_bytes": existing.truncated_bytes,
+            "foreign_lines": existing.foreign,
+            "threads": threads,
+            "wall_s": wall_s,
+            "run_s": run_s,
+            "negotiations_per_s": ran as f64 / wall_s,
+            "out": dir.display().to_string(),
+            "summary": stats.iter().map(stats_json).collect::<Vec<_>>(),
+        });
+        return emit(&format!("{report}\n"));
+    }
+    let mut text = String::new();
+    let on_off = |b: bool| if b { "on" } else { "off" };
+    let _ = writeln!(
+        text,
+        "tournament `{}`: {} strategies × {} scenarios × {} repetitions (self-play {}, order rotation {}) = {} negotiations",
+        t.name,
+        t.entrants.len(),
+        t.venues.len(),
+        t.repetitions,
+        on_off(t.self_play),
+        on_off(t.rotate_order),
+        plan.len()
+    );
+    if already > 0 {
+        let _ = writeln!(text, "  {already} already in {}, {ran} run now", results_path.display());
+    }
+    if ran > 0 {
+        let _ = writeln!(
+            text,
+            "  ran {ran} in {wall_s:.3} s ({:.0} negotiations/s, {threads} thread(s), engine direct)",
+            ran as f64 / wall_s
+        );
+    }
+    if existing.truncated_bytes > 0 {
+        let _ = writeln!(text, "  note: cut a partial last line ({} bytes) of a stopped run", existing.truncated_bytes);
+    }
+    if existing.foreign > 0 || existing.duplicates > 0 {
+        let _ = writeln!(
+            text,
+            "  note: ignored {} line(s) of sessions this tournament does not hold and {} repeated line(s)",
+            existing.foreign, existing.duplicates
+        );
+    }
+    text.push('\n');
+    text.push_str(&summary::summary_text(&stats));
+    text.push('\n');
+    let _ = writeln!(text, "results: {}/{{results.jsonl, results.csv, summary.csv, summary.md}}", dir.display());
+    emit(&text)
+}
+
+/// Writes what the command prints in one go; a closed stdout (`| head`) is
+/// not an error.
+fn emit(text: &str) -> Result<(), CliError> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn default_dir(path: &Path) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "tournament".into());
+    PathBuf::from("results").join(stem)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), CliError> {
+    let mut f =
+        File::create(path).with_context(|| format!("cannot create {}", path.display())).map_err(CliError::Failure)?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn stats_json(s: &StrategyStats) -> serde_json::Value {
+    json!({
+        "strategy": s.strategy,
+        "n": s.n,
+        "mean_utility": s.mean_utility,
+        "mean_advantage": s.mean_advantage,
+        "agreement_rate": s.agreement_rate,
+        "mean_welfare": s.mean_welfare,
+        "mean_distance_to_nash": s.mean_distance_to_nash,
+        "mean_distance_to_pareto": s.mean_distance_to_pareto,
+        "mean_rounds": s.mean_rounds,
+    })
 }
