@@ -8,9 +8,9 @@ mod bench;
 mod bench_api;
 mod import;
 mod plot;
-mod tournament;
 mod report;
 mod run;
+mod tournament;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
