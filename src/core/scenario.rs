@@ -155,17 +155,19 @@ struct RectangleToml {
     excludes: BTreeMap<String, [f64; 2]>,
 }
 
-struct Ctx<'a> {
-    file: &'a str,
-    text: &'a str,
+/// A TOML text and its file name, for errors with `file:line` (shared by
+/// every TOML format negotium reads: scenarios, tournaments).
+pub(crate) struct Ctx<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) text: &'a str,
 }
 
 impl Ctx<'_> {
-    fn err(&self, offset: Option<usize>, message: impl Into<String>) -> ScenarioError {
+    pub(crate) fn err(&self, offset: Option<usize>, message: impl Into<String>) -> ScenarioError {
         let line = offset.map(|o| self.text[..o.min(self.text.len())].matches('\n').count() + 1);
         ScenarioError { file: self.file.to_string(), line, message: message.into() }
     }
-    fn at<T>(&self, s: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
+    pub(crate) fn at<T>(&self, s: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
         self.err(Some(s.span().start), message)
     }
     /// toml cannot attach spans to dotted keys (`values.price = ...`), so

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::core::protocol::Deadline;
-use crate::core::scenario::{Party, Scenario, ScenarioError};
+use crate::core::scenario::{Ctx, Party, Scenario, ScenarioError};
 use crate::core::strategy::StrategySpec;
 use crate::core::workload::Workload;
 
@@ -96,21 +96,6 @@ fn yes() -> bool {
 
 fn first_seed() -> Vec<u64> {
     vec![1]
-}
-
-struct Ctx<'a> {
-    file: &'a str,
-    text: &'a str,
-}
-
-impl Ctx<'_> {
-    fn err(&self, offset: Option<usize>, message: impl Into<String>) -> ScenarioError {
-        let line = offset.map(|o| self.text[..o.min(self.text.len())].matches('\n').count() + 1);
-        ScenarioError { file: self.file.to_string(), line, message: message.into() }
-    }
-    fn at<T>(&self, s: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
-        self.err(Some(s.span().start), message)
-    }
 }
 
 impl Tournament {
