@@ -39,7 +39,7 @@ use crate::core::rng::SplitMix64;
 use crate::core::scenario::Scenario;
 use crate::core::strategy::StrategySpec;
 use crate::engine::actors::{PartyActor, PartyEndpoint, SessionActor, SessionReport};
-use crate::engine::{SessionSpec, shared_indexes};
+use crate::engine::SessionSpec;
 
 /// Limits and timeouts of a node.
 #[derive(Debug, Clone)]
@@ -207,7 +207,6 @@ impl NegotiationService {
                 .with_trace(true);
         spec.turn_timeout = self.config.turn_timeout;
         spec.start_timeout = join_timeout + Duration::from_secs(1);
-        spec.shared_indexes = shared_indexes(&scenario.domain, &prefs);
         let (watch_tx, _) = broadcast::channel(1024);
         {
             let (tx, id, domain) = (watch_tx.clone(), session_id.clone(), scenario.domain.clone());
