@@ -38,8 +38,8 @@ use crate::core::record::{Assessment, RecordContext, record};
 use crate::core::rng::SplitMix64;
 use crate::core::scenario::Scenario;
 use crate::core::strategy::StrategySpec;
-use crate::engine::actors::{PartyActor, PartyEndpoint, SessionActor, SessionReport};
 use crate::engine::SessionSpec;
+use crate::engine::actors::{PartyActor, PartyEndpoint, SessionActor, SessionReport};
 
 /// Limits and timeouts of a node.
 #[derive(Debug, Clone)]
