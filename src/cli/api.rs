@@ -58,6 +58,12 @@ fn read(path: &PathBuf) -> Result<String, CliError> {
 }
 
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let (listen, config, tls) = hosting(args)?;
+    run_node(listen, config, tls).map_err(CliError::Failure)
+}
+
+/// The listen address, limits and TLS material that `serve` and `node` share.
+pub fn hosting(args: ServeArgs) -> Result<(SocketAddr, ServerConfig, Option<TlsFiles>), CliError> {
     let config = ServerConfig {
         turn_timeout: seconds("turn-timeout", args.turn_timeout)?,
         join_timeout: seconds("join-timeout", args.join_timeout)?,
@@ -76,7 +82,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         }),
         _ => None,
     };
-    run_node(args.listen, config, tls).map_err(CliError::Failure)
+    Ok((args.listen, config, tls))
 }
 
 /// How a client reaches a node.

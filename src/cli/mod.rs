@@ -6,6 +6,7 @@ mod analyze;
 mod api;
 mod bench;
 mod bench_api;
+mod cluster;
 mod import;
 mod plot;
 mod report;
@@ -59,6 +60,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Host sessions that external agents join over gRPC.
     Serve(api::ServeArgs),
+    /// A cluster node: hosts sessions and parties for launchers (`run`/`tournament`
+    /// with --cluster, --nodes or --discover) and serves the agent API.
+    Node(cluster::NodeArgs),
     /// Create, list, watch sessions on a node and fetch their results.
     #[command(subcommand)]
     Session(api::SessionCommand),
@@ -103,6 +107,7 @@ pub fn main() -> ExitCode {
         Command::Analyze { scenario, json } => analyze::analyze(&scenario, json),
         Command::Bench(args) => bench::bench(args),
         Command::Serve(args) => api::serve(args),
+        Command::Node(args) => cluster::node(args),
         Command::Session(cmd) => api::session(cmd),
         Command::Agent(args) => api::agent(args),
         Command::BenchApi(args) => bench_api::bench_api(args),

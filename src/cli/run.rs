@@ -1,5 +1,6 @@
 //! `negotium run`.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -9,7 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use super::analyze::fmt_utils;
+use super::cluster::{ClusterArgs, launch_error};
 use super::report::Summary;
+use super::tournament::TournamentArgs;
 use super::{CliError, Engine, load_scenario};
 use crate::core::analysis::Analysis;
 use crate::core::record::{Assessment, RecordContext, record};
@@ -17,6 +20,8 @@ use crate::core::session::SessionResult;
 use crate::core::strategy::StrategySpec;
 use crate::engine::actors::{ActorRunOptions, run_sessions};
 use crate::engine::{SessionSpec, direct, shared_indexes};
+use crate::net::cluster::ScenarioWire;
+use crate::net::cluster::launcher::{self, Job, Launch};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -33,18 +38,36 @@ pub struct RunArgs {
     strategies: Vec<String>,
     #[arg(long, value_enum, default_value = "actors")]
     engine: Engine,
-    /// Write one JSON object per negotiation (with the full offer trace) here.
+    /// Write one JSON object per negotiation (with the full offer trace) here
+    /// (for a tournament file: the results directory).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Sessions in flight at once on the actor engine.
     #[arg(long, default_value_t = 1024)]
     concurrency: usize,
+    /// Continue a run that stopped: keep the negotiations already in --out
+    /// and run only the others (appending to it).
+    #[arg(long, requires = "out")]
+    resume: bool,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 /// Negotiations processed per batch on the direct path (bounds memory).
 const BATCH: u64 = 4096;
 
 pub fn run(args: RunArgs) -> Result<(), CliError> {
+    if is_tournament(&args.scenario) {
+        if args.repeat != 1 || !args.strategies.is_empty() || args.seed.is_some() {
+            return Err(CliError::Input(
+                "a tournament file sets its own repetitions, strategies and seed; \
+                 --repeat, --strategy and --seed apply to scenarios"
+                    .into(),
+            ));
+        }
+        let t = TournamentArgs::of_run(args.scenario, args.out, args.resume, args.cluster);
+        return super::tournament::tournament(t);
+    }
     let mut scenario = load_scenario(&args.scenario)?;
     for s in &args.strategies {
         let (role, spec) =
@@ -87,16 +110,26 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         spec
     };
 
+    let cluster = args.cluster.config()?;
+    // Negotiations a resumed run already has.
+    let kept = match (&args.out, args.resume) {
+        (Some(path), true) => kept_negotiations(path, args.repeat)?,
+        _ => HashSet::new(),
+    };
     let mut out = match &args.out {
-        Some(path) => Some(BufWriter::new(
-            File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))
-                .map_err(CliError::Failure)?,
-        )),
+        Some(path) => {
+            let file =
+                if args.resume { std::fs::OpenOptions::new().append(true).open(path) } else { File::create(path) };
+            Some(BufWriter::new(
+                file.with_context(|| format!("cannot write {}", path.display())).map_err(CliError::Failure)?,
+            ))
+        }
         None => None,
     };
-    let progress = if args.repeat >= 100 {
-        let bar = ProgressBar::new(args.repeat);
+    let todo = args.repeat - kept.len() as u64;
+    let pending = (0..args.repeat).filter(|j| !kept.contains(j));
+    let progress = if todo >= 100 {
+        let bar = ProgressBar::new(todo);
         bar.set_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} negotiations  {per_sec}  eta {eta}")
                 .expect("static template"),
@@ -108,13 +141,17 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     let mut summary = Summary::default();
     let mut last: Option<(SessionResult, Assessment)> = None;
     let mut write_err: Option<std::io::Error> = None;
-    let engine = args.engine.label();
+    let engine = if cluster.is_some() { "cluster" } else { args.engine.label() };
     let cx =
         RecordContext { scenario: &scenario, preferences: &prefs, analysis: &analysis, engine, strategies: &labels };
-    let mut consume = |j: u64, r: SessionResult| {
+    let mut consume = |j: u64, r: SessionResult, placed: Option<(&str, u32)>| {
         let assessment = Assessment::of(&analysis, &r);
         if let Some(w) = out.as_mut() {
-            let line = record(&cx, j.into(), base_seed.wrapping_add(j), &r, &assessment);
+            let mut line = record(&cx, j.into(), base_seed.wrapping_add(j), &r, &assessment);
+            if let Some((node, attempts)) = placed {
+                line["node"] = node.into();
+                line["attempts"] = attempts.into();
+            }
             if let Err(e) = writeln!(w, "{line}") {
                 write_err.get_or_insert(e);
             }
@@ -124,25 +161,44 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         last = Some((r, assessment));
     };
 
-    match args.engine {
-        Engine::Direct => {
-            let mut start = 0;
-            while start < args.repeat {
-                let end = (start + BATCH).min(args.repeat);
-                let results: Vec<(u64, SessionResult)> = (start..end)
-                    .into_par_iter()
-                    .map(|j| direct::run(&spec_of(j)).map(|r| (j, r)))
+    let mut cluster_report = None;
+    match (cluster, args.engine) {
+        (Some(config), _) => {
+            for s in &strategies {
+                s.validate().map_err(|e| CliError::Input(e.to_string()))?;
+            }
+            let launch = Launch { config, scenarios: vec![ScenarioWire::of(&scenario)], trace: args.out.is_some() };
+            // Pulled lazily by the launcher: a run of millions holds only its windows.
+            let skip = kept.clone();
+            let jobs = (0..args.repeat).filter(move |j| !skip.contains(j)).map(move |j| Job {
+                key: j,
+                scenario: 0,
+                strategies: strategies.clone(),
+                seed: base_seed.wrapping_add(j),
+            });
+            let report = launcher::run_blocking(launch, Box::new(jobs), |done| {
+                consume(done.key, done.result, Some((&done.node, done.attempts)));
+                Ok(())
+            })
+            .map_err(launch_error)?;
+            cluster_report = Some(report);
+        }
+        (None, Engine::Direct) => {
+            let pending: Vec<u64> = pending.collect();
+            for chunk in pending.chunks(BATCH as usize) {
+                let results: Vec<(u64, SessionResult)> = chunk
+                    .par_iter()
+                    .map(|&j| direct::run(&spec_of(j)).map(|r| (j, r)))
                     .collect::<Result<_, _>>()
                     .map_err(|e| CliError::Input(e.to_string()))?;
                 for (j, r) in results {
-                    consume(j, r);
+                    consume(j, r, None);
                 }
-                start = end;
             }
         }
-        Engine::Actors => {
+        (None, Engine::Actors) => {
             let opts = ActorRunOptions { concurrency: args.concurrency, ..Default::default() };
-            run_sessions((0..args.repeat).map(spec_of), opts, |(j, r)| consume(j, r))
+            run_sessions(pending.map(spec_of), opts, |(j, r)| consume(j, r, None))
                 .map_err(|e| CliError::Input(e.to_string()))?;
         }
     }
@@ -156,6 +212,18 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
 
     let names: Vec<&str> = scenario.parties.iter().map(|p| p.name.as_str()).collect();
     println!("{} — {} negotiation(s), engine {engine}", scenario.name, summary.n);
+    if !kept.is_empty() {
+        println!("resumed:             {} negotiation(s) already in the results were kept", kept.len());
+    }
+    if let Some(r) = &cluster_report {
+        println!("nodes:               {}", r.nodes.join(", "));
+        if !r.lost.is_empty() {
+            println!("nodes lost:          {} ({} negotiation(s) re-run elsewhere)", r.lost.join(", "), r.retried);
+        }
+    }
+    if summary.n == 0 {
+        return Ok(());
+    }
     for (name, label) in names.iter().zip(&labels) {
         println!("  {name:<16} {label}");
     }
@@ -192,6 +260,39 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         println!("results: {}", path.display());
     }
     Ok(())
+}
+
+/// A tournament file names strategies at its top level; a scenario names parties.
+fn is_tournament(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e == "toml")
+        && std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.parse::<toml::Table>().ok())
+            .is_some_and(|t| t.contains_key("strategies") && !t.contains_key("parties"))
+}
+
+/// The negotiations a results file already holds (`session` of each whole
+/// line); a partial last line, left by a crash, is cut off.
+fn kept_negotiations(path: &std::path::Path, repeat: u64) -> Result<HashSet<u64>, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Input(format!("--resume: cannot read {}: {e}", path.display())))?;
+    let whole = text.rfind('\n').map_or(0, |k| k + 1);
+    if whole < text.len() {
+        let file = std::fs::OpenOptions::new().write(true).open(path)?;
+        file.set_len(whole as u64)?;
+    }
+    let mut kept = HashSet::new();
+    for (n, line) in text[..whole].lines().enumerate() {
+        let j = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v["session"].as_u64())
+            .filter(|&j| j < repeat)
+            .ok_or_else(|| {
+                CliError::Input(format!("--resume: {}:{}: not a result of this run", path.display(), n + 1))
+            })?;
+        kept.insert(j);
+    }
+    Ok(kept)
 }
 
 fn print_distance(label: &str, d: Option<f64>) {

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use super::CliError;
+use super::cluster::ClusterArgs;
 use crate::tournament::store::{self, StoreError};
 use crate::tournament::summary::{self, Row, StrategyStats};
 use crate::tournament::{Tournament, plan, runner};
@@ -34,6 +35,15 @@ pub struct TournamentArgs {
     /// Print one JSON object (counts, timing, per-strategy means) instead of the table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+impl TournamentArgs {
+    /// `negotium run TOURNAMENT.toml`: the tournament with run's cluster options.
+    pub fn of_run(path: PathBuf, out: Option<PathBuf>, resume: bool, cluster: ClusterArgs) -> Self {
+        Self { path, out, threads: None, resume, json: false, cluster }
+    }
 }
 
 pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
@@ -81,13 +91,24 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     } else {
         ProgressBar::hidden()
     };
+    let cluster = args.cluster.config()?;
     let run_started = Instant::now();
     let mut out = BufWriter::with_capacity(1 << 16, file);
-    runner::run(&t, &plan, &pending, args.threads, &mut out, |done| {
+    let on_done = |done: runner::Done| {
         rows[done.index] = Some(done.row);
         progress.inc(1);
-    })
-    .map_err(|e| CliError::Failure(anyhow::Error::new(e)))?;
+    };
+    let cluster_report = match cluster {
+        Some(config) => Some(
+            runner::run_on_cluster(&t, &plan, &pending, config, &mut out, on_done)
+                .map_err(|e| CliError::Failure(anyhow::Error::new(e)))?,
+        ),
+        None => {
+            runner::run(&t, &plan, &pending, args.threads, &mut out, on_done)
+                .map_err(|e| CliError::Failure(anyhow::Error::new(e)))?;
+            None
+        }
+    };
     out.flush()?;
     drop(out);
     progress.finish_and_clear();
@@ -117,6 +138,9 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
             "wall_s": wall_s,
             "run_s": run_s,
             "negotiations_per_s": ran as f64 / wall_s,
+            "nodes": cluster_report.as_ref().map(|r| r.nodes.clone()),
+            "nodes_lost": cluster_report.as_ref().map(|r| r.lost.clone()),
+            "retried": cluster_report.as_ref().map(|r| r.retried),
             "out": dir.display().to_string(),
             "summary": stats.iter().map(stats_json).collect::<Vec<_>>(),
         });
@@ -138,12 +162,32 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     if already > 0 {
         let _ = writeln!(text, "  {already} already in {}, {ran} run now", results_path.display());
     }
-    if ran > 0 {
-        let _ = writeln!(
-            text,
-            "  ran {ran} in {wall_s:.3} s ({:.0} negotiations/s, {threads} thread(s), engine direct)",
-            ran as f64 / wall_s
-        );
+    match (&cluster_report, ran > 0) {
+        (Some(r), true) => {
+            let _ = writeln!(
+                text,
+                "  ran {ran} in {wall_s:.3} s ({:.0} negotiations/s) on {} node(s): {}",
+                ran as f64 / wall_s,
+                r.nodes.len(),
+                r.nodes.join(", ")
+            );
+            if !r.lost.is_empty() {
+                let _ = writeln!(
+                    text,
+                    "  nodes lost: {}; {} negotiation(s) re-run elsewhere (see `attempts` in results.jsonl)",
+                    r.lost.join(", "),
+                    r.retried
+                );
+            }
+        }
+        (None, true) => {
+            let _ = writeln!(
+                text,
+                "  ran {ran} in {wall_s:.3} s ({:.0} negotiations/s, {threads} thread(s), engine direct)",
+                ran as f64 / wall_s
+            );
+        }
+        _ => {}
     }
     if existing.truncated_bytes > 0 {
         let _ = writeln!(text, "  note: cut a partial last line ({} bytes) of a stopped run", existing.truncated_bytes);

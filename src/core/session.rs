@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::domain::{Domain, Outcome};
 use super::protocol::{Action, Deadline, Ending, Saop};
@@ -22,7 +22,7 @@ use super::utility::Preferences;
 pub const TRACE_LIMIT: usize = 100_000;
 
 /// One action in a session's trace.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceEntry {
     pub round: u32,
     pub party: usize,
@@ -32,7 +32,9 @@ pub struct TraceEntry {
 }
 
 /// What a finished session produced.
-#[derive(Debug, Clone, PartialEq)]
+/// Serialisable: cluster nodes send it to the launcher as JSON (exact
+/// floats), which writes the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionResult {
     pub agreement: Option<Outcome>,
     pub ending: Ending,

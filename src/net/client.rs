@@ -92,36 +92,61 @@ struct Playing {
     strategy: Box<dyn Strategy>,
     domain: Option<Arc<Domain>>,
     pending: Vec<Observation>,
-    result: Option<pb::SessionResult>,
 }
 
-/// Plays every seat over one stream; returns each session's result in the
-/// order of `seats`.
-pub async fn play(channel: Channel, seats: Vec<Seat>) -> Result<Vec<pb::SessionResult>, ClientError> {
-    let mut client = NegotiationClient::new(channel).max_decoding_message_size(64 << 20);
-    let (tx, rx) = mpsc::unbounded_channel::<pb::AgentMessage>();
-    let order: Vec<String> = seats.iter().map(|s| s.session_id.clone()).collect();
-    let mut playing: HashMap<String, Playing> = HashMap::new();
-    for seat in seats {
-        let join =
-            pb::Join { session_id: seat.session_id.clone(), party: seat.party.clone(), token: seat.token.clone() };
-        tx.send(pb::AgentMessage { kind: Some(pb::agent_message::Kind::Join(join)) }).expect("receiver alive");
-        playing.insert(
-            seat.session_id,
-            Playing { strategy: seat.strategy, domain: None, pending: Vec::new(), result: None },
-        );
+/// What one server message means for the seats of a stream.
+#[derive(Debug)]
+pub enum SeatEvent {
+    /// Nothing to send.
+    Quiet,
+    /// Send this to the server (an answer to a turn).
+    Reply(pb::AgentMessage),
+    /// A seat's session is over; the seat is forgotten.
+    Finished { session_id: String, result: Option<pb::SessionResult> },
+    /// The server refused a seat (unknown session, wrong token, already
+    /// joined or over): it will never finish; the seat is forgotten.
+    Refused { session_id: String, message: String },
+}
+
+/// The agent's side of one stream: the seats it plays, each with its
+/// strategy. Feed it every server message; it answers turns. Seats may be
+/// added at any time (a cluster node plays other nodes' parties this way).
+#[derive(Default)]
+pub struct Seats {
+    playing: HashMap<String, Playing>,
+}
+
+impl Seats {
+    /// Takes a seat; returns the `Join` to send.
+    pub fn join(&mut self, seat: Seat) -> pb::AgentMessage {
+        let join = pb::Join { session_id: seat.session_id.clone(), party: seat.party, token: seat.token };
+        self.playing.insert(seat.session_id, Playing { strategy: seat.strategy, domain: None, pending: Vec::new() });
+        pb::AgentMessage { kind: Some(pb::agent_message::Kind::Join(join)) }
     }
-    let mut inbound = client.negotiate(UnboundedReceiverStream::new(rx)).await?.into_inner();
-    let mut open = playing.len();
-    while open > 0 {
-        let Some(msg) = inbound.next().await else {
-            return Err(ClientError::Protocol("the server closed the stream".into()));
-        };
-        let Some(kind) = msg?.kind else { continue };
+
+    /// Seats still playing.
+    pub fn len(&self) -> usize {
+        self.playing.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.playing.is_empty()
+    }
+
+    /// Sessions of the seats still playing.
+    pub fn sessions(&self) -> impl Iterator<Item = &str> {
+        self.playing.keys().map(String::as_str)
+    }
+
+    /// Handles one server message. An error means the server broke the
+    /// protocol (the stream is no longer trustworthy).
+    pub fn handle(&mut self, msg: pb::ServerMessage) -> Result<SeatEvent, ClientError> {
+        let Some(kind) = msg.kind else { return Ok(SeatEvent::Quiet) };
         use pb::server_message::Kind;
         match kind {
             Kind::Settings(s) => {
-                let p = playing
+                let p = self
+                    .playing
                     .get_mut(&s.session_id)
                     .ok_or_else(|| ClientError::Protocol("settings for an unknown session".into()))?;
                 let domain = Arc::new(
@@ -143,15 +168,17 @@ pub async fn play(channel: Channel, seats: Vec<Seat>) -> Result<Vec<pb::SessionR
                 };
                 p.strategy.init(&ctx);
                 p.domain = Some(domain);
+                Ok(SeatEvent::Quiet)
             }
             Kind::ActionDone(a) => {
-                let p = playing.get_mut(&a.session_id).ok_or_else(|| bad("an action for an unknown session"))?;
+                let p = self.playing.get_mut(&a.session_id).ok_or_else(|| bad("an action for an unknown session"))?;
                 let domain = p.domain.clone().ok_or_else(|| bad("an action before the settings"))?;
                 let action = action_from_pb(&domain, a.action.as_ref()).map_err(bad)?;
                 p.pending.push(Observation { party: a.party as usize, action, time: a.time });
+                Ok(SeatEvent::Quiet)
             }
             Kind::YourTurn(t) => {
-                let p = playing.get_mut(&t.session_id).ok_or_else(|| bad("a turn for an unknown session"))?;
+                let p = self.playing.get_mut(&t.session_id).ok_or_else(|| bad("a turn for an unknown session"))?;
                 let domain = p.domain.clone().ok_or_else(|| bad("a turn before the settings"))?;
                 for obs in p.pending.drain(..) {
                     p.strategy.observe(&obs);
@@ -166,26 +193,56 @@ pub async fn play(channel: Channel, seats: Vec<Seat>) -> Result<Vec<pb::SessionR
                 let action = p.strategy.act(&Turn { round: t.round, time: t.time, standing });
                 let act =
                     pb::Act { session_id: t.session_id, turn: t.turn, action: Some(action_to_pb(&domain, &action)) };
-                let _ = tx.send(pb::AgentMessage { kind: Some(pb::agent_message::Kind::Act(act)) });
+                Ok(SeatEvent::Reply(pb::AgentMessage { kind: Some(pb::agent_message::Kind::Act(act)) }))
             }
-            Kind::Finished(f) => {
-                if let Some(p) = playing.get_mut(&f.session_id) {
-                    if p.result.is_none() {
-                        p.result = f.result;
-                        open -= 1;
-                    }
-                }
-            }
+            Kind::Finished(f) => Ok(match self.playing.remove(&f.session_id) {
+                Some(_) => SeatEvent::Finished { session_id: f.session_id, result: f.result },
+                None => SeatEvent::Quiet,
+            }),
             Kind::Error(e) => {
                 // A refused join means this seat will never finish.
-                if matches!(e.code.as_str(), "not-found" | "unauthenticated" | "already-joined" | "finished") {
-                    return Err(ClientError::Refused { session: e.session_id, message: e.message });
+                if matches!(e.code.as_str(), "not-found" | "unauthenticated" | "already-joined" | "finished")
+                    && self.playing.remove(&e.session_id).is_some()
+                {
+                    return Ok(SeatEvent::Refused { session_id: e.session_id, message: e.message });
                 }
                 tracing::warn!(session = %e.session_id, code = %e.code, "server: {}", e.message);
+                Ok(SeatEvent::Quiet)
             }
         }
     }
-    Ok(order.into_iter().map(|id| playing.remove(&id).and_then(|p| p.result).unwrap_or_default()).collect())
+}
+
+/// Plays every seat over one stream; returns each session's result in the
+/// order of `seats`.
+pub async fn play(channel: Channel, seats: Vec<Seat>) -> Result<Vec<pb::SessionResult>, ClientError> {
+    let mut client = NegotiationClient::new(channel).max_decoding_message_size(64 << 20);
+    let (tx, rx) = mpsc::unbounded_channel::<pb::AgentMessage>();
+    let order: Vec<String> = seats.iter().map(|s| s.session_id.clone()).collect();
+    let mut table = Seats::default();
+    for seat in seats {
+        tx.send(table.join(seat)).expect("receiver alive");
+    }
+    let mut results: HashMap<String, pb::SessionResult> = HashMap::new();
+    let mut inbound = client.negotiate(UnboundedReceiverStream::new(rx)).await?.into_inner();
+    while !table.is_empty() {
+        let Some(msg) = inbound.next().await else {
+            return Err(ClientError::Protocol("the server closed the stream".into()));
+        };
+        match table.handle(msg?)? {
+            SeatEvent::Quiet => {}
+            SeatEvent::Reply(m) => {
+                let _ = tx.send(m);
+            }
+            SeatEvent::Finished { session_id, result } => {
+                results.insert(session_id, result.unwrap_or_default());
+            }
+            SeatEvent::Refused { session_id, message } => {
+                return Err(ClientError::Refused { session: session_id, message });
+            }
+        }
+    }
+    Ok(order.into_iter().map(|id| results.remove(&id).unwrap_or_default()).collect())
 }
 
 fn bad(message: impl ToString) -> ClientError {

@@ -6,8 +6,11 @@
 //! - [`external`] — the party endpoint behind which an external agent sits.
 //! - [`server`] — `negotium serve`: sessions, agents, security and limits.
 //! - [`client`] — a Rust client; an external agent is a few lines with it.
+//! - [`cluster`] — multi-node runs: `negotium node`, the launcher, remote
+//!   parties, metrics.
 
 pub mod client;
+pub mod cluster;
 pub mod convert;
 pub mod external;
 pub mod server;

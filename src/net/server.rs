@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
 use tokio_stream::{Stream, StreamExt};
 use tonic::transport::{Server, ServerTlsConfig};
@@ -32,11 +32,14 @@ use tracing::Instrument;
 use super::convert::{action_done, domain_to_pb, profile_to_pb, result_to_pb};
 use super::external::{AgentAct, AttachSession, Bind, Disconnected, ExternalParty, LatencyLog, Outbound};
 use super::pb;
+use super::pb::cluster_server::ClusterServer;
 use super::pb::negotiation_server::{Negotiation, NegotiationServer};
 use crate::core::analysis::Analysis;
+use crate::core::inverse::OutcomeIndex;
 use crate::core::record::{Assessment, RecordContext, record};
 use crate::core::rng::SplitMix64;
 use crate::core::scenario::Scenario;
+use crate::core::session::SessionResult;
 use crate::core::strategy::StrategySpec;
 use crate::engine::SessionSpec;
 use crate::engine::actors::{PartyActor, PartyEndpoint, SessionActor, SessionReport};
@@ -80,6 +83,20 @@ impl Default for ServerConfig {
             latencies: None,
         }
     }
+}
+
+/// How a session started by a cluster launcher differs from one created
+/// over the API (the default).
+#[derive(Default)]
+pub struct HostOptions {
+    /// Per party, an outcome index shared with the scenario's other sessions.
+    pub shared_indexes: Vec<Option<Arc<OutcomeIndex>>>,
+    /// Keep every offer in the result (API sessions always do).
+    pub trace: bool,
+    /// Set: the raw result goes here when the session ends, and the session
+    /// is forgotten (no record, no `GetResult`); the per-client session cap
+    /// does not apply, the launcher bounds its sessions itself.
+    pub on_result: Option<oneshot::Sender<SessionResult>>,
 }
 
 /// One external party's seat in a session.
@@ -172,7 +189,8 @@ impl NegotiationService {
         }
     }
 
-    /// Starts a session; returns its id and the external parties' tokens.
+    /// Starts a session for an API client; returns its id and the external
+    /// parties' tokens.
     pub fn create(
         &self,
         scenario: Scenario,
@@ -180,6 +198,20 @@ impl NegotiationService {
         client: IpAddr,
         join_timeout: Duration,
     ) -> Result<(String, Vec<(String, String)>), Status> {
+        self.host(scenario, seed, client, join_timeout, HostOptions::default())
+    }
+
+    /// Starts a session as [`NegotiationService::create`] does, with the
+    /// cluster's options.
+    pub fn host(
+        &self,
+        scenario: Scenario,
+        seed: u64,
+        client: IpAddr,
+        join_timeout: Duration,
+        options: HostOptions,
+    ) -> Result<(String, Vec<(String, String)>), Status> {
+        let launcher = options.on_result.is_some();
         {
             let reg = lock(&self.registry);
             if reg.running() >= self.config.max_sessions {
@@ -188,7 +220,10 @@ impl NegotiationService {
                     self.config.max_sessions
                 )));
             }
-            if reg.sessions_per_client.get(&client).copied().unwrap_or(0) >= self.config.max_sessions_per_client {
+            // The launcher bounds its own sessions in flight.
+            if !launcher
+                && reg.sessions_per_client.get(&client).copied().unwrap_or(0) >= self.config.max_sessions_per_client
+            {
                 return Err(Status::resource_exhausted(format!(
                     "at most {} unfinished sessions per client",
                     self.config.max_sessions_per_client
@@ -204,7 +239,8 @@ impl NegotiationService {
             .collect();
         let mut spec =
             SessionSpec::new(0, scenario.domain.clone(), prefs.clone(), strategies.clone(), scenario.deadline, seed)
-                .with_trace(true);
+                .with_trace(!launcher || options.trace);
+        spec.shared_indexes = options.shared_indexes;
         spec.turn_timeout = self.config.turn_timeout;
         spec.start_timeout = join_timeout + Duration::from_secs(1);
         let (watch_tx, _) = broadcast::channel(1024);
@@ -252,7 +288,9 @@ impl NegotiationService {
         let externals: Vec<Addr<ExternalParty>> = seats.iter().map(|s| s.addr.clone()).collect();
         {
             let mut reg = lock(&self.registry);
-            *reg.sessions_per_client.entry(client).or_default() += 1;
+            if !launcher {
+                *reg.sessions_per_client.entry(client).or_default() += 1;
+            }
             reg.sessions.insert(
                 session_id.clone(),
                 Hosted {
@@ -275,8 +313,64 @@ impl NegotiationService {
             SessionActor::new(&spec_for_actor, endpoints, report_tx)
         });
         tracing::info!(session = %session_id, scenario = %scenario.name, seed, "session created");
-        tokio::spawn(self.clone().finish_when_done(session_id.clone(), scenario, seed, strategies, report_rx));
+        match options.on_result {
+            None => {
+                tokio::spawn(self.clone().finish_when_done(session_id.clone(), scenario, seed, strategies, report_rx));
+            }
+            Some(on_result) => {
+                tokio::spawn(self.clone().hand_over_when_done(
+                    session_id.clone(),
+                    scenario,
+                    seed,
+                    report_rx,
+                    on_result,
+                ));
+            }
+        }
         Ok((session_id, tokens))
+    }
+
+    /// A launcher's session: the raw result goes back to the launcher (which
+    /// writes the record), the remote parties are told, and nothing is kept.
+    async fn hand_over_when_done(
+        self,
+        session_id: String,
+        scenario: Scenario,
+        seed: u64,
+        mut report: mpsc::UnboundedReceiver<SessionReport>,
+        on_result: oneshot::Sender<SessionResult>,
+    ) {
+        let Some((_, result)) = report.recv().await else { return };
+        let public =
+            Arc::new(result_to_pb(&session_id, &scenario.name, seed, &scenario.domain, &result, String::new()));
+        let mut reg = lock(&self.registry);
+        if let Some(hosted) = reg.sessions.remove(&session_id) {
+            Self::tell_finished(&reg.connections, &session_id, &hosted, &public);
+        }
+        drop(reg);
+        let _ = on_result.send(result);
+    }
+
+    /// Sends `Finished` to watchers and to every stream that joined a party.
+    fn tell_finished(
+        connections: &HashMap<u64, Outbound>,
+        session_id: &str,
+        hosted: &Hosted,
+        result: &Arc<pb::SessionResult>,
+    ) {
+        let _ = hosted
+            .watchers
+            .send(pb::SessionEvent { kind: Some(pb::session_event::Kind::Finished((**result).clone())) });
+        for conn in hosted.seats.iter().filter_map(|s| s.bound) {
+            if let Some(out) = connections.get(&conn) {
+                let _ = out.send(Ok(pb::ServerMessage {
+                    kind: Some(pb::server_message::Kind::Finished(pb::Finished {
+                        session_id: session_id.to_string(),
+                        result: Some((**result).clone()),
+                    })),
+                }));
+            }
+        }
     }
 
     /// Waits for a session's result and publishes it.
@@ -310,23 +404,12 @@ impl NegotiationService {
         let Ok(result) = record_json else { return };
         tracing::info!(session = %session_id, ended_by = %result.ended_by, "session finished");
         let result = Arc::new(result);
-        let mut reg = lock(&self.registry);
+        let mut guard = lock(&self.registry);
+        let reg = &mut *guard;
         let Some(hosted) = reg.sessions.get_mut(&session_id) else { return };
         hosted.state = State::Finished(result.clone());
-        let _ =
-            hosted.watchers.send(pb::SessionEvent { kind: Some(pb::session_event::Kind::Finished((*result).clone())) });
         let client = hosted.client;
-        let bound: Vec<u64> = hosted.seats.iter().filter_map(|s| s.bound).collect();
-        for conn in bound {
-            if let Some(out) = reg.connections.get(&conn) {
-                let _ = out.send(Ok(pb::ServerMessage {
-                    kind: Some(pb::server_message::Kind::Finished(pb::Finished {
-                        session_id: session_id.clone(),
-                        result: Some((*result).clone()),
-                    })),
-                }));
-            }
-        }
+        Self::tell_finished(&reg.connections, &session_id, hosted, &result);
         if let Some(n) = reg.sessions_per_client.get_mut(&client) {
             *n = n.saturating_sub(1);
         }
@@ -575,20 +658,32 @@ pub struct TlsFiles {
     pub client_ca: Option<String>,
 }
 
-/// Serves on `listener` until `shutdown` completes. Call it on the thread
-/// of a running actix system (it starts the arbiters that host sessions
-/// there); the returned future may then be spawned anywhere.
-pub fn serve(
-    config: ServerConfig,
-    listener: tokio::net::TcpListener,
-    tls: Option<TlsFiles>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> impl std::future::Future<Output = Result<(), tonic::transport::Error>> + Send {
-    let arbiters: Vec<Arbiter> = (0..config.arbiters.max(1)).map(|_| Arbiter::new()).collect();
-    let handles = arbiters.iter().map(Arbiter::handle).collect();
-    let max = config.max_message_bytes;
-    let service = NegotiationService::new(config, handles);
-    async move {
+/// A node's session hosting: the service and the arbiters its sessions live on.
+pub struct Hosting {
+    pub service: NegotiationService,
+    arbiters: Vec<Arbiter>,
+}
+
+impl Hosting {
+    /// Call on the thread of a running actix system (it starts the arbiters
+    /// that host sessions there).
+    pub fn start(config: ServerConfig) -> Self {
+        let arbiters: Vec<Arbiter> = (0..config.arbiters.max(1)).map(|_| Arbiter::new()).collect();
+        let handles = arbiters.iter().map(Arbiter::handle).collect();
+        Self { service: NegotiationService::new(config, handles), arbiters }
+    }
+
+    /// Serves the public API (and, on a cluster node, the cluster service)
+    /// on `listener` until `shutdown` completes; the future may be spawned
+    /// anywhere.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        tls: Option<TlsFiles>,
+        cluster: Option<ClusterServer<super::cluster::node::NodeService>>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), tonic::transport::Error> {
+        let max = self.service.config.max_message_bytes;
         let mut builder = Server::builder().tcp_nodelay(true).http2_keepalive_interval(Some(Duration::from_secs(20)));
         if let Some(t) = tls {
             let mut tls = ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(t.cert, t.key));
@@ -597,7 +692,7 @@ pub fn serve(
             }
             builder = builder.tls_config(tls)?;
         }
-        let svc = NegotiationServer::new(service).max_decoding_message_size(max).max_encoding_message_size(max);
+        let svc = NegotiationServer::new(self.service).max_decoding_message_size(max).max_encoding_message_size(max);
         // `tcp_nodelay` above only applies to sockets tonic binds itself:
         // without it on ours, small turn messages wait for delayed ACKs (40 ms).
         let incoming = TcpListenerStream::new(listener).map(|conn| {
@@ -605,12 +700,28 @@ pub fn serve(
                 let _ = stream.set_nodelay(true);
             })
         });
-        let result = builder.add_service(svc).serve_with_incoming_shutdown(incoming, shutdown).await;
-        for a in arbiters {
+        let result = builder
+            .add_service(svc)
+            .add_optional_service(cluster)
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await;
+        for a in self.arbiters {
             a.stop();
         }
         result
     }
+}
+
+/// Serves on `listener` until `shutdown` completes. Call it on the thread
+/// of a running actix system (see [`Hosting::start`]); the returned future
+/// may then be spawned anywhere.
+pub fn serve(
+    config: ServerConfig,
+    listener: tokio::net::TcpListener,
+    tls: Option<TlsFiles>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> impl std::future::Future<Output = Result<(), tonic::transport::Error>> + Send {
+    Hosting::start(config).serve(listener, tls, None, shutdown)
 }
 
 /// Runs a node in a fresh actix system on a multi-threaded tokio runtime,

@@ -1,6 +1,7 @@
 //! Runs a tournament's sessions on the direct engine, on every core, and
 //! hands each result line over as soon as its negotiation finishes.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::mpsc::{TryRecvError, sync_channel};
@@ -16,8 +17,13 @@ use crate::core::analysis::Analysis;
 use crate::core::inverse::OutcomeIndex;
 use crate::core::record::{Assessment, RecordContext, record};
 use crate::core::scenario::Scenario;
+use crate::core::session::SessionResult;
+use crate::core::strategy::StrategySpec;
 use crate::core::utility::Preferences;
 use crate::engine::{SessionSpec, direct, shared_indexes};
+use crate::net::cluster::ScenarioWire;
+use crate::net::cluster::config::ClusterConfig;
+use crate::net::cluster::launcher::{self, Job, Launch, Report};
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -27,6 +33,8 @@ pub enum RunError {
     Session { key: String, message: String },
     #[error("cannot start the thread pool: {0}")]
     Pool(String),
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 /// A scenario made ready for its sessions: one per turn-order rotation,
@@ -46,7 +54,7 @@ struct Rotation {
     indexes: Vec<Option<Arc<OutcomeIndex>>>,
 }
 
-fn prepare(t: &Tournament, venue: usize) -> Prepared {
+fn prepare(t: &Tournament, venue: usize, with_indexes: bool) -> Prepared {
     let v = &t.venues[venue];
     let prefs = v.scenario.preferences();
     let analysis = {
@@ -55,7 +63,7 @@ fn prepare(t: &Tournament, venue: usize) -> Prepared {
     };
     // Every session of a scenario meets the same preferences: each party's
     // outcome index is built once and shared by all of them.
-    let indexes = shared_indexes(&v.scenario.domain, &prefs);
+    let indexes = if with_indexes { shared_indexes(&v.scenario.domain, &prefs) } else { Vec::new() };
     let n = prefs.len();
     let rotations = (0..if t.rotate_order { n } else { 1 })
         .map(|k| {
@@ -85,23 +93,39 @@ pub struct Done {
     pub row: Row,
 }
 
+fn strategies_of(t: &Tournament, p: &Planned) -> Vec<StrategySpec> {
+    p.assignment.iter().map(|&e| t.entrants[e].spec.clone()).collect()
+}
+
 fn run_one(t: &Tournament, prepared: &Prepared, p: &Planned) -> Result<Done, RunError> {
-    let fail = |message: String| RunError::Session { key: p.key.clone(), message };
     let rot = &prepared.rotations[p.rotation];
-    let specs: Vec<_> = p.assignment.iter().map(|&e| t.entrants[e].spec.clone()).collect();
-    let spec_labels: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
     let mut spec = SessionSpec::new(
         p.index as u64,
         rot.scenario.domain.clone(),
         rot.preferences.clone(),
-        specs,
+        strategies_of(t, p),
         rot.scenario.deadline,
         p.seed,
     )
     .with_trace(t.trace);
     spec.shared_indexes = rot.indexes.clone();
-    let result = direct::run(&spec).map_err(|e| fail(e.to_string()))?;
+    let result = direct::run(&spec).map_err(|e| RunError::Session { key: p.key.clone(), message: e.to_string() })?;
+    done_of(t, prepared, p, &result, "direct", None)
+}
 
+/// The results.jsonl line of a finished negotiation; `placed`: the node
+/// that ran it and how many attempts it took (cluster runs).
+fn done_of(
+    t: &Tournament,
+    prepared: &Prepared,
+    p: &Planned,
+    result: &SessionResult,
+    engine: &str,
+    placed: Option<(&str, u32)>,
+) -> Result<Done, RunError> {
+    let fail = |message: String| RunError::Session { key: p.key.clone(), message };
+    let rot = &prepared.rotations[p.rotation];
+    let spec_labels: Vec<String> = strategies_of(t, p).iter().map(|s| s.to_string()).collect();
     let n = result.undiscounted.len();
     let mut original = vec![0.0; n];
     for (j, u) in result.undiscounted.iter().enumerate() {
@@ -116,10 +140,10 @@ fn run_one(t: &Tournament, prepared: &Prepared, p: &Planned) -> Result<Done, Run
         scenario: &rot.scenario,
         preferences: &rot.preferences,
         analysis: &prepared.analysis,
-        engine: "direct",
+        engine,
         strategies: &spec_labels,
     };
-    let mut rec = record(&cx, json!(p.index), p.seed, &result, &assessment);
+    let mut rec = record(&cx, json!(p.index), p.seed, result, &assessment);
     let obj = rec.as_object_mut().expect("a record is an object");
     obj.insert("tournament".into(), json!(t.name));
     obj.insert("key".into(), json!(p.key));
@@ -133,6 +157,10 @@ fn run_one(t: &Tournament, prepared: &Prepared, p: &Planned) -> Result<Done, Run
         "reservation_values".into(),
         json!(rot.preferences.iter().map(|p| p.reservation_value).collect::<Vec<_>>()),
     );
+    if let Some((node, attempts)) = placed {
+        obj.insert("node".into(), json!(node));
+        obj.insert("attempts".into(), json!(attempts));
+    }
     let line = rec.to_string();
     // The tables use what the line says, read back exactly as a resumed run
     // reads it: a resumed tournament and a clean one agree to the last bit.
@@ -164,7 +192,7 @@ pub fn run(
         needed[plan[i].venue] = true;
     }
     let prepared: Vec<Option<Prepared>> =
-        pool.install(|| needed.par_iter().enumerate().map(|(v, &need)| need.then(|| prepare(t, v))).collect());
+        pool.install(|| needed.par_iter().enumerate().map(|(v, &need)| need.then(|| prepare(t, v, true))).collect());
 
     // Workers send finished lines in small batches (one wake-up per batch,
     // not per negotiation); this thread writes them. The bound keeps memory
@@ -212,4 +240,68 @@ pub fn run(
         out.flush()?;
         Ok(())
     })
+}
+
+/// Runs `pending` on the nodes of a cluster, writing and handing over each
+/// line as its result comes back (in finishing order, as locally). Every
+/// rotated scenario travels to a node once; the analysis and the records
+/// stay here.
+pub fn run_on_cluster(
+    t: &Tournament,
+    plan: &[Planned],
+    pending: &[usize],
+    config: ClusterConfig,
+    out: &mut impl Write,
+    mut on_done: impl FnMut(Done),
+) -> Result<Report, RunError> {
+    if pending.is_empty() {
+        return Ok(Report::default());
+    }
+    let mut needed = vec![false; t.venues.len()];
+    for &i in pending {
+        needed[plan[i].venue] = true;
+    }
+    let prepared: Vec<Option<Prepared>> =
+        needed.par_iter().enumerate().map(|(v, &need)| need.then(|| prepare(t, v, false))).collect();
+    // Scenario ids: one per (venue, rotation) that has sessions to run.
+    let mut ids: HashMap<(usize, usize), u32> = HashMap::new();
+    let mut scenarios = Vec::new();
+    for &i in pending {
+        let p = &plan[i];
+        ids.entry((p.venue, p.rotation)).or_insert_with(|| {
+            let rot = &prepared[p.venue].as_ref().expect("prepared above").rotations[p.rotation];
+            scenarios.push(ScenarioWire::of(&rot.scenario));
+            (scenarios.len() - 1) as u32
+        });
+    }
+    let jobs: Vec<Job> = pending
+        .iter()
+        .map(|&i| {
+            let p = &plan[i];
+            Job { key: i as u64, scenario: ids[&(p.venue, p.rotation)], strategies: strategies_of(t, p), seed: p.seed }
+        })
+        .collect();
+    let launch = Launch { config, scenarios, trace: t.trace };
+    let mut failure: Option<RunError> = None;
+    let report = launcher::run_blocking(launch, Box::new(jobs.into_iter()), |f| {
+        let p = &plan[f.key as usize];
+        let prepared = prepared[p.venue].as_ref().expect("prepared above");
+        let written = done_of(t, prepared, p, &f.result, "cluster", Some((&f.node, f.attempts))).and_then(|done| {
+            out.write_all(done.line.as_bytes())?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+            on_done(done);
+            Ok(())
+        });
+        written.map_err(|e| {
+            let message = e.to_string();
+            failure = Some(e);
+            message
+        })
+    });
+    match (report, failure) {
+        (_, Some(e)) => Err(e),
+        (Ok(report), None) => Ok(report),
+        (Err(e), None) => Err(RunError::Cluster(e.to_string())),
+    }
 }

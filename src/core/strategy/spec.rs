@@ -54,6 +54,14 @@ impl StrategySpec {
         }
     }
 
+    /// The form [`StrategySpec::from_json`] reads back (how strategies travel
+    /// to cluster nodes).
+    pub fn to_json(&self) -> Json {
+        let mut map = self.params.clone();
+        map.insert("type".into(), Json::String(self.name.clone()));
+        Json::Object(map)
+    }
+
     /// From the command line: `NAME` or an inline TOML table.
     pub fn parse_cli(s: &str) -> Result<Self, StrategyError> {
         let s = s.trim();

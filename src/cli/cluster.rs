@@ -1,0 +1,104 @@
+//! `negotium node`, and the `--cluster` / `--nodes` / `--discover` options
+//! that make `run` and `tournament` launch their sessions on nodes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::CliError;
+use super::api::{ServeArgs, hosting};
+use crate::net::cluster::config::{ClusterConfig, Discovery, Placement};
+use crate::net::cluster::launcher::LaunchError;
+use crate::net::cluster::node::{self, NodeOptions};
+
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// HOST:PORT where other nodes reach this one (default: the address the
+    /// launcher dialled). In Kubernetes: the pod's name in the headless Service.
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Serve Prometheus metrics (/metrics) and a readiness check (/healthz) here.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// On SIGTERM, seconds to let running sessions finish before stopping.
+    #[arg(long, default_value_t = 30.0)]
+    drain_seconds: f64,
+}
+
+pub fn node(args: NodeArgs) -> Result<(), CliError> {
+    let (listen, config, tls) = hosting(args.serve)?;
+    let drain = Duration::try_from_secs_f64(args.drain_seconds)
+        .map_err(|_| CliError::Input("--drain-seconds must be a number of seconds".into()))?;
+    let options = NodeOptions {
+        listen,
+        advertise: args.advertise.unwrap_or_default(),
+        metrics: args.metrics,
+        config,
+        tls,
+        drain,
+    };
+    node::run(options).map_err(CliError::Failure)
+}
+
+/// Where a launcher finds its nodes.
+#[derive(clap::Args, Clone, Default)]
+pub struct ClusterArgs {
+    /// Run the sessions on the nodes of this cluster file (see deploy/cluster.toml).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["nodes", "discover"])]
+    cluster: Option<PathBuf>,
+    /// Run the sessions on these `negotium node`s: HOST:PORT,HOST:PORT,...
+    #[arg(long, value_name = "LIST", conflicts_with = "discover")]
+    nodes: Option<String>,
+    /// Run the sessions on every address NAME resolves to (a Kubernetes
+    /// headless Service), resolved again while running: NAME:PORT.
+    #[arg(long, value_name = "NAME:PORT")]
+    discover: Option<String>,
+    /// spread: each session on one node; split: a session's parties on
+    /// different nodes (overrides the cluster file).
+    #[arg(long, value_parser = ["spread", "split"])]
+    placement: Option<String>,
+    /// Sessions in flight per node (overrides the cluster file).
+    #[arg(long)]
+    window: Option<usize>,
+}
+
+impl ClusterArgs {
+    /// The cluster to launch on, if any option names one.
+    pub fn config(&self) -> Result<Option<ClusterConfig>, CliError> {
+        let mut config = match (&self.cluster, &self.nodes, &self.discover) {
+            (Some(path), _, _) => ClusterConfig::load(path).map_err(CliError::Input)?,
+            (_, Some(list), _) => ClusterConfig::from_list(list).map_err(CliError::Input)?,
+            (_, _, Some(name)) => {
+                let mut c = ClusterConfig::from_list(name).map_err(CliError::Input)?;
+                c.discovery = Discovery::Dns(name.clone());
+                c
+            }
+            _ => {
+                if self.placement.is_some() || self.window.is_some() {
+                    return Err(CliError::Input(
+                        "--placement and --window need --cluster, --nodes or --discover".into(),
+                    ));
+                }
+                return Ok(None);
+            }
+        };
+        if let Some(p) = &self.placement {
+            config.placement = p.parse::<Placement>().map_err(CliError::Input)?;
+        }
+        if let Some(w) = self.window {
+            if w == 0 {
+                return Err(CliError::Input("--window must be at least 1".into()));
+            }
+            config.window = w;
+        }
+        Ok(Some(config))
+    }
+}
+
+/// A launch failure: no node at all is a failure to run (exit 1), as is a
+/// session that fails everywhere.
+pub fn launch_error(e: LaunchError) -> CliError {
+    CliError::Failure(anyhow::anyhow!("cluster: {e}"))
+}

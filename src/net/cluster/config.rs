@@ -1,0 +1,213 @@
+//! Which nodes a launcher uses and how it places sessions on them.
+//!
+//! ```toml
+//! # cluster.toml: either a static list…
+//! nodes = ["node-0:7000", "node-1:7000", "node-2:7000"]
+//! # …or DNS discovery: every A/AAAA record is a node; re-resolved while running
+//! # discover = "negotium-nodes.negotium.svc.cluster.local:7000"
+//! placement = "spread"   # "spread": each session on one node; "split": its parties on different nodes
+//! window = 256           # sessions in flight per node (backpressure)
+//! heartbeat_ms = 1000
+//! node_timeout_ms = 5000 # a node silent this long is dead: its sessions re-run elsewhere
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Where the nodes are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Discovery {
+    /// `host:port` of each node. Nodes that are down are retried while the
+    /// run lasts, so one started late still gets work.
+    Static(Vec<String>),
+    /// A DNS name (a Kubernetes headless Service) and the port: every address
+    /// it resolves to is a node; resolved again every few seconds.
+    Dns(String),
+}
+
+/// How a session's parties are placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Each session runs whole on one node: no offer crosses the network
+    /// (throughput).
+    Spread,
+    /// A session's parties sit on different nodes (as many as there are);
+    /// every offer of a remote party crosses gRPC.
+    Split,
+}
+
+impl std::str::FromStr for Placement {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "spread" => Ok(Placement::Spread),
+            "split" => Ok(Placement::Split),
+            other => Err(format!("unknown placement `{other}`; valid: spread, split")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub discovery: Discovery,
+    pub placement: Placement,
+    /// Sessions in flight per node.
+    pub window: usize,
+    /// How often the launcher and nodes exchange heartbeats.
+    pub heartbeat: Duration,
+    /// A node silent this long is taken for dead.
+    pub node_timeout: Duration,
+    /// Attempts per session before the run fails (a session that fails on
+    /// every node is a bug or a bad input, not bad luck).
+    pub max_attempts: u32,
+    /// How long the run waits with no live node before giving up.
+    pub no_node_timeout: Duration,
+}
+
+impl ClusterConfig {
+    pub fn new(discovery: Discovery) -> Self {
+        Self {
+            discovery,
+            placement: Placement::Spread,
+            window: 256,
+            heartbeat: Duration::from_millis(1000),
+            node_timeout: Duration::from_millis(5000),
+            max_attempts: 5,
+            no_node_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// `a:7000,b:7000`.
+    pub fn from_list(list: &str) -> Result<Self, String> {
+        let nodes: Vec<String> = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        if nodes.is_empty() {
+            return Err("--nodes: expected HOST:PORT[,HOST:PORT...]".into());
+        }
+        for n in &nodes {
+            check_address(n)?;
+        }
+        Ok(Self::new(Discovery::Static(nodes)))
+    }
+
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let raw: ClusterToml = toml::from_str(text).map_err(|e| e.to_string())?;
+        let discovery = match (raw.nodes, raw.discover) {
+            (Some(nodes), None) if !nodes.is_empty() => {
+                for n in &nodes {
+                    check_address(n)?;
+                }
+                Discovery::Static(nodes)
+            }
+            (None, Some(name)) => {
+                check_address(&name)?;
+                Discovery::Dns(name)
+            }
+            (Some(_), Some(_)) => return Err("give either `nodes` or `discover`, not both".into()),
+            _ => return Err("no nodes: give `nodes = [\"host:port\", ...]` or `discover = \"name:port\"`".into()),
+        };
+        let mut c = Self::new(discovery);
+        if let Some(p) = raw.placement {
+            c.placement = p.parse()?;
+        }
+        if let Some(w) = raw.window {
+            if w == 0 {
+                return Err("`window` must be at least 1".into());
+            }
+            c.window = w;
+        }
+        if let Some(ms) = raw.heartbeat_ms {
+            c.heartbeat = Duration::from_millis(ms.max(10));
+        }
+        if let Some(ms) = raw.node_timeout_ms {
+            c.node_timeout = Duration::from_millis(ms.max(50));
+        }
+        if c.node_timeout <= c.heartbeat {
+            return Err("`node_timeout_ms` must exceed `heartbeat_ms`".into());
+        }
+        if let Some(n) = raw.max_attempts {
+            c.max_attempts = n.max(1);
+        }
+        if let Some(s) = raw.no_node_timeout_s {
+            c.no_node_timeout = Duration::from_secs_f64(s.max(0.1));
+        }
+        Ok(c)
+    }
+
+    /// The node addresses known now (DNS: resolved now; a failed lookup is no
+    /// node, not an error, since pods come and go).
+    pub async fn resolve(&self) -> Vec<String> {
+        match &self.discovery {
+            Discovery::Static(nodes) => nodes.clone(),
+            Discovery::Dns(name) => match tokio::net::lookup_host(name.as_str()).await {
+                Ok(addrs) => {
+                    let mut v: Vec<String> = addrs.map(|a| a.to_string()).collect();
+                    v.sort();
+                    v.dedup();
+                    v
+                }
+                Err(e) => {
+                    tracing::warn!(name = %name, "DNS discovery: {e}");
+                    Vec::new()
+                }
+            },
+        }
+    }
+}
+
+fn check_address(a: &str) -> Result<(), String> {
+    match a.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(format!("`{a}` is not HOST:PORT")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterToml {
+    nodes: Option<Vec<String>>,
+    discover: Option<String>,
+    placement: Option<String>,
+    window: Option<usize>,
+    heartbeat_ms: Option<u64>,
+    node_timeout_ms: Option<u64>,
+    max_attempts: Option<u32>,
+    no_node_timeout_s: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_and_lists() {
+        let c = ClusterConfig::parse("nodes = [\"a:7000\", \"b:7001\"]\nplacement = \"split\"\nwindow = 8\n").unwrap();
+        assert_eq!(c.discovery, Discovery::Static(vec!["a:7000".into(), "b:7001".into()]));
+        assert_eq!(c.placement, Placement::Split);
+        assert_eq!(c.window, 8);
+        let d = ClusterConfig::parse("discover = \"nodes.svc:7000\"").unwrap();
+        assert_eq!(d.discovery, Discovery::Dns("nodes.svc:7000".into()));
+        assert_eq!(d.placement, Placement::Spread);
+        for bad in [
+            "",
+            "nodes = []",
+            "nodes = [\"a\"]",
+            "nodes = [\"a:1\"]\ndiscover = \"b:2\"",
+            "nodes = [\"a:1\"]\nplacement = \"scatter\"",
+            "nodes = [\"a:1\"]\nwindow = 0",
+            "nodes = [\"a:1\"]\nspeed = 2",
+            "nodes = [\"a:1\"]\nheartbeat_ms = 500\nnode_timeout_ms = 400",
+        ] {
+            assert!(ClusterConfig::parse(bad).is_err(), "accepted: {bad}");
+        }
+        assert!(ClusterConfig::from_list("a:1, b:2").is_ok());
+        assert!(ClusterConfig::from_list("a").is_err());
+    }
+}

@@ -1,0 +1,594 @@
+//! The launcher: places sessions on nodes and streams their results back.
+//!
+//! One task owns all state (nodes, sessions in flight, the retry queue) and
+//! reacts to events from per-node connection tasks and to a heartbeat tick;
+//! nothing is shared, so exactly-once is a property of one `HashMap`: a
+//! session is reported when its current attempt's result (and, for a split
+//! session, every remote party's `SeatDone`) has arrived, and never again.
+//!
+//! Faults: a node whose stream ends, or that misses heartbeats for the node
+//! timeout, is dead; every session it hosted or played a party of is queued
+//! again under a new attempt (same seed: same negotiation), and late messages
+//! of the old attempt are ignored. Nodes that are down are dialled again
+//! every second and DNS is resolved again every few seconds, so a node that
+//! starts late gets work.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use super::ScenarioWire;
+use super::config::{ClusterConfig, Placement};
+use crate::core::session::SessionResult;
+use crate::core::strategy::StrategySpec;
+use crate::net::client::connect;
+use crate::net::pb;
+use crate::net::pb::cluster_client::ClusterClient;
+
+/// One session to run: which scenario (an index into
+/// [`Launch::scenarios`]), the strategy of each party in turn order, and
+/// its seed. `key` is the caller's name for it, returned with its result.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub key: u64,
+    pub scenario: u32,
+    pub strategies: Vec<StrategySpec>,
+    pub seed: u64,
+}
+
+/// A session's result, reported once.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub key: u64,
+    pub result: SessionResult,
+    /// The node that hosted the attempt that counted.
+    pub node: String,
+    /// 1 unless earlier attempts were lost with a node.
+    pub attempts: u32,
+}
+
+/// What to run.
+pub struct Launch {
+    pub config: ClusterConfig,
+    pub scenarios: Vec<ScenarioWire>,
+    /// Keep every offer in the results.
+    pub trace: bool,
+}
+
+/// How a run went, beyond its results.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub sessions: u64,
+    /// Sessions that ran more than once because a node was lost.
+    pub retried: u64,
+    /// Every node that took part.
+    pub nodes: Vec<String>,
+    /// Nodes lost during the run.
+    pub lost: Vec<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum LaunchError {
+    #[error("no node reachable for {0:.0} s (last problem: {1})")]
+    NoNodes(f64, String),
+    #[error("session {key} failed {attempts} times; last: {message}")]
+    Exhausted { key: u64, attempts: u32, message: String },
+    #[error("a scenario cannot be sent: {0}")]
+    Scenario(String),
+    #[error("{0}")]
+    Runtime(String),
+    #[error("stopped: {0}")]
+    Consumer(String),
+}
+
+/// Runs `jobs` on the cluster, calling `on_done` on this thread for each
+/// session as it finishes (in finishing order). `on_done` failing stops the
+/// run. Blocks until every job has been reported.
+pub fn run_blocking(
+    launch: Launch,
+    jobs: Box<dyn Iterator<Item = Job> + Send>,
+    mut on_done: impl FnMut(Finished) -> Result<(), String>,
+) -> Result<Report, LaunchError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| LaunchError::Runtime(e.to_string()))?;
+    let (tx, mut rx) = mpsc::channel::<Finished>(1024);
+    let handle = runtime.spawn(run(launch, jobs, tx));
+    while let Some(done) = rx.blocking_recv() {
+        if let Err(e) = on_done(done) {
+            handle.abort();
+            return Err(LaunchError::Consumer(e));
+        }
+    }
+    runtime.block_on(handle).map_err(|e| LaunchError::Runtime(e.to_string()))?
+}
+
+enum Event {
+    Connected(mpsc::UnboundedSender<pb::LauncherMessage>),
+    Message(pb::NodeMessage),
+    Closed(String),
+}
+
+#[derive(PartialEq)]
+enum LinkState {
+    Connecting,
+    Live,
+    Down,
+}
+
+struct Node {
+    addr: String,
+    /// Where other nodes reach it (its `--advertise`, else `addr`).
+    reachable: String,
+    state: LinkState,
+    /// Connection generation: events of an older connection are ignored.
+    generation: u64,
+    tx: Option<mpsc::UnboundedSender<pb::LauncherMessage>>,
+    loaded: HashSet<u32>,
+    hosting: usize,
+    draining: bool,
+    /// Another node's link to it broke: no new work until it answers a
+    /// heartbeat sent after that.
+    suspect: Option<Instant>,
+    last_seen: Instant,
+    last_dial: Instant,
+    last_problem: String,
+}
+
+impl Node {
+    fn send(&self, kind: pb::launcher_message::Kind) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(pb::LauncherMessage { kind: Some(kind) });
+        }
+    }
+}
+
+struct Running {
+    job: Job,
+    attempt: u32,
+    host: usize,
+    /// (party, node) of every remote party.
+    seats: Vec<(usize, usize)>,
+    seats_done: usize,
+    result: Option<SessionResult>,
+}
+
+struct Launcher {
+    launch: Launch,
+    /// Each scenario's JSON, written once.
+    scenario_json: Vec<String>,
+    nodes: Vec<Node>,
+    running: HashMap<u64, Running>,
+    /// Jobs to run again, with the attempt they are at.
+    retry: VecDeque<(Job, u32)>,
+    jobs: Box<dyn Iterator<Item = Job> + Send>,
+    jobs_left: bool,
+    events: mpsc::UnboundedSender<(usize, u64, Event)>,
+    out: mpsc::Sender<Finished>,
+    report: Report,
+    retried: HashSet<u64>,
+    next_node: usize,
+    started: Instant,
+}
+
+async fn run(
+    launch: Launch,
+    jobs: Box<dyn Iterator<Item = Job> + Send>,
+    out: mpsc::Sender<Finished>,
+) -> Result<Report, LaunchError> {
+    let scenario_json = launch
+        .scenarios
+        .iter()
+        .map(|s| serde_json::to_string(s).map_err(|e| LaunchError::Scenario(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (events, mut inbox) = mpsc::unbounded_channel();
+    let mut l = Launcher {
+        launch,
+        scenario_json,
+        nodes: Vec::new(),
+        running: HashMap::new(),
+        retry: VecDeque::new(),
+        jobs,
+        jobs_left: true,
+        events,
+        out,
+        report: Report::default(),
+        retried: HashSet::new(),
+        next_node: 0,
+        started: Instant::now(),
+    };
+    l.discover().await;
+    let mut tick = tokio::time::interval(l.launch.config.heartbeat.min(Duration::from_millis(500)));
+    let mut last_heartbeat = Instant::now();
+    let mut last_discovery = Instant::now();
+    let mut none_live_since: Option<Instant> = None;
+    loop {
+        l.dispatch().await?;
+        if !l.jobs_left && l.retry.is_empty() && l.running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            event = inbox.recv() => {
+                let (node, generation, event) = event.expect("the launcher holds a sender");
+                l.handle(node, generation, event)?;
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                if now.duration_since(last_heartbeat) >= l.launch.config.heartbeat {
+                    last_heartbeat = now;
+                    l.heartbeat();
+                }
+                if now.duration_since(last_discovery) >= Duration::from_secs(2) {
+                    last_discovery = now;
+                    l.discover().await;
+                }
+                l.redial();
+                if l.nodes.iter().any(|n| n.state == LinkState::Live) {
+                    none_live_since = None;
+                } else {
+                    let since = *none_live_since.get_or_insert(now);
+                    if now.duration_since(since) > l.launch.config.no_node_timeout {
+                        let problem = l.nodes.iter().map(|n| format!("{}: {}", n.addr, n.last_problem))
+                            .collect::<Vec<_>>().join("; ");
+                        return Err(LaunchError::NoNodes(now.duration_since(since).as_secs_f64(),
+                            if problem.is_empty() { "no node address resolved".into() } else { problem }));
+                    }
+                }
+            }
+        }
+    }
+    l.report.retried = l.retried.len() as u64;
+    Ok(l.report)
+}
+
+impl Launcher {
+    /// Adds nodes that discovery knows and the launcher does not.
+    async fn discover(&mut self) {
+        for addr in self.launch.config.resolve().await {
+            if !self.nodes.iter().any(|n| n.addr == addr) {
+                let past = Instant::now() - Duration::from_secs(3600);
+                self.nodes.push(Node {
+                    reachable: addr.clone(),
+                    addr,
+                    state: LinkState::Down,
+                    generation: 0,
+                    tx: None,
+                    loaded: HashSet::new(),
+                    hosting: 0,
+                    draining: false,
+                    suspect: None,
+                    last_seen: past,
+                    last_dial: past,
+                    last_problem: String::new(),
+                });
+            }
+        }
+        self.redial();
+    }
+
+    /// Dials nodes that are down, at most once a second each.
+    fn redial(&mut self) {
+        let now = Instant::now();
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            if n.state != LinkState::Down || now.duration_since(n.last_dial) < Duration::from_secs(1) {
+                continue;
+            }
+            n.state = LinkState::Connecting;
+            n.last_dial = now;
+            n.generation += 1;
+            let (events, addr, generation) = (self.events.clone(), n.addr.clone(), n.generation);
+            let timeout = self.launch.config.node_timeout;
+            tokio::spawn(async move {
+                let reason = open(&addr, i, generation, timeout, &events).await;
+                let _ = events.send((i, generation, Event::Closed(reason)));
+            });
+        }
+    }
+
+    fn heartbeat(&mut self) {
+        let now = Instant::now();
+        let timeout = self.launch.config.node_timeout;
+        let mut dead = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.state == LinkState::Live {
+                if now.duration_since(n.last_seen) > timeout {
+                    dead.push(i);
+                } else {
+                    n.send(pb::launcher_message::Kind::Heartbeat(pb::Heartbeat { sent_unix_ms: 0 }));
+                }
+            }
+        }
+        for i in dead {
+            let silent = format!("silent for {:.1} s", timeout.as_secs_f64());
+            self.lose(i, silent);
+        }
+    }
+
+    fn live(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| {
+                let n = &self.nodes[i];
+                n.state == LinkState::Live && !n.draining && n.suspect.is_none()
+            })
+            .collect()
+    }
+
+    /// Places sessions while some node has room in its window.
+    async fn dispatch(&mut self) -> Result<(), LaunchError> {
+        // At the start, wait for the nodes being dialled (up to the node
+        // timeout): the first to answer would otherwise take whole windows
+        // before the others are up.
+        if self.started.elapsed() < self.launch.config.node_timeout
+            && self.nodes.iter().any(|n| n.state == LinkState::Connecting && n.generation == 1)
+        {
+            return Ok(());
+        }
+        loop {
+            let live = self.live();
+            if live.is_empty() {
+                return Ok(());
+            }
+            // The least loaded node with room; ties go round robin.
+            let window = self.launch.config.window;
+            let start = self.next_node;
+            let Some(pos) = (0..live.len())
+                .map(|k| (k + start) % live.len())
+                .filter(|&k| self.nodes[live[k]].hosting < window)
+                .min_by_key(|&k| self.nodes[live[k]].hosting)
+            else {
+                return Ok(());
+            };
+            self.next_node = (pos + 1) % live.len();
+            let (job, attempt) = match self.retry.pop_front() {
+                Some(r) => r,
+                None => match self.jobs_left.then(|| self.jobs.next()).flatten() {
+                    Some(job) => (job, 0),
+                    None => {
+                        self.jobs_left = false;
+                        return Ok(());
+                    }
+                },
+            };
+            let host = live[pos];
+            let n = job.strategies.len();
+            let seats: Vec<(usize, usize)> = match self.launch.config.placement {
+                Placement::Split if live.len() > 1 => {
+                    (1..n).map(|k| (k, live[(pos + k) % live.len()])).filter(|&(_, node)| node != host).collect()
+                }
+                _ => Vec::new(),
+            };
+            let node = &mut self.nodes[host];
+            if node.loaded.insert(job.scenario) {
+                node.send(pb::launcher_message::Kind::Scenario(pb::LoadScenario {
+                    id: job.scenario,
+                    scenario_json: self.scenario_json[job.scenario as usize].clone(),
+                }));
+            }
+            node.send(pb::launcher_message::Kind::Host(pb::HostSession {
+                job: job.key,
+                attempt,
+                scenario: job.scenario,
+                strategies: job.strategies.iter().map(|s| s.to_json().to_string()).collect(),
+                seed: job.seed,
+                remote: seats.iter().map(|&(k, _)| k as u32).collect(),
+                trace: self.launch.trace,
+            }));
+            node.hosting += 1;
+            self.running.insert(job.key, Running { job, attempt, host, seats, seats_done: 0, result: None });
+            // Let node events in between when the windows are large.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn handle(&mut self, i: usize, generation: u64, event: Event) -> Result<(), LaunchError> {
+        if self.nodes[i].generation != generation {
+            return Ok(());
+        }
+        match event {
+            Event::Connected(tx) => {
+                let n = &mut self.nodes[i];
+                tracing::info!(node = %n.addr, "node connected");
+                n.state = LinkState::Live;
+                n.tx = Some(tx);
+                n.loaded.clear();
+                n.hosting = 0;
+                n.draining = false;
+                n.suspect = None;
+                n.last_seen = Instant::now();
+                n.last_problem.clear();
+                if !self.report.nodes.contains(&n.addr) {
+                    self.report.nodes.push(n.addr.clone());
+                }
+            }
+            Event::Closed(reason) => {
+                if self.nodes[i].state == LinkState::Live {
+                    self.lose(i, reason);
+                } else {
+                    let n = &mut self.nodes[i];
+                    n.state = LinkState::Down;
+                    n.tx = None;
+                    n.last_problem = reason;
+                }
+            }
+            Event::Message(m) => {
+                self.nodes[i].last_seen = Instant::now();
+                if let Some(kind) = m.kind {
+                    self.on_message(i, kind)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, i: usize, kind: pb::node_message::Kind) -> Result<(), LaunchError> {
+        use pb::node_message::Kind;
+        let current =
+            |r: &HashMap<u64, Running>, job: u64, attempt: u32| r.get(&job).is_some_and(|r| r.attempt == attempt);
+        match kind {
+            Kind::Hello(h) if !h.advertise.is_empty() => self.nodes[i].reachable = h.advertise,
+            Kind::Heartbeat(_) => {
+                // The answer to a heartbeat sent after the suspicion clears it.
+                let n = &mut self.nodes[i];
+                if n.suspect.is_some_and(|since| since.elapsed() > self.launch.config.heartbeat) {
+                    n.suspect = None;
+                }
+            }
+            Kind::Hosted(h) if current(&self.running, h.job, h.attempt) => {
+                let r = &self.running[&h.job];
+                let host = self.nodes[r.host].reachable.clone();
+                let mut lost = None;
+                for &(party, node) in &r.seats {
+                    let name = &self.launch.scenarios[r.job.scenario as usize].parties[party].0;
+                    let Some(token) = h.tokens.iter().find(|t| &t.party == name) else {
+                        return Err(LaunchError::Runtime(format!("the host issued no token for party `{name}`")));
+                    };
+                    if self.nodes[node].state != LinkState::Live {
+                        lost = Some(node);
+                        break;
+                    }
+                    self.nodes[node].send(pb::launcher_message::Kind::Seat(pb::PlaySeat {
+                        job: h.job,
+                        attempt: h.attempt,
+                        host: host.clone(),
+                        session_id: h.session_id.clone(),
+                        party: name.clone(),
+                        token: token.token.clone(),
+                        strategy: r.job.strategies[party].to_json().to_string(),
+                        party_index: party as u32,
+                    }));
+                }
+                if let Some(node) = lost {
+                    let reason = format!("node {} went away before it could play its party", self.nodes[node].addr);
+                    self.requeue(h.job, reason, true)?;
+                }
+            }
+            Kind::Done(d) if current(&self.running, d.job, d.attempt) => {
+                let result: SessionResult = serde_json::from_str(&d.result_json).map_err(|e| {
+                    LaunchError::Runtime(format!("node {}: unreadable result: {e}", self.nodes[i].addr))
+                })?;
+                self.running.get_mut(&d.job).expect("current").result = Some(result);
+                self.complete_if_done(d.job);
+            }
+            Kind::SeatDone(s) if current(&self.running, s.job, s.attempt) => {
+                self.running.get_mut(&s.job).expect("current").seats_done += 1;
+                self.complete_if_done(s.job);
+            }
+            Kind::Failed(f) if current(&self.running, f.job, f.attempt) => {
+                if f.draining {
+                    self.nodes[i].draining = true;
+                    tracing::info!(node = %self.nodes[i].addr, "node is draining; placing its sessions elsewhere");
+                }
+                if !f.peer.is_empty()
+                    && let Some(n) = self.nodes.iter_mut().find(|n| n.reachable == f.peer && n.state == LinkState::Live)
+                {
+                    n.suspect.get_or_insert_with(Instant::now);
+                }
+                let reason = format!("node {}: {}", self.nodes[i].addr, f.message);
+                self.requeue(f.job, reason, !f.draining && f.peer.is_empty())?;
+            }
+            // A message of an attempt that no longer counts.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn complete_if_done(&mut self, key: u64) {
+        let r = &self.running[&key];
+        if r.result.is_none() || r.seats_done < r.seats.len() {
+            return;
+        }
+        let r = self.running.remove(&key).expect("present");
+        let host = &mut self.nodes[r.host];
+        host.hosting = host.hosting.saturating_sub(1);
+        self.report.sessions += 1;
+        let done =
+            Finished { key, result: r.result.expect("checked"), node: host.addr.clone(), attempts: r.attempt + 1 };
+        // The consumer is slower than the nodes: wait for it (backpressure
+        // all the way to the windows).
+        let out = self.out.clone();
+        if let Err(mpsc::error::TrySendError::Full(done)) = out.try_send(done) {
+            let _ = tokio::task::block_in_place(|| out.blocking_send(done).is_ok());
+        }
+    }
+
+    /// Queues `key` again under a new attempt.
+    fn requeue(&mut self, key: u64, reason: String, counts: bool) -> Result<(), LaunchError> {
+        let Some(r) = self.running.remove(&key) else { return Ok(()) };
+        let host = &mut self.nodes[r.host];
+        host.hosting = host.hosting.saturating_sub(1);
+        let attempt = r.attempt + 1;
+        if counts && attempt >= self.launch.config.max_attempts {
+            return Err(LaunchError::Exhausted { key, attempts: attempt, message: reason });
+        }
+        tracing::debug!(session = key, attempt, "session queued again: {reason}");
+        self.retried.insert(key);
+        self.retry.push_back((r.job, attempt));
+        Ok(())
+    }
+
+    /// Node `i` is gone: every session it hosted or played in runs again.
+    fn lose(&mut self, i: usize, reason: String) {
+        let n = &mut self.nodes[i];
+        tracing::warn!(node = %n.addr, "node lost: {reason}");
+        n.state = LinkState::Down;
+        n.tx = None;
+        n.hosting = 0;
+        n.last_problem = reason.clone();
+        if !self.report.lost.contains(&n.addr) {
+            self.report.lost.push(n.addr.clone());
+        }
+        let affected: Vec<u64> = self
+            .running
+            .iter()
+            .filter(|(_, r)| r.host == i || r.seats.iter().any(|&(_, node)| node == i))
+            .map(|(&k, _)| k)
+            .collect();
+        let why = format!("node {} lost: {reason}", self.nodes[i].addr);
+        tracing::warn!(node = %self.nodes[i].addr, sessions = affected.len(), "re-running the node's sessions elsewhere");
+        for key in affected {
+            // Losing a node is not the session's fault: no attempt limit.
+            let _ = self.requeue(key, why.clone(), false);
+        }
+    }
+}
+
+/// Opens the work stream to `addr` and forwards its messages; returns why it ended.
+async fn open(
+    addr: &str,
+    node: usize,
+    generation: u64,
+    timeout: Duration,
+    events: &mpsc::UnboundedSender<(usize, u64, Event)>,
+) -> String {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let opening = async {
+        let channel = connect(&format!("http://{addr}"), None).await.map_err(|e| e.to_string())?;
+        let mut client =
+            ClusterClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);
+        match client.work(UnboundedReceiverStream::new(rx)).await {
+            Ok(r) => Ok(r.into_inner()),
+            Err(status) => Err(format!("refused: {}", status.message())),
+        }
+    };
+    let mut inbound = match tokio::time::timeout(timeout, opening).await {
+        Ok(Ok(inbound)) => inbound,
+        Ok(Err(reason)) => return reason,
+        Err(_) => return format!("no answer within {:.1} s", timeout.as_secs_f64()),
+    };
+    let _ = events.send((node, generation, Event::Connected(tx)));
+    loop {
+        match inbound.next().await {
+            None => return "the node closed the stream".into(),
+            Some(Err(status)) => return format!("stream broke: {}", status.message()),
+            Some(Ok(m)) => {
+                let _ = events.send((node, generation, Event::Message(m)));
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! A node's links to the nodes that host sessions it plays parties of.
+//!
+//! One agent stream per host node, opened on first use and shared by every
+//! party played there (the public `Negotiate` stream: a remote party is, to
+//! its host, an external agent with a token). A broken link fails the
+//! parties on it; the next seat opens a fresh one.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use super::metrics::Metrics;
+use crate::net::client::{Seat, SeatEvent, Seats, connect};
+use crate::net::pb::negotiation_client::NegotiationClient;
+
+/// The end of one seat: `Ok` once its session finished, or why it could not
+/// be played to the end.
+pub type SeatOutcome = Result<(), String>;
+
+struct SeatRequest {
+    seat: Seat,
+    done: oneshot::Sender<SeatOutcome>,
+}
+
+/// The links of one node, by host address.
+pub struct PeerLinks {
+    links: Mutex<HashMap<String, mpsc::UnboundedSender<SeatRequest>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl PeerLinks {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { links: Mutex::new(HashMap::new()), metrics }
+    }
+
+    /// Plays `seat` of a session hosted at `host` (`host:port`).
+    pub fn play(&self, host: &str, seat: Seat) -> oneshot::Receiver<SeatOutcome> {
+        let (done, outcome) = oneshot::channel();
+        let mut request = SeatRequest { seat, done };
+        let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let link = links.entry(host.to_string()).or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(run_link(host.to_string(), rx, self.metrics.clone()));
+                tx
+            });
+            match link.send(request) {
+                Ok(()) => return outcome,
+                // The link broke since: drop it and open a fresh one.
+                Err(mpsc::error::SendError(r)) => {
+                    request = r;
+                    links.remove(host);
+                }
+            }
+        }
+    }
+}
+
+async fn run_link(host: String, mut requests: mpsc::UnboundedReceiver<SeatRequest>, metrics: Arc<Metrics>) {
+    let mut waiting: HashMap<String, oneshot::Sender<SeatOutcome>> = HashMap::new();
+    let reason = match play_link(&host, &mut requests, &mut waiting).await {
+        Ok(()) => return,
+        Err(reason) => reason,
+    };
+    metrics.stream_errors.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(host = %host, seats = waiting.len(), "link to host node broke: {reason}");
+    // No request may be lost between the failure and the link's removal:
+    // close, then fail whatever is still queued.
+    requests.close();
+    while let Ok(r) = requests.try_recv() {
+        waiting.insert(r.seat.session_id.clone(), r.done);
+    }
+    for (_, done) in waiting {
+        let _ = done.send(Err(format!("link to {host} broke: {reason}")));
+    }
+}
+
+async fn play_link(
+    host: &str,
+    requests: &mut mpsc::UnboundedReceiver<SeatRequest>,
+    waiting: &mut HashMap<String, oneshot::Sender<SeatOutcome>>,
+) -> Result<(), String> {
+    // Requests that arrive while connecting wait in the channel.
+    let channel = connect(&format!("http://{host}"), None).await.map_err(|e| e.to_string())?;
+    let mut client = NegotiationClient::new(channel).max_decoding_message_size(64 << 20);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut inbound =
+        client.negotiate(UnboundedReceiverStream::new(rx)).await.map_err(|s| s.message().to_string())?.into_inner();
+    let mut seats = Seats::default();
+    loop {
+        tokio::select! {
+            request = requests.recv() => {
+                let Some(r) = request else { return Ok(()) };
+                waiting.insert(r.seat.session_id.clone(), r.done);
+                let _ = tx.send(seats.join(r.seat));
+            }
+            message = inbound.next() => {
+                let message = match message {
+                    None => return Err("the host closed the stream".into()),
+                    Some(Err(status)) => return Err(status.message().to_string()),
+                    Some(Ok(m)) => m,
+                };
+                match seats.handle(message).map_err(|e| e.to_string())? {
+                    SeatEvent::Quiet => {}
+                    SeatEvent::Reply(m) => {
+                        let _ = tx.send(m);
+                    }
+                    SeatEvent::Finished { session_id, .. } => {
+                        if let Some(done) = waiting.remove(&session_id) {
+                            let _ = done.send(Ok(()));
+                        }
+                    }
+                    SeatEvent::Refused { session_id, message } => {
+                        if let Some(done) = waiting.remove(&session_id) {
+                            let _ = done.send(Err(format!("the host refused the seat: {message}")));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! Multi-node runs end to end, with real `negotium node` processes: on
+//! 127.0.0.1 ports (a tournament with one node killed mid-run, parties split
+//! across three nodes, a node that starts late, a launcher killed and
+//! resumed, metrics and draining), and on three network namespaces joined by
+//! veth pairs that the test creates itself (skipped where it cannot).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_negotium");
+
+fn scenarios() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+/// A node process, killed when dropped.
+struct Node {
+    child: Child,
+    addr: String,
+    metrics: Option<String>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    fn start(extra: &[&str]) -> Node {
+        Self::start_in(None, "127.0.0.1:0", extra)
+    }
+
+    /// `netns`: run inside that network namespace.
+    fn start_in(netns: Option<&str>, listen: &str, extra: &[&str]) -> Node {
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, BIN]);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        cmd.args(["node", "--listen", listen]).args(extra).stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("start a node");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped"));
+        let (mut addr, mut metrics) = (None, None);
+        while addr.is_none() {
+            let mut line = String::new();
+            if lines.read_line(&mut line).expect("read the node's stdout") == 0 {
+                panic!("the node exited before listening");
+            }
+            if let Some(a) = line.trim().strip_prefix("listening on ") {
+                addr = Some(a.to_string());
+            } else if let Some(m) = line.trim().strip_prefix("metrics on ") {
+                metrics = Some(m.to_string());
+            }
+        }
+        Node { child, addr: addr.expect("set"), metrics }
+    }
+
+    fn terminate(&self) {
+        let ok = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        assert!(ok.success());
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run negotium")
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// results.jsonl lines by key (`key` for tournaments, `session` for runs),
+/// without the fields that say where and how a line was made. Panics on a
+/// key seen twice.
+fn records(path: &Path, key: &str) -> (BTreeMap<String, Json>, BTreeMap<String, (String, u64)>) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (mut out, mut placed) = (BTreeMap::new(), BTreeMap::new());
+    for line in text.lines() {
+        let mut v: Json = serde_json::from_str(line).expect("a JSON line");
+        let obj = v.as_object_mut().expect("an object");
+        let k = obj[key].to_string();
+        obj.remove("engine");
+        if let (Some(node), Some(attempts)) = (obj.remove("node"), obj.remove("attempts")) {
+            placed.insert(k.clone(), (node.as_str().unwrap_or("").to_string(), attempts.as_u64().unwrap_or(0)));
+        }
+        assert!(out.insert(k.clone(), v).is_none(), "session {k} reported twice in {}", path.display());
+    }
+    (out, placed)
+}
+
+fn lines_in(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Two bilateral venues (the Series-A scenario and two W1 domains) and a
+/// three-party one, three strategies, self-play and order rotation: 270
+/// negotiations with their traces.
+fn tournament(dir: &Path) -> PathBuf {
+    let s = scenarios();
+    let text = format!(
+        r#"name = "cluster"
+strategies = ["boulware", "conceder", "tit-for-tat"]
+scenarios = ["{}", "{}"]
+workload = {{ name = "w1", seeds = [1, 2] }}
+repetitions = 2
+trace = true
+"#,
+        s.join("series-a.toml").display(),
+        s.join("data-alliance.toml").display()
+    );
+    let path = dir.join("t.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_tournament_survives_a_node_killed_mid_run_with_every_session_once() {
+    let tmp = TempDir::new().unwrap();
+    let t = tournament(tmp.path());
+    let local = tmp.path().join("local");
+    ok(&run(&["tournament", t.to_str().unwrap(), "--out", local.to_str().unwrap()]));
+
+    let nodes: Vec<Node> = (0..3).map(|_| Node::start(&[])).collect();
+    let list = nodes.iter().map(|n| n.addr.as_str()).collect::<Vec<_>>().join(",");
+    let dist = tmp.path().join("dist");
+    let mut launcher = Command::new(BIN)
+        .args(["run", t.to_str().unwrap(), "--out", dist.to_str().unwrap(), "--nodes", &list])
+        .args(["--placement", "split", "--window", "8"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let results = dist.join("results.jsonl");
+    wait_for("the first results", Duration::from_secs(120), || lines_in(&results) >= 30);
+    let mut nodes = nodes;
+    let victim = nodes.remove(1);
+    let victim_addr = victim.addr.clone();
+    drop(victim); // SIGKILL
+    let mut stdout = String::new();
+    launcher.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let status = launcher.wait().unwrap();
+    assert!(status.success(), "{stdout}");
+    assert!(stdout.contains(&format!("nodes lost: {victim_addr}")), "{stdout}");
+
+    let (want, _) = records(&local.join("results.jsonl"), "key");
+    let (got, placed) = records(&results, "key");
+    assert_eq!(want.len(), 270);
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "every session exactly once");
+    for (k, w) in &want {
+        assert_eq!(&got[k], w, "session {k} differs from the single-process run");
+    }
+    assert!(placed.values().any(|(_, a)| *a > 1), "some sessions were re-run");
+    assert!(placed.values().all(|(node, a)| *a == 1 || node != &victim_addr));
+    // The tables are the same too.
+    let table = |dir: &Path| std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    assert_eq!(table(&local), table(&dist));
+}
+
+#[test]
+fn parties_split_over_three_nodes_give_the_local_traces() {
+    let tmp = TempDir::new().unwrap();
+    let scenario = scenarios().join("data-alliance.toml");
+    let local = tmp.path().join("local.jsonl");
+    ok(&run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--repeat",
+        "12",
+        "--engine",
+        "direct",
+        "--out",
+        local.to_str().unwrap(),
+    ]));
+    let nodes: Vec<Node> = (0..3).map(|_| Node::start(&[])).collect();
+    let list = nodes.iter().map(|n| n.addr.as_str()).collect::<Vec<_>>().join(",");
+    let dist = tmp.path().join("dist.jsonl");
+    let out = ok(&run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--repeat",
+        "12",
+        "--out",
+        dist.to_str().unwrap(),
+        "--nodes",
+        &list,
+        "--placement",
+        "split",
+    ]));
+    assert!(out.contains("engine cluster"), "{out}");
+    let (want, _) = records(&local, "session");
+    let (got, placed) = records(&dist, "session");
+    assert_eq!(got, want);
+    // Hosts rotate, so every node hosted some session.
+    for n in &nodes {
+        assert!(placed.values().any(|(node, _)| node == &n.addr), "{} hosted nothing", n.addr);
+    }
+    // Three parties, three nodes: some traces hold offers from all three.
+    assert!(got.values().any(|r| r["trace"].as_array().is_some_and(|t| t.len() >= 3)));
+}
+
+#[test]
+fn a_node_that_starts_late_gets_work() {
+    let tmp = TempDir::new().unwrap();
+    let early = Node::start(&[]);
+    // A free port for the late node.
+    let late_addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let scenario = scenarios().join("series-a.toml");
+    let out = tmp.path().join("run.jsonl");
+    let list = format!("{},{late_addr}", early.addr);
+    let mut launcher = Command::new(BIN)
+        .args(["run", scenario.to_str().unwrap(), "--repeat", "3000", "--out", out.to_str().unwrap()])
+        .args(["--nodes", &list, "--window", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first results", Duration::from_secs(60), || lines_in(&out) >= 20);
+    let _late = Node::start_in(None, &late_addr, &[]);
+    let status = launcher.wait().unwrap();
+    assert!(status.success());
+    let (got, placed) = records(&out, "session");
+    assert_eq!(got.len(), 3000);
+    let on_late = placed.values().filter(|(node, _)| node == &late_addr).count();
+    assert!(on_late > 0, "the late node ran nothing");
+}
+
+#[test]
+fn a_killed_launcher_resumes_without_losing_or_repeating_sessions() {
+    let tmp = TempDir::new().unwrap();
+    let nodes: Vec<Node> = (0..2).map(|_| Node::start(&[])).collect();
+    let list = nodes.iter().map(|n| n.addr.as_str()).collect::<Vec<_>>().join(",");
+    let scenario = scenarios().join("series-a.toml");
+    let out = tmp.path().join("run.jsonl");
+    let args =
+        ["run", scenario.to_str().unwrap(), "--repeat", "2000", "--out", out.to_str().unwrap(), "--nodes", &list];
+    let mut launcher = Command::new(BIN).args(args).args(["--window", "4"]).stdout(Stdio::null()).spawn().unwrap();
+    wait_for("the first results", Duration::from_secs(60), || lines_in(&out) >= 50);
+    launcher.kill().unwrap();
+    launcher.wait().unwrap();
+    let before = lines_in(&out);
+    assert!(before < 2000, "the launcher finished before it was killed");
+    let resumed = ok(&run(&[&args[..], &["--resume"]].concat()));
+    assert!(resumed.contains("already in the results were kept"), "{resumed}");
+    let local = tmp.path().join("local.jsonl");
+    ok(&run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--repeat",
+        "2000",
+        "--engine",
+        "direct",
+        "--out",
+        local.to_str().unwrap(),
+    ]));
+    let (want, _) = records(&local, "session");
+    let (got, _) = records(&out, "session");
+    assert_eq!(got, want);
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    use std::io::Write;
+    write!(s, "GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+#[test]
+fn nodes_count_sessions_for_prometheus_and_drain_on_sigterm() {
+    let tmp = TempDir::new().unwrap();
+    let mut node = Node::start(&["--metrics", "127.0.0.1:0", "--drain-seconds", "20"]);
+    let metrics = node.metrics.clone().expect("a metrics address");
+    assert!(http_get(&metrics, "/healthz").starts_with("HTTP/1.1 200"));
+    let scenario = scenarios().join("series-a.toml");
+    let out = tmp.path().join("run.jsonl");
+    ok(&run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--repeat",
+        "40",
+        "--nodes",
+        &node.addr,
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let text = http_get(&metrics, "/metrics");
+    assert!(text.contains("negotium_sessions_done_total{node=\""), "{text}");
+    let done: f64 = text
+        .lines()
+        .find(|l| l.starts_with("negotium_sessions_done_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert_eq!(done, 40.0);
+    let offers = text.lines().find(|l| l.starts_with("negotium_offers_total")).unwrap();
+    assert!(!offers.ends_with(" 0"), "{offers}");
+
+    // Idle: SIGTERM stops it at once (well within the drain time).
+    let started = Instant::now();
+    node.terminate();
+    let status = node.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn bad_cluster_options_are_input_errors() {
+    let tmp = TempDir::new().unwrap();
+    let scenario = scenarios().join("series-a.toml");
+    let bad = tmp.path().join("cluster.toml");
+    std::fs::write(&bad, "nodes = [\"a:1\"]\nplacement = \"scatter\"\n").unwrap();
+    for args in [
+        vec!["run", scenario.to_str().unwrap(), "--cluster", bad.to_str().unwrap()],
+        vec!["run", scenario.to_str().unwrap(), "--nodes", "nonsense"],
+        vec!["run", scenario.to_str().unwrap(), "--placement", "split"],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // No node answers: a clear failure, not a hang or a panic.
+    std::fs::write(&bad, "nodes = [\"127.0.0.1:9\"]\nno_node_timeout_s = 1\n").unwrap();
+    let out = run(&["run", scenario.to_str().unwrap(), "--cluster", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no node reachable") && err.contains("127.0.0.1:9"), "{err}");
+}
+
+/// Three hosts: network namespaces on one bridge (in a namespace of its
+/// own), created and removed by this test; nothing touches the host's own
+/// network. Needs root and `ip`; skipped with a message otherwise.
+#[test]
+fn three_hosts_in_network_namespaces() {
+    let id = std::process::id();
+    let net = Netns::new(id);
+    if let Err(why) = &net {
+        eprintln!("SKIPPED three_hosts_in_network_namespaces: cannot create network namespaces ({why})");
+        if std::env::var_os("NEGOTIUM_REQUIRE_NETNS").is_some() {
+            panic!("NEGOTIUM_REQUIRE_NETNS is set: {why}");
+        }
+        return;
+    }
+    let net = net.unwrap();
+    let nodes: Vec<Node> =
+        (1..=3).map(|k| Node::start_in(Some(&net.host(k)), &format!("{}:7000", net.ip(k)), &[])).collect();
+    let list = nodes.iter().map(|n| n.addr.as_str()).collect::<Vec<_>>().join(",");
+    let tmp = TempDir::new().unwrap();
+    let scenario = scenarios().join("data-alliance.toml");
+    let dist = tmp.path().join("dist.jsonl");
+    // The launcher is a fourth host.
+    let out = Command::new("ip")
+        .args(["netns", "exec", &net.host(4), BIN, "run", scenario.to_str().unwrap(), "--repeat", "9"])
+        .args(["--out", dist.to_str().unwrap(), "--nodes", &list, "--placement", "split"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let local = tmp.path().join("local.jsonl");
+    ok(&run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--repeat",
+        "9",
+        "--engine",
+        "direct",
+        "--out",
+        local.to_str().unwrap(),
+    ]));
+    let (want, _) = records(&local, "session");
+    let (got, placed) = records(&dist, "session");
+    assert_eq!(got, want);
+    for k in 1..=3 {
+        let addr = format!("{}:7000", net.ip(k));
+        assert!(placed.values().any(|(node, _)| node == &addr), "{addr} hosted nothing");
+    }
+}
+
+/// `ns-<id>-sw` holds a bridge; hosts `ns-<id>-1..4` each have a veth pair
+/// into it and address 10.213.0.k/24.
+struct Netns {
+    id: u32,
+}
+
+impl Netns {
+    fn host(&self, k: u32) -> String {
+        format!("ngt{}-{k}", self.id)
+    }
+
+    fn ip(&self, k: u32) -> String {
+        format!("10.213.0.{k}")
+    }
+
+    fn new(id: u32) -> Result<Netns, String> {
+        let ip = |args: &[&str]| -> Result<(), String> {
+            let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+            }
+        };
+        let net = Netns { id };
+        let sw = format!("ngt{id}-sw");
+        ip(&["netns", "add", &sw])?;
+        ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
+        ip(&["-n", &sw, "link", "set", "br0", "up"])?;
+        for k in 1..=4 {
+            let host = net.host(k);
+            ip(&["netns", "add", &host])?;
+            let (inner, outer) = (format!("ngt{id}h{k}"), format!("ngt{id}s{k}"));
+            ip(&["link", "add", &inner, "netns", &host, "type", "veth", "peer", "name", &outer, "netns", &sw])?;
+            ip(&["-n", &sw, "link", "set", &outer, "master", "br0"])?;
+            ip(&["-n", &sw, "link", "set", &outer, "up"])?;
+            ip(&["-n", &host, "addr", "add", &format!("{}/24", net.ip(k)), "dev", &inner])?;
+            ip(&["-n", &host, "link", "set", &inner, "up"])?;
+            ip(&["-n", &host, "link", "set", "lo", "up"])?;
+        }
+        Ok(net)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for name in (1..=4).map(|k| self.host(k)).chain([format!("ngt{}-sw", self.id)]) {
+            let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        }
+    }
+}
