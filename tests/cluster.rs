@@ -335,6 +335,19 @@ fn nodes_count_sessions_for_prometheus_and_drain_on_sigterm() {
 }
 
 #[test]
+fn dns_discovery_finds_the_nodes_behind_a_name() {
+    let node = Node::start(&[]);
+    let port = node.addr.rsplit_once(':').unwrap().1;
+    let scenario = scenarios().join("series-a.toml");
+    // `localhost` may also resolve to ::1, where nothing listens: that
+    // address is simply a node that is down.
+    let out =
+        ok(&run(&["run", scenario.to_str().unwrap(), "--repeat", "5", "--discover", &format!("localhost:{port}")]));
+    assert!(out.contains(&format!("nodes:               {}", node.addr)), "{out}");
+    assert!(out.contains("5 negotiation(s), engine cluster"), "{out}");
+}
+
+#[test]
 fn bad_cluster_options_are_input_errors() {
     let tmp = TempDir::new().unwrap();
     let scenario = scenarios().join("series-a.toml");

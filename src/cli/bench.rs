@@ -7,6 +7,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde_json::json;
 
+use super::cluster::{ClusterArgs, launch_error};
 use super::report::Summary;
 use super::{CliError, Engine, peak_rss_mib};
 use crate::core::session::SessionResult;
@@ -14,6 +15,8 @@ use crate::core::strategy::StrategySpec;
 use crate::core::workload::Workload;
 use crate::engine::actors::{ActorRunOptions, run_sessions};
 use crate::engine::{SessionSpec, direct};
+use crate::net::cluster::ScenarioWire;
+use crate::net::cluster::launcher::{self, Job, Launch};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -40,6 +43,10 @@ pub struct BenchArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// On a cluster: every negotiation is a session placed on the nodes
+    /// (with --placement split, every offer of B crosses gRPC).
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 pub fn bench(args: BenchArgs) -> Result<(), CliError> {
@@ -68,10 +75,44 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
         )
     };
 
+    let cluster = args.cluster.config()?;
+    let engine = if cluster.is_some() { "cluster" } else { args.engine.label() };
     let mut summary = Summary::default();
     let started = Instant::now();
-    match args.engine {
-        Engine::Direct => {
+    let mut nodes = Vec::new();
+    match (cluster, args.engine) {
+        (Some(config), _) => {
+            // Each negotiation has its own preferences: one scenario each
+            // (nodes keep a bounded number loaded).
+            let placement = config.placement;
+            let scenarios = (0..n)
+                .map(|j| {
+                    let [a, b] = w.preferences(j);
+                    ScenarioWire {
+                        name: format!("{}-{j}", args.workload),
+                        domain: domain.clone(),
+                        parties: vec![("A".into(), a), ("B".into(), b)],
+                        deadline: w.deadline(),
+                    }
+                })
+                .collect();
+            let launch = Launch { config, scenarios, trace: false };
+            let (seed, strategies) = (w.seed, strategies.clone());
+            let jobs = (0..n).map(move |j| Job {
+                key: j,
+                scenario: j as u32,
+                strategies: strategies.clone(),
+                seed: seed.wrapping_add(j),
+            });
+            let report = launcher::run_blocking(launch, Box::new(jobs), |done| {
+                summary.add(&done.result, None);
+                Ok(())
+            })
+            .map_err(launch_error)?;
+            nodes = report.nodes;
+            nodes.push(format!("placement {placement:?}").to_lowercase());
+        }
+        (None, Engine::Direct) => {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
@@ -83,7 +124,7 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
                 summary.add(r, None);
             }
         }
-        Engine::Actors => {
+        (None, Engine::Actors) => {
             // Utility functions are built inside the timed region here too.
             let opts = ActorRunOptions { concurrency: args.concurrency, arbiters: threads };
             run_sessions((0..n).map(spec_of), opts, |(_, r)| summary.add(&r, None))
@@ -95,8 +136,9 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
     let report = json!({
         "workload": args.workload,
         "pair": args.pair,
-        "engine": args.engine.label(),
+        "engine": engine,
         "threads": threads,
+        "nodes": nodes,
         "n_negotiations": summary.n,
         "n_outcomes": domain.cardinality().to_string(),
         "wall_s": wall,
@@ -117,10 +159,13 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
             args.workload,
             args.pair,
             domain.cardinality(),
-            args.engine.label(),
+            engine,
             threads,
             summary.n
         );
+        if !nodes.is_empty() {
+            println!("  nodes            {}", nodes.join(", "));
+        }
         println!("  negotiations/s   {:.0}", report["negotiations_per_s"].as_f64().unwrap_or(0.0));
         println!("  offers/s         {:.0}", report["offers_per_s"].as_f64().unwrap_or(0.0));
         println!("  agreement rate   {:.3}", report["agreement_rate"].as_f64().unwrap_or(0.0));

@@ -130,7 +130,8 @@ struct Node {
     /// Connection generation: events of an older connection are ignored.
     generation: u64,
     tx: Option<mpsc::UnboundedSender<pb::LauncherMessage>>,
-    loaded: HashSet<u32>,
+    /// Scenarios this connection holds: (last use, sessions in flight).
+    loaded: HashMap<u32, (u64, u32)>,
     hosting: usize,
     draining: bool,
     /// Another node's link to it broke: no new work until it answers a
@@ -141,7 +142,18 @@ struct Node {
     last_problem: String,
 }
 
+/// Scenarios a node keeps loaded for one launcher.
+const MAX_LOADED: usize = 256;
+
 impl Node {
+    /// A session of `scenario` hosted here is over (or will not count).
+    fn release(&mut self, scenario: u32) {
+        self.hosting = self.hosting.saturating_sub(1);
+        if let Some((_, in_flight)) = self.loaded.get_mut(&scenario) {
+            *in_flight = in_flight.saturating_sub(1);
+        }
+    }
+
     fn send(&self, kind: pb::launcher_message::Kind) {
         if let Some(tx) = &self.tx {
             let _ = tx.send(pb::LauncherMessage { kind: Some(kind) });
@@ -161,8 +173,8 @@ struct Running {
 
 struct Launcher {
     launch: Launch,
-    /// Each scenario's JSON, written once.
-    scenario_json: Vec<String>,
+    /// Scenario uses so far (the clock of the loaded-scenario LRU).
+    uses: u64,
     nodes: Vec<Node>,
     running: HashMap<u64, Running>,
     /// Jobs to run again, with the attempt they are at.
@@ -182,15 +194,10 @@ async fn run(
     jobs: Box<dyn Iterator<Item = Job> + Send>,
     out: mpsc::Sender<Finished>,
 ) -> Result<Report, LaunchError> {
-    let scenario_json = launch
-        .scenarios
-        .iter()
-        .map(|s| serde_json::to_string(s).map_err(|e| LaunchError::Scenario(e.to_string())))
-        .collect::<Result<Vec<_>, _>>()?;
     let (events, mut inbox) = mpsc::unbounded_channel();
     let mut l = Launcher {
         launch,
-        scenario_json,
+        uses: 0,
         nodes: Vec::new(),
         running: HashMap::new(),
         retry: VecDeque::new(),
@@ -259,7 +266,7 @@ impl Launcher {
                     state: LinkState::Down,
                     generation: 0,
                     tx: None,
-                    loaded: HashSet::new(),
+                    loaded: HashMap::new(),
                     hosting: 0,
                     draining: false,
                     suspect: None,
@@ -363,12 +370,36 @@ impl Launcher {
                 }
                 _ => Vec::new(),
             };
+            self.uses += 1;
             let node = &mut self.nodes[host];
-            if node.loaded.insert(job.scenario) {
-                node.send(pb::launcher_message::Kind::Scenario(pb::LoadScenario {
-                    id: job.scenario,
-                    scenario_json: self.scenario_json[job.scenario as usize].clone(),
-                }));
+            match node.loaded.get_mut(&job.scenario) {
+                Some((last, in_flight)) => {
+                    *last = self.uses;
+                    *in_flight += 1;
+                }
+                None => {
+                    let wire = &self.launch.scenarios[job.scenario as usize];
+                    let scenario_json =
+                        serde_json::to_string(wire).map_err(|e| LaunchError::Scenario(e.to_string()))?;
+                    node.send(pb::launcher_message::Kind::Scenario(pb::LoadScenario {
+                        id: job.scenario,
+                        scenario_json,
+                    }));
+                    node.loaded.insert(job.scenario, (self.uses, 1));
+                    // Runs over many scenarios (W draws one per negotiation):
+                    // free the least recently used idle one.
+                    if node.loaded.len() > MAX_LOADED
+                        && let Some(old) = node
+                            .loaded
+                            .iter()
+                            .filter(|(_, (_, in_flight))| *in_flight == 0)
+                            .min_by_key(|(_, (last, _))| *last)
+                            .map(|(&id, _)| id)
+                    {
+                        node.loaded.remove(&old);
+                        node.send(pb::launcher_message::Kind::Unload(pb::UnloadScenario { id: old }));
+                    }
+                }
             }
             node.send(pb::launcher_message::Kind::Host(pb::HostSession {
                 job: job.key,
@@ -505,7 +536,7 @@ impl Launcher {
         }
         let r = self.running.remove(&key).expect("present");
         let host = &mut self.nodes[r.host];
-        host.hosting = host.hosting.saturating_sub(1);
+        host.release(r.job.scenario);
         self.report.sessions += 1;
         let done =
             Finished { key, result: r.result.expect("checked"), node: host.addr.clone(), attempts: r.attempt + 1 };
@@ -520,8 +551,7 @@ impl Launcher {
     /// Queues `key` again under a new attempt.
     fn requeue(&mut self, key: u64, reason: String, counts: bool) -> Result<(), LaunchError> {
         let Some(r) = self.running.remove(&key) else { return Ok(()) };
-        let host = &mut self.nodes[r.host];
-        host.hosting = host.hosting.saturating_sub(1);
+        self.nodes[r.host].release(r.job.scenario);
         let attempt = r.attempt + 1;
         if counts && attempt >= self.launch.config.max_attempts {
             return Err(LaunchError::Exhausted { key, attempts: attempt, message: reason });

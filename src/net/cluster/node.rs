@@ -109,6 +109,9 @@ impl NodeService {
                     }
                     Err(e) => tracing::error!(id = s.id, "a scenario that does not parse: {e}"),
                 },
+                Some(Kind::Unload(u)) => {
+                    scenarios.remove(&u.id);
+                }
                 Some(Kind::Host(h)) => self.host(&scenarios, h, &tx),
                 Some(Kind::Seat(s)) => self.seat(s, &tx),
                 Some(Kind::Heartbeat(_)) => {
