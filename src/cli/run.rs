@@ -46,7 +46,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1024)]
     concurrency: usize,
     /// Continue a run that stopped: keep the negotiations already in --out
-    /// and run only the others (appending to it).
+    /// and run only the others, appending (no file yet: start it). Safe to
+    /// give on every attempt of a retried job.
     #[arg(long, requires = "out")]
     resume: bool,
     #[command(flatten)]
@@ -118,8 +119,11 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     };
     let mut out = match &args.out {
         Some(path) => {
-            let file =
-                if args.resume { std::fs::OpenOptions::new().append(true).open(path) } else { File::create(path) };
+            let file = if args.resume {
+                std::fs::OpenOptions::new().create(true).append(true).open(path)
+            } else {
+                File::create(path)
+            };
             Some(BufWriter::new(
                 file.with_context(|| format!("cannot write {}", path.display())).map_err(CliError::Failure)?,
             ))
@@ -274,8 +278,11 @@ fn is_tournament(path: &std::path::Path) -> bool {
 /// The negotiations a results file already holds (`session` of each whole
 /// line); a partial last line, left by a crash, is cut off.
 fn kept_negotiations(path: &std::path::Path, repeat: u64) -> Result<HashSet<u64>, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Input(format!("--resume: cannot read {}: {e}", path.display())))?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) => return Err(CliError::Input(format!("--resume: cannot read {}: {e}", path.display()))),
+    };
     let whole = text.rfind('\n').map_or(0, |k| k + 1);
     if whole < text.len() {
         let file = std::fs::OpenOptions::new().write(true).open(path)?;

@@ -496,7 +496,7 @@ impl Launcher {
                 }
                 if let Some(node) = lost {
                     let reason = format!("node {} went away before it could play its party", self.nodes[node].addr);
-                    self.requeue(h.job, reason, true)?;
+                    self.requeue(h.job, reason, false)?;
                 }
             }
             Kind::Done(d) if current(&self.running, d.job, d.attempt) => {
