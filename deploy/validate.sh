@@ -142,7 +142,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 IMAGE_SCENARIOS = "/opt/negotium/scenarios/"
 # The keys src/net/cluster/config.rs accepts (it denies unknown ones).
 CLUSTER_KEYS = {"nodes", "discover", "placement", "window", "heartbeat_ms", "node_timeout_ms",
-                "max_attempts", "no_node_timeout_s"}
+                "max_attempts", "no_node_timeout_s", "tls"}
 
 checks = 0
 failures = 0

@@ -261,14 +261,13 @@ fn a_killed_launcher_resumes_without_losing_or_repeating_sessions() {
     let list = nodes.iter().map(|n| n.addr.as_str()).collect::<Vec<_>>().join(",");
     let scenario = scenarios().join("series-a.toml");
     let out = tmp.path().join("run.jsonl");
-    let args =
-        ["run", scenario.to_str().unwrap(), "--repeat", "2000", "--out", out.to_str().unwrap(), "--nodes", &list];
+    let args = ["run", scenario.to_str().unwrap(), "--repeat", "800", "--out", out.to_str().unwrap(), "--nodes", &list];
     let mut launcher = Command::new(BIN).args(args).args(["--window", "4"]).stdout(Stdio::null()).spawn().unwrap();
     wait_for("the first results", Duration::from_secs(60), || lines_in(&out) >= 50);
     launcher.kill().unwrap();
     launcher.wait().unwrap();
     let before = lines_in(&out);
-    assert!(before < 2000, "the launcher finished before it was killed");
+    assert!(before < 800, "the launcher finished before it was killed");
     let resumed = ok(&run(&[&args[..], &["--resume"]].concat()));
     assert!(resumed.contains("already in the results were kept"), "{resumed}");
     let local = tmp.path().join("local.jsonl");
@@ -345,6 +344,86 @@ fn dns_discovery_finds_the_nodes_behind_a_name() {
         ok(&run(&["run", scenario.to_str().unwrap(), "--repeat", "5", "--discover", &format!("localhost:{port}")]));
     assert!(out.contains(&format!("nodes:               {}", node.addr)), "{out}");
     assert!(out.contains("5 negotiation(s), engine cluster"), "{out}");
+}
+
+#[test]
+fn nodes_under_mutual_tls_split_parties_and_refuse_plain_launchers() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "negotium test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    // One certificate for every node (they are dialled by address and
+    // checked against this name), one for clients (launcher and peers).
+    for (name, san) in [("node", "negotium-node"), ("client", "negotium-client")] {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![san.to_string()]).unwrap().signed_by(&key, &ca).unwrap();
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let tls_args = [
+        "--tls-cert",
+        &p("node.pem"),
+        "--tls-key",
+        &p("node.key"),
+        "--client-ca",
+        &p("ca.pem"),
+        "--peer-ca",
+        &p("ca.pem"),
+        "--peer-cert",
+        &p("client.pem"),
+        "--peer-key",
+        &p("client.key"),
+        "--peer-tls-domain",
+        "negotium-node",
+    ]
+    .map(String::from);
+    let tls_args: Vec<&str> = tls_args.iter().map(String::as_str).collect();
+    let nodes: Vec<Node> = (0..2).map(|_| Node::start(&tls_args)).collect();
+    let list: Vec<String> = nodes.iter().map(|n| format!("\"{}\"", n.addr)).collect();
+    let cluster = dir.join("cluster.toml");
+    std::fs::write(
+        &cluster,
+        format!(
+            "nodes = [{}]\nplacement = \"split\"\nno_node_timeout_s = 3\n[tls]\nca = \"ca.pem\"\ncert = \"client.pem\"\nkey = \"client.key\"\ndomain = \"negotium-node\"\n",
+            list.join(", ")
+        ),
+    )
+    .unwrap();
+    let scenario = scenarios().join("series-a.toml");
+    let dist = dir.join("dist.jsonl");
+    ok(&run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--repeat",
+        "6",
+        "--out",
+        dist.to_str().unwrap(),
+        "--cluster",
+        cluster.to_str().unwrap(),
+    ]));
+    let local = dir.join("local.jsonl");
+    ok(&run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--repeat",
+        "6",
+        "--engine",
+        "direct",
+        "--out",
+        local.to_str().unwrap(),
+    ]));
+    assert_eq!(records(&dist, "session").0, records(&local, "session").0);
+    // Without TLS the nodes are unreachable: a clear failure.
+    let plain = nodes.iter().map(|n| n.addr.as_str()).collect::<Vec<_>>().join(",");
+    let bad = dir.join("plain.toml");
+    std::fs::write(&bad, format!("nodes = [{}]\nno_node_timeout_s = 1\n", list.join(", "))).unwrap();
+    let out = run(&["run", scenario.to_str().unwrap(), "--cluster", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{plain}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+use tonic::transport::ClientTlsConfig;
 
 use super::{CliError, load_scenario};
 use crate::core::strategy::StrategySpec;
-use crate::net::client::{ClientError, Seat, connect, management, play};
+use crate::net::client::{ClientError, ClientTls, Seat, connect, management, play};
 use crate::net::pb;
 use crate::net::server::{ServerConfig, TlsFiles, run_node};
 
@@ -109,14 +109,9 @@ pub struct ServerArgs {
 impl ServerArgs {
     fn tls(&self) -> Result<Option<ClientTlsConfig>, CliError> {
         let Some(ca) = &self.ca else { return Ok(None) };
-        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
-        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
-            tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
-        }
-        if let Some(name) = &self.tls_domain {
-            tls = tls.domain_name(name.clone());
-        }
-        Ok(Some(tls))
+        let tls = ClientTls::read(ca, self.cert.as_deref(), self.key.as_deref(), self.tls_domain.clone())
+            .map_err(CliError::Input)?;
+        Ok(Some(tls.config()))
     }
 }
 

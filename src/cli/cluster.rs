@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::CliError;
 use super::api::{ServeArgs, hosting};
+use crate::net::client::ClientTls;
 use crate::net::cluster::config::{ClusterConfig, Discovery, Placement};
 use crate::net::cluster::launcher::LaunchError;
 use crate::net::cluster::node::{self, NodeOptions};
@@ -25,14 +26,34 @@ pub struct NodeArgs {
     /// On SIGTERM, seconds to let running sessions finish before stopping.
     #[arg(long, default_value_t = 30.0)]
     drain_seconds: f64,
+    /// PEM CA that signed the other nodes' certificates: dial them over TLS
+    /// (needed when nodes serve TLS and parties are split).
+    #[arg(long)]
+    peer_ca: Option<PathBuf>,
+    /// PEM client certificate and key shown to other nodes (mutual TLS).
+    #[arg(long, requires = "peer_key", requires = "peer_ca")]
+    peer_cert: Option<PathBuf>,
+    #[arg(long, requires = "peer_cert")]
+    peer_key: Option<PathBuf>,
+    /// Name to check the other nodes' certificates against.
+    #[arg(long, requires = "peer_ca")]
+    peer_tls_domain: Option<String>,
 }
 
 pub fn node(args: NodeArgs) -> Result<(), CliError> {
     let (listen, config, tls) = hosting(args.serve)?;
     let drain = Duration::try_from_secs_f64(args.drain_seconds)
         .map_err(|_| CliError::Input("--drain-seconds must be a number of seconds".into()))?;
+    let peer_tls = match &args.peer_ca {
+        Some(ca) => Some(
+            ClientTls::read(ca, args.peer_cert.as_deref(), args.peer_key.as_deref(), args.peer_tls_domain.clone())
+                .map_err(CliError::Input)?,
+        ),
+        None => None,
+    };
     let options = NodeOptions {
         listen,
+        peer_tls,
         advertise: args.advertise.unwrap_or_default(),
         metrics: args.metrics,
         config,

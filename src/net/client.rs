@@ -43,6 +43,51 @@ pub enum ClientError {
     Refused { session: String, message: String },
 }
 
+/// PEM material of a TLS client: the CA that signed the server, an optional
+/// client certificate and key (mutual TLS), and an optional name to check
+/// the server's certificate against (nodes reached by IP share one name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientTls {
+    pub ca: String,
+    pub identity: Option<(String, String)>,
+    pub domain: Option<String>,
+}
+
+impl ClientTls {
+    /// Reads the PEM files; errors name the file.
+    pub fn read(
+        ca: &std::path::Path,
+        cert: Option<&std::path::Path>,
+        key: Option<&std::path::Path>,
+        domain: Option<String>,
+    ) -> Result<Self, String> {
+        let read =
+            |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| format!("{}: cannot read: {e}", p.display()));
+        let identity = match (cert, key) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            (None, None) => None,
+            _ => return Err("a client certificate needs its key, and a key its certificate".into()),
+        };
+        Ok(Self { ca: read(ca)?, identity, domain })
+    }
+
+    pub fn config(&self) -> ClientTlsConfig {
+        let mut tls = ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(&self.ca));
+        if let Some((cert, key)) = &self.identity {
+            tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+        }
+        if let Some(name) = &self.domain {
+            tls = tls.domain_name(name.clone());
+        }
+        tls
+    }
+
+    /// The URL of `host:port` with this TLS setting (`None`: plain text).
+    pub fn url(tls: Option<&Self>, addr: &str) -> String {
+        if tls.is_some() { format!("https://{addr}") } else { format!("http://{addr}") }
+    }
+}
+
 /// Opens a channel to a node (`http://` or, with `tls`, `https://`).
 pub async fn connect(url: &str, tls: Option<ClientTlsConfig>) -> Result<Channel, ClientError> {
     let mut endpoint = Endpoint::from_shared(url.to_string())?.tcp_nodelay(true);

@@ -9,12 +9,22 @@
 //! window = 256           # sessions in flight per node (backpressure)
 //! heartbeat_ms = 1000
 //! node_timeout_ms = 5000 # a node silent this long is dead: its sessions re-run elsewhere
+//!
+//! # Nodes that serve TLS (`negotium node --tls-cert … [--client-ca …]`):
+//! # paths are relative to this file.
+//! [tls]
+//! ca = "ca.pem"          # the CA that signed the nodes' certificates
+//! cert = "launcher.pem"  # with key: a client certificate (nodes with --client-ca)
+//! key = "launcher.key"
+//! domain = "negotium-node"  # the name in the nodes' certificates (nodes are dialled by address)
 //! ```
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::net::client::ClientTls;
 
 /// Where the nodes are.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +75,8 @@ pub struct ClusterConfig {
     pub max_attempts: u32,
     /// How long the run waits with no live node before giving up.
     pub no_node_timeout: Duration,
+    /// Dial nodes over TLS.
+    pub tls: Option<ClientTls>,
 }
 
 impl ClusterConfig {
@@ -77,6 +89,7 @@ impl ClusterConfig {
             node_timeout: Duration::from_millis(5000),
             max_attempts: 5,
             no_node_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 
@@ -94,10 +107,16 @@ impl ClusterConfig {
 
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse_in(&text, base).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
+        Self::parse_in(text, Path::new("."))
+    }
+
+    /// Parses a cluster file whose relative paths start at `base`.
+    pub fn parse_in(text: &str, base: &Path) -> Result<Self, String> {
         let raw: ClusterToml = toml::from_str(text).map_err(|e| e.to_string())?;
         let discovery = match (raw.nodes, raw.discover) {
             (Some(nodes), None) if !nodes.is_empty() => {
@@ -137,6 +156,11 @@ impl ClusterConfig {
         }
         if let Some(s) = raw.no_node_timeout_s {
             c.no_node_timeout = Duration::from_secs_f64(s.max(0.1));
+        }
+        if let Some(t) = raw.tls {
+            let at = |p: &Option<String>| p.as_ref().map(|p| base.join(p));
+            let (cert, key) = (at(&t.cert), at(&t.key));
+            c.tls = Some(ClientTls::read(&base.join(&t.ca), cert.as_deref(), key.as_deref(), t.domain)?);
         }
         Ok(c)
     }
@@ -180,6 +204,16 @@ struct ClusterToml {
     node_timeout_ms: Option<u64>,
     max_attempts: Option<u32>,
     no_node_timeout_s: Option<f64>,
+    tls: Option<TlsToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsToml {
+    ca: String,
+    cert: Option<String>,
+    key: Option<String>,
+    domain: Option<String>,
 }
 
 #[cfg(test)]

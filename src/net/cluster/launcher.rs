@@ -25,7 +25,7 @@ use super::ScenarioWire;
 use super::config::{ClusterConfig, Placement};
 use crate::core::session::SessionResult;
 use crate::core::strategy::StrategySpec;
-use crate::net::client::connect;
+use crate::net::client::{ClientTls, connect};
 use crate::net::pb;
 use crate::net::pb::cluster_client::ClusterClient;
 
@@ -291,8 +291,9 @@ impl Launcher {
             n.generation += 1;
             let (events, addr, generation) = (self.events.clone(), n.addr.clone(), n.generation);
             let timeout = self.launch.config.node_timeout;
+            let tls = self.launch.config.tls.clone();
             tokio::spawn(async move {
-                let reason = open(&addr, i, generation, timeout, &events).await;
+                let reason = open(&addr, tls.as_ref(), i, generation, timeout, &events).await;
                 let _ = events.send((i, generation, Event::Closed(reason)));
             });
         }
@@ -521,7 +522,10 @@ impl Launcher {
                     n.suspect.get_or_insert_with(Instant::now);
                 }
                 let reason = format!("node {}: {}", self.nodes[i].addr, f.message);
-                self.requeue(f.job, reason, !f.draining && f.peer.is_empty())?;
+                // A broken link to a host counts as an attempt: a node that
+                // died costs one, a link that can never open (TLS settings)
+                // ends the run with its reason instead of retrying forever.
+                self.requeue(f.job, reason, !f.draining)?;
             }
             // A message of an attempt that no longer counts.
             _ => {}
@@ -591,6 +595,7 @@ impl Launcher {
 /// Opens the work stream to `addr` and forwards its messages; returns why it ended.
 async fn open(
     addr: &str,
+    tls: Option<&ClientTls>,
     node: usize,
     generation: u64,
     timeout: Duration,
@@ -598,7 +603,8 @@ async fn open(
 ) -> String {
     let (tx, rx) = mpsc::unbounded_channel();
     let opening = async {
-        let channel = connect(&format!("http://{addr}"), None).await.map_err(|e| e.to_string())?;
+        let channel =
+            connect(&ClientTls::url(tls, addr), tls.map(ClientTls::config)).await.map_err(|e| e.to_string())?;
         let mut client =
             ClusterClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);
         match client.work(UnboundedReceiverStream::new(rx)).await {

@@ -28,7 +28,7 @@ use crate::core::inverse::OutcomeIndex;
 use crate::core::scenario::Scenario;
 use crate::core::strategy::StrategySpec;
 use crate::engine::shared_indexes;
-use crate::net::client::Seat;
+use crate::net::client::{ClientTls, Seat};
 use crate::net::pb;
 use crate::net::pb::cluster_server::{Cluster, ClusterServer};
 use crate::net::server::{HostOptions, Hosting, NegotiationService, ServerConfig, TlsFiles};
@@ -70,10 +70,11 @@ impl NodeService {
         node_id: String,
         advertise: String,
         join_timeout: Duration,
+        peer_tls: Option<ClientTls>,
     ) -> Self {
         Self {
             hosting,
-            peers: Arc::new(PeerLinks::new(metrics.clone())),
+            peers: Arc::new(PeerLinks::new(metrics.clone(), peer_tls)),
             metrics,
             node_id: node_id.into(),
             advertise: advertise.into(),
@@ -270,6 +271,8 @@ pub struct NodeOptions {
     pub metrics: Option<SocketAddr>,
     pub config: ServerConfig,
     pub tls: Option<TlsFiles>,
+    /// How this node dials other nodes (when they serve TLS).
+    pub peer_tls: Option<ClientTls>,
     /// Longest wait for running sessions on shutdown.
     pub drain: Duration,
 }
@@ -300,6 +303,7 @@ pub fn run(options: NodeOptions) -> anyhow::Result<()> {
             node_id.clone(),
             options.advertise,
             join_timeout,
+            options.peer_tls,
         );
         let cluster = ClusterServer::new(service)
             .max_decoding_message_size(MAX_CLUSTER_MESSAGE)

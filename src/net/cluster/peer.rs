@@ -14,7 +14,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::metrics::Metrics;
-use crate::net::client::{Seat, SeatEvent, Seats, connect};
+use crate::net::client::{ClientTls, Seat, SeatEvent, Seats, connect};
 use crate::net::pb::negotiation_client::NegotiationClient;
 
 /// The end of one seat: `Ok` once its session finished, or why it could not
@@ -30,11 +30,13 @@ struct SeatRequest {
 pub struct PeerLinks {
     links: Mutex<HashMap<String, mpsc::UnboundedSender<SeatRequest>>>,
     metrics: Arc<Metrics>,
+    /// Dial other nodes over TLS.
+    tls: Option<Arc<ClientTls>>,
 }
 
 impl PeerLinks {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { links: Mutex::new(HashMap::new()), metrics }
+    pub fn new(metrics: Arc<Metrics>, tls: Option<ClientTls>) -> Self {
+        Self { links: Mutex::new(HashMap::new()), metrics, tls: tls.map(Arc::new) }
     }
 
     /// Plays `seat` of a session hosted at `host` (`host:port`).
@@ -45,7 +47,7 @@ impl PeerLinks {
         loop {
             let link = links.entry(host.to_string()).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(run_link(host.to_string(), rx, self.metrics.clone()));
+                tokio::spawn(run_link(host.to_string(), rx, self.metrics.clone(), self.tls.clone()));
                 tx
             });
             match link.send(request) {
@@ -60,9 +62,14 @@ impl PeerLinks {
     }
 }
 
-async fn run_link(host: String, mut requests: mpsc::UnboundedReceiver<SeatRequest>, metrics: Arc<Metrics>) {
+async fn run_link(
+    host: String,
+    mut requests: mpsc::UnboundedReceiver<SeatRequest>,
+    metrics: Arc<Metrics>,
+    tls: Option<Arc<ClientTls>>,
+) {
     let mut waiting: HashMap<String, oneshot::Sender<SeatOutcome>> = HashMap::new();
-    let reason = match play_link(&host, &mut requests, &mut waiting).await {
+    let reason = match play_link(&host, tls.as_deref(), &mut requests, &mut waiting).await {
         Ok(()) => return,
         Err(reason) => reason,
     };
@@ -81,11 +88,12 @@ async fn run_link(host: String, mut requests: mpsc::UnboundedReceiver<SeatReques
 
 async fn play_link(
     host: &str,
+    tls: Option<&ClientTls>,
     requests: &mut mpsc::UnboundedReceiver<SeatRequest>,
     waiting: &mut HashMap<String, oneshot::Sender<SeatOutcome>>,
 ) -> Result<(), String> {
     // Requests that arrive while connecting wait in the channel.
-    let channel = connect(&format!("http://{host}"), None).await.map_err(|e| e.to_string())?;
+    let channel = connect(&ClientTls::url(tls, host), tls.map(ClientTls::config)).await.map_err(|e| e.to_string())?;
     let mut client = NegotiationClient::new(channel).max_decoding_message_size(64 << 20);
     let (tx, rx) = mpsc::unbounded_channel();
     let mut inbound =
