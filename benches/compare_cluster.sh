@@ -27,12 +27,13 @@ if [ "${PEER:-run}" != skip ]; then
 fi
 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml"
 BIN=$HERE/target/release/negotium
-pin() { if command -v taskset > /dev/null && [ "$(nproc)" -ge 2 ]; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+# exec: the background job's PID is the node's own, so the trap stops it.
+pin() { if command -v taskset > /dev/null && [ "$(nproc)" -ge 2 ]; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi; }
 PIDS=()
 trap 'kill "${PIDS[@]}" 2> /dev/null || true' EXIT
 start_node() { # core -> prints the address
   local log="$OUT/node-$1.log"
-  pin "$1" "$BIN" node --listen 127.0.0.1:0 > "$log" 2>&1 &
+  (pin "$1" "$BIN" node --listen 127.0.0.1:0) > "$log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q '^listening on ' "$log" 2> /dev/null && break; sleep 0.05; done
   sed -n 's/^listening on //p' "$log"
