@@ -106,6 +106,8 @@ pub fn save(path: &Path, spec: &PolicySpec, flat: &[f32]) -> Result<PathBuf, Str
     let device = Default::default();
     let net = params::load::<B, _>(spec.init::<B>(&device), flat, &device);
     let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    // burn warns on stderr when it replaces a file; replacing is intended.
+    let _ = std::fs::remove_file(&record);
     net.save_file(record.with_extension(""), &recorder).map_err(|e| format!("{}: {e}", record.display()))?;
     let text = serde_json::to_string_pretty(spec).map_err(|e| e.to_string())?;
     std::fs::write(&json, text).map_err(|e| format!("{}: {e}", json.display()))?;

@@ -137,12 +137,18 @@ pub fn run(mut cfg: TrainConfig, opts: &LocalRun, mut on_event: impl FnMut(&Even
             if let Event::Done { version, params } = ev {
                 let spec = PolicySpec::new(cfg.hidden);
                 let model = model::save(&out.join("policy.mpk"), &spec, &params)?;
+                // Keep the actor running while the workers collect their
+                // `Done` (joining them here would block the actor's thread).
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while !threads.iter().all(|t| t.is_finished()) && std::time::Instant::now() < deadline {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
                 return Ok((threads, Trained { version, params, model }));
             }
         }
         Err("parameter server stopped".to_string())
     })?;
-    for t in threads {
+    for t in threads.into_iter().filter(|t| t.is_finished()) {
         match t.join() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::debug!("worker after the end: {e}"),
