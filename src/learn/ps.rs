@@ -16,7 +16,7 @@
 //! silent for `worker_timeout_s` is dropped and the step completes with the
 //! others; a dropped worker's next call is refused and it joins again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -166,6 +166,8 @@ pub struct PsCore {
     received: BTreeMap<u64, GradientMsg>,
     dropped: Vec<u64>,
     step_started: Duration,
+    /// Workers already told that training is over.
+    told_done: BTreeSet<u64>,
 }
 
 impl PsCore {
@@ -197,6 +199,7 @@ impl PsCore {
             received: BTreeMap::new(),
             dropped: Vec::new(),
             step_started: Duration::ZERO,
+            told_done: BTreeSet::new(),
         }
     }
 
@@ -211,6 +214,10 @@ impl PsCore {
     }
     pub fn is_done(&self) -> bool {
         self.version >= self.cfg.total_steps()
+    }
+    /// Training is over and every registered worker has heard so.
+    pub fn all_told(&self) -> bool {
+        self.is_done() && self.live.keys().all(|id| self.told_done.contains(id))
     }
     pub fn checkpoint(&self) -> Checkpoint {
         Checkpoint {
@@ -260,6 +267,7 @@ impl PsCore {
     pub fn fetch(&mut self, id: u64, after: Option<u64>, now: Duration) -> Result<FetchReply, PsError> {
         self.seen(id, now)?;
         if self.is_done() {
+            self.told_done.insert(id);
             return Ok(FetchReply::Done);
         }
         let fresh = after.is_none_or(|a| a < self.version);
@@ -523,6 +531,19 @@ impl Handler<Snapshot> for ParameterServer {
     type Result = MessageResult<Snapshot>;
     fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Self::Result {
         MessageResult((self.core.version(), self.core.params().clone()))
+    }
+}
+
+/// Whether training is over and every worker has been told (a server
+/// lingers until then, so remote workers end cleanly).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct AllTold;
+
+impl Handler<AllTold> for ParameterServer {
+    type Result = bool;
+    fn handle(&mut self, _: AllTold, _: &mut Context<Self>) -> bool {
+        self.core.all_told()
     }
 }
 

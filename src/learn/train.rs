@@ -139,9 +139,19 @@ pub fn run(mut cfg: TrainConfig, opts: &LocalRun, mut on_event: impl FnMut(&Even
                 let model = model::save(&out.join("policy.mpk"), &spec, &params)?;
                 // Keep the actor running while the workers collect their
                 // `Done` (joining them here would block the actor's thread).
+                // Remote workers likewise need their answer sent before the
+                // server goes away.
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-                while !threads.iter().all(|t| t.is_finished()) && std::time::Instant::now() < deadline {
+                while std::time::Instant::now() < deadline {
+                    let told = addr.send(ps::AllTold).await.unwrap_or(true);
+                    if told && threads.iter().all(|t| t.is_finished()) {
+                        break;
+                    }
                     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                // Let the last replies leave the sockets.
+                if opts.listen.is_some() {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
                 return Ok((threads, Trained { version, params, model }));
             }
