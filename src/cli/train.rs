@@ -150,18 +150,26 @@ impl Monitor {
         }
     }
 
-    /// Samples per second and the parameter server's share of step time.
+    /// Throughput and the parameter server's share of step time, over the
+    /// steps after the first iteration (which also pays for joining and
+    /// loading the scenario pool).
     fn summary(&self) -> String {
-        let samples: u64 = self.rows.iter().map(|r| r.samples).sum();
-        let step: f64 = self.rows.iter().map(|r| r.step_s).sum();
-        let ps: f64 = self.rows.iter().map(|r| r.ps_s).sum();
-        let secs = self.started.elapsed().as_secs_f64();
+        if self.rows.is_empty() {
+            return "no steps taken".into();
+        }
+        let steady: Vec<&StepReport> = self.rows.iter().filter(|r| r.iteration > self.rows[0].iteration).collect();
+        let rows = if steady.is_empty() { self.rows.iter().collect() } else { steady };
+        let samples: u64 = rows.iter().map(|r| r.samples).sum();
+        let episodes: u64 = rows.iter().map(|r| r.episodes).sum();
+        let step: f64 = rows.iter().map(|r| r.step_s).sum();
+        let ps: f64 = rows.iter().map(|r| r.ps_s).sum();
         format!(
-            "{} steps, {} samples in {:.1} s: {:.0} samples/s (gradient samples over wall time); parameter server {:.3}% of step time",
+            "{} steps in {:.1} s; after the first iteration: {:.0} samples/s (decisions through a gradient step), \
+             {:.1} episodes/s, parameter server {:.3}% of step time",
             self.rows.len(),
-            samples,
-            secs,
-            samples as f64 / secs.max(1e-9),
+            self.started.elapsed().as_secs_f64(),
+            samples as f64 / step.max(1e-9),
+            episodes as f64 / step.max(1e-9),
             100.0 * ps / step.max(1e-12)
         )
     }

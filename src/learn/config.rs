@@ -70,7 +70,7 @@ impl Default for TrainConfig {
             learning_rate: 3e-3,
             clip: 0.2,
             value_coef: 0.5,
-            entropy_coef: 0.01,
+            entropy_coef: 0.003,
             gamma: 1.0,
             lambda: 0.95,
             max_grad_norm: 1.0,
@@ -118,10 +118,11 @@ impl TrainConfig {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut cfg: TrainConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        // Absolute, so the copy saved beside a model still points right.
         for pool in [&mut cfg.pool, &mut cfg.eval] {
             for p in pool.scenarios.iter_mut().chain(pool.collections.iter_mut()) {
                 if p.is_relative() {
-                    *p = base.join(&*p);
+                    *p = std::path::absolute(base.join(&*p)).unwrap_or_else(|_| base.join(&*p));
                 }
             }
         }

@@ -3,21 +3,30 @@
 //! Every utility is expressed as a share of the party's own range
 //! `[low, high]` (`low = max(reservation value, lowest utility)`), so a
 //! policy trained on 3×10 integer domains reads an ANAC domain with 10^5
-//! outcomes the same way. The action is a target level on that range; the
+//! outcomes the same way. The action picks a target level on that range; the
 //! bid is then picked near the target with the opponent model (see
 //! [`super::party`]), and an offer at or above the target is accepted.
 
 /// Length of the observation vector.
 pub const OBS_DIM: usize = 12;
 
-/// Target levels (share of the range) the policy chooses from. Denser near
-/// the top: that is where negotiations are won or lost; a discretised head
-/// (over a Gaussian one) keeps PPO's ratio exact and the entropy bonus
-/// meaningful without tuning a log-std.
-pub const LEVELS: [f64; 13] = [1.0, 0.97, 0.94, 0.9, 0.86, 0.82, 0.78, 0.72, 0.65, 0.55, 0.4, 0.2, 0.0];
+/// The action: which concession curve to follow this turn. Action k sets
+/// the target level (share of the range) to `1 − t^(1/e_k)`: a policy that
+/// always picks one k is the time-dependent strategy with that exponent,
+/// and switching between curves by what the opponent does is what a fixed
+/// strategy cannot do. Over absolute levels (tried first) this starts from
+/// a sensible family, so PPO spends its samples on adapting rather than on
+/// rediscovering "concede with time"; a categorical head (over a Gaussian
+/// one) keeps the ratio exact and the entropy bonus meaningful.
+pub const EXPONENTS: [f64; 9] = [0.03, 0.06, 0.1, 0.15, 0.25, 0.4, 0.6, 1.0, 2.0];
 
-/// Number of actions (target levels).
-pub const N_ACTIONS: usize = LEVELS.len();
+/// Number of actions.
+pub const N_ACTIONS: usize = EXPONENTS.len();
+
+/// Target level of action `k` at relative time `t`.
+pub fn level(k: usize, t: f64) -> f64 {
+    1.0 - t.clamp(0.0, 1.0).powf(1.0 / EXPONENTS[k])
+}
 
 /// What a party keeps between turns to build observations.
 #[derive(Debug, Clone)]
@@ -97,6 +106,7 @@ mod tests {
         assert!((o[6] - 0.25).abs() < 1e-6, "concession seen");
         assert!((o[11] - 0.5).abs() < 1e-6, "5 rounds left");
         assert!((h.target(0.5) - 0.6).abs() < 1e-12);
-        assert!(LEVELS.windows(2).all(|w| w[0] > w[1]));
+        assert!((0..N_ACTIONS - 1).all(|k| level(k, 0.5) > level(k + 1, 0.5)), "tougher first");
+        assert_eq!(level(3, 0.0), 1.0);
     }
 }

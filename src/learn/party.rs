@@ -1,4 +1,5 @@
-//! A trained policy as a [`Strategy`]: the policy sets the target level, an
+//! A trained policy as a [`Strategy`]: the policy picks the concession
+//! curve that sets this turn's target level, an
 //! offer at or above the target is accepted, and the bid is the outcome near
 //! the target that the frequency opponent model expects the other side to
 //! like best. The same type plays in rollouts (sampling, recording each
@@ -6,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::features::{History, LEVELS, OBS_DIM};
+use super::features::{History, OBS_DIM, level};
 use super::model::{Mlp, log_softmax};
 use crate::core::inverse::{Candidates, OutcomeIndex};
 use crate::core::protocol::Action;
@@ -131,9 +132,9 @@ impl Strategy for LearnedParty {
                 pick
             }
         };
-        let level = LEVELS[action];
-        st.history.chose(level);
-        let target = st.history.target(level);
+        let share = level(action, turn.time);
+        st.history.chose(share);
+        let target = st.history.target(share);
         if let Some(standing) = &turn.standing {
             let u = st.ctx.preferences.utility(&st.ctx.domain, &standing.offer);
             if u >= st.ctx.preferences.reservation_value && u >= target - 1e-9 {
