@@ -51,11 +51,37 @@ pub fn run_worker(link: &mut dyn PsLink, device: Device) -> Result<WorkerSummary
         Device::Cuda(n) => {
             use burn::backend::Cuda;
             use burn::backend::cuda::CudaDevice;
+            probe_cuda(n)?;
             worker::run::<Autodiff<Cuda>>(link, CudaDevice::new(n))
         }
         #[cfg(not(feature = "cuda"))]
         Device::Cuda(_) => unreachable!("device::check refuses cuda without the feature"),
     }
+}
+
+/// A driver may be installed on a machine whose GPU is gone or busy:
+/// burn-cuda then panics on first use. One tiny tensor, with the panic
+/// caught and its hook silenced, turns that into an error message.
+#[cfg(feature = "cuda")]
+fn probe_cuda(n: usize) -> Result<(), String> {
+    use burn::backend::Cuda;
+    use burn::backend::cuda::CudaDevice;
+    use burn::tensor::Tensor;
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = std::panic::catch_unwind(|| {
+        let device = CudaDevice::new(n);
+        Tensor::<Cuda, 1>::zeros([1], &device).into_data();
+    });
+    std::panic::set_hook(hook);
+    probe.map_err(|e| {
+        let why = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!("CUDA device cuda:{n} is not usable ({why}); use --device cpu")
+    })
 }
 
 /// How a run ended.
