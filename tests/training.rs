@@ -182,6 +182,19 @@ fn trained_policy_plays_in_scenarios_and_evaluations() {
         assert!(out.status.success(), "{engine}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
         assert!(stdout.contains("learned"), "{stdout}");
     }
+    // In a tournament.
+    let tournament = dir.path().join("t.toml");
+    let t = format!(
+        "name = \"t\"\nstrategies = [{spec}, \"boulware\"]\nscenarios = [\"{}\"]\nrepetitions = 1\n",
+        scenario.display()
+    );
+    std::fs::write(&tournament, t).unwrap();
+    let results = dir.path().join("results");
+    let out = negotium(&["tournament", tournament.to_str().unwrap(), "--out", results.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("learned"), "{stdout}");
+
     // A missing model is bad input (exit 2), with the path in the message.
     let out = negotium(&["run", scenario.to_str().unwrap(), "--strategy", "0={ learned = \"/nowhere/p.mpk\" }"]);
     assert_eq!(out.status.code(), Some(2));
