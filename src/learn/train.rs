@@ -121,8 +121,10 @@ pub struct LocalRun {
 /// until training is done. `on_event` sees every step and checkpoint.
 pub fn run(mut cfg: TrainConfig, opts: &LocalRun, mut on_event: impl FnMut(&Event)) -> Result<Trained, String> {
     if opts.listen.is_none() {
-        // Alone, the server can only wait for the workers it starts.
-        cfg.workers = cfg.workers.min(opts.workers.max(1));
+        // Alone, the server waits for exactly the workers it starts (a
+        // late joiner would make the first iteration's sharding depend on
+        // thread timing).
+        cfg.workers = opts.workers.max(1);
     }
     cfg.validate()?;
     std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
