@@ -203,16 +203,12 @@ fn run_ps(cfg: TrainConfig, opts: &LocalRun, quiet: bool) -> Result<(), CliError
     let mut monitor = Monitor::new(&opts.out, cfg.total_steps(), done, quiet)?;
     let trained = train::run(cfg, opts, |ev| monitor.event(ev)).map_err(|e| CliError::Failure(anyhow::anyhow!(e)))?;
     let curve = opts.out.join("curve.svg");
-    if let Err(e) = std::fs::read_to_string(opts.out.join("metrics.csv"))
-        .map_err(|e| e.to_string())
-        .and_then(|csv| curve_svg(&csv))
-        .and_then(|svg| std::fs::write(&curve, svg).map_err(|e| e.to_string()))
-    {
+    if let Err(e) = write_curve(&opts.out, &curve) {
         eprintln!("warning: no training curve: {e}");
     }
     println!("{}", monitor.summary());
     println!(
-        "model: {} (version {}); metrics: {}; curve: {}",
+        "model: {} (version {}); metrics: {}; curve: {} (and .png)",
         trained.model.display(),
         trained.version,
         opts.out.join("metrics.csv").display(),
@@ -266,6 +262,15 @@ pub fn evaluate(args: EvalArgs) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// curve.svg, and curve.png rendered from it as `negotium plot` renders.
+fn write_curve(out: &Path, svg_path: &Path) -> Result<(), String> {
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).map_err(|e| e.to_string())?;
+    let svg = curve_svg(&csv)?;
+    std::fs::write(svg_path, &svg).map_err(|e| e.to_string())?;
+    let png = super::plot::Rasterizer::new().png(&svg)?;
+    std::fs::write(svg_path.with_extension("png"), png).map_err(|e| e.to_string())
 }
 
 /// Mean reward per iteration and loss per step, from metrics.csv.
