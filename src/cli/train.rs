@@ -143,10 +143,19 @@ impl Monitor {
                 self.rows.push(r.clone());
             }
             Event::Checkpoint { version, path } => {
-                self.bar.println(format!("checkpoint at version {version}: {}", path.display()));
+                self.note(format!("checkpoint at version {version}: {}", path.display()));
             }
-            Event::Listening(addr) => self.bar.println(format!("parameter server listening on {addr}")),
+            Event::Listening(addr) => self.note(format!("parameter server listening on {addr}")),
             Event::Done { .. } => self.bar.finish(),
+        }
+    }
+
+    /// A line for the log, above the bar (or alone without one).
+    fn note(&self, line: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
         }
     }
 
