@@ -114,3 +114,22 @@ pub fn gradient<B: AutodiffBackend>(
     let grads = loss.backward();
     (params::gradients::<B, _>(&net, &grads), stats)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::learn::party::Step;
+
+    #[test]
+    fn gae_puts_the_final_reward_on_the_last_decision() {
+        let step = |value: f32| Step { obs: [0.0; OBS_DIM], action: 0, logp: 0.0, value };
+        let ep = Episode { steps: vec![step(0.5), step(0.6)], reward: 0.9, agreement: true };
+        let mut b = Batch::default();
+        b.push(&ep, 1.0, 0.5);
+        // δ1 = 0.9 − 0.6 = 0.3; δ0 = 0.6 − 0.5 = 0.1; A0 = δ0 + λ·δ1 = 0.25.
+        assert!((b.advantages[1] - 0.3).abs() < 1e-6);
+        assert!((b.advantages[0] - 0.25).abs() < 1e-6);
+        assert!((b.returns[0] - 0.75).abs() < 1e-6 && (b.returns[1] - 0.9).abs() < 1e-6);
+        assert_eq!(b.len(), 2);
+    }
+}
