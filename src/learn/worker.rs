@@ -90,13 +90,10 @@ impl<B: AutodiffBackend> Worker<B> {
         let t0 = Instant::now();
         let spec = PolicySpec::new(self.cfg.hidden);
         let (grad, loss) = ppo::gradient::<B>(&spec, &a.params, &data.batch, &self.cfg, &self.device);
+        // Rewards are reported once per iteration, with its first step.
         let mut stats = if fresh { data.stats.clone() } else { WorkerStats::default() };
         stats.loss = loss;
         stats.gradient_s = t0.elapsed().as_secs_f64();
-        if !fresh {
-            // Rewards are reported once per iteration, with its first step.
-            stats.episodes = 0;
-        }
         Ok(GradientMsg { worker: 0, version: a.version, grad, samples: data.batch.len() as u64, stats })
     }
 }
