@@ -11,6 +11,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("cargo:rerun-if-changed=proto");
     tonic_prost_build::configure()
-        .compile_protos(&["proto/negotium/v1/negotiation.proto", "proto/negotium/v1/cluster.proto"], &["proto"])?;
+        .compile_protos(
+            &[
+                "proto/negotium/v1/negotiation.proto",
+                "proto/negotium/v1/cluster.proto",
+                "proto/negotium/v1/training.proto",
+            ],
+            &["proto"],
+        )?;
     Ok(())
 }

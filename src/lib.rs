@@ -3,6 +3,8 @@
 //! Layers, dependencies pointing down only:
 //!
 //! - [`cli`] — the `negotium` commands; the only place that prints for people.
+//! - [`learn`] — learned bidding policies: RL environment, burn model,
+//!   PPO, parameter server and training workers (local or over gRPC).
 //! - [`net`] — the public gRPC API (`proto/negotium/v1`): `negotium serve`,
 //!   external agents, and a Rust client.
 //! - [`tournament`] — strategies × scenarios × repetitions with role
@@ -18,12 +20,12 @@
 //!   records ([`core::record`]) and the reference workload
 //!   ([`core::workload`]).
 //!
-//! Planned (see DESIGN.md): multi-node runs in `net`, and `learn`
-//! (parameter server, training workers).
+//! Planned (see DESIGN.md): multi-node runs in `net`.
 
 pub mod cli;
 pub mod core;
 pub mod engine;
 pub mod import;
+pub mod learn;
 pub mod net;
 pub mod tournament;

@@ -12,6 +12,7 @@ mod plot;
 mod report;
 mod run;
 mod tournament;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +77,14 @@ enum Command {
     Tournament(tournament::TournamentArgs),
     /// Plot results: one negotiation's utility space, or a tournament's strategies.
     Plot(plot::PlotArgs),
+    /// Train a bidding policy: parameter server and N local workers (PPO).
+    Train(train::TrainArgs),
+    /// Parameter server alone, for workers joining over gRPC.
+    Ps(train::PsArgs),
+    /// A training worker joining a parameter server over gRPC.
+    Worker(train::WorkerArgs),
+    /// A trained policy against fixed baselines on held-out scenarios and opponents.
+    Eval(train::EvalArgs),
 }
 
 /// An error and the exit code it deserves.
@@ -102,6 +111,7 @@ impl From<serde_json::Error> for CliError {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_json);
+    crate::learn::register();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Analyze { scenario, json } => analyze::analyze(&scenario, json),
@@ -114,6 +124,10 @@ pub fn main() -> ExitCode {
         Command::Import(args) => import::import(args),
         Command::Tournament(args) => tournament::tournament(args),
         Command::Plot(args) => plot::plot(args),
+        Command::Train(args) => train::train(args),
+        Command::Ps(args) => train::ps(args),
+        Command::Worker(args) => train::worker(args),
+        Command::Eval(args) => train::evaluate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,7 +24,7 @@ use clap::ValueEnum;
 
 use super::CliError;
 use input::{Flow, Head, Record, Score, each_line};
-use render::Rasterizer;
+pub(super) use render::Rasterizer;
 
 #[derive(clap::Args)]
 #[command(after_help = "Plots are named RESULTS-session-N.svg/.png and RESULTS-strategies.svg/.png. \

@@ -16,7 +16,7 @@ pub use acceptance::Acceptance;
 pub use bidding::Bidding;
 pub use boa::Boa;
 pub use opponent::FrequencyModel;
-pub use spec::{STRATEGY_NAMES, StrategyError, StrategySpec};
+pub use spec::{LearnedLoader, STRATEGY_NAMES, StrategyError, StrategySpec, register_learned_loader};
 
 use std::sync::Arc;
 

@@ -2,6 +2,8 @@
 //! command line.
 
 use std::fmt;
+use std::path::Path;
+use std::sync::OnceLock;
 
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
@@ -11,7 +13,20 @@ use super::{Acceptance, Bidding, Boa, Strategy};
 
 /// Names `StrategySpec::build` knows.
 pub const STRATEGY_NAMES: &[&str] =
-    &["boulware", "linear", "conceder", "time-dependent", "hardliner", "random", "tit-for-tat"];
+    &["boulware", "linear", "conceder", "time-dependent", "hardliner", "random", "tit-for-tat", "learned"];
+
+/// Builds a `learned` strategy from a model file. Core cannot link burn, so
+/// the learn layer registers this once at start-up
+/// (`negotium::learn::register()`); without it a learned spec is a clear
+/// error rather than a silent fallback.
+pub type LearnedLoader = fn(&Path) -> Result<Box<dyn Strategy>, String>;
+
+static LEARNED_LOADER: OnceLock<LearnedLoader> = OnceLock::new();
+
+/// Installs the loader for `{ learned = "PATH" }`; later calls are ignored.
+pub fn register_learned_loader(loader: LearnedLoader) {
+    let _ = LEARNED_LOADER.set(loader);
+}
 
 #[derive(Debug, Error, PartialEq)]
 pub enum StrategyError {
@@ -37,10 +52,26 @@ impl StrategySpec {
         Self { name: name.to_string(), params: Map::new() }
     }
 
-    /// From a scenario value: `"boulware"` or `{ type = "time-dependent", e = 0.5 }`.
+    /// From a scenario value: `"boulware"`, `{ type = "time-dependent", e = 0.5 }`
+    /// or `{ learned = "models/policy" }` (a trained policy, see `learn`).
     pub fn from_json(v: &Json) -> Result<Self, StrategyError> {
         match v {
             Json::String(s) => Ok(Self::named(s)),
+            Json::Object(map) if map.contains_key("learned") => {
+                let path = map["learned"]
+                    .as_str()
+                    .ok_or_else(|| StrategyError::Syntax("`learned` takes the path of a model".into()))?;
+                if let Some(extra) = map.keys().find(|k| *k != "learned") {
+                    return Err(StrategyError::UnknownParameter {
+                        strategy: "learned".into(),
+                        param: extra.clone(),
+                        valid: "learned".into(),
+                    });
+                }
+                let mut params = Map::new();
+                params.insert("path".into(), Json::String(path.into()));
+                Ok(Self { name: "learned".into(), params })
+            }
             Json::Object(map) => {
                 let mut params = map.clone();
                 let name = params
@@ -81,7 +112,26 @@ impl StrategySpec {
     }
 
     pub fn build(&self) -> Result<Box<dyn Strategy>, StrategyError> {
+        if self.name == "learned" {
+            return self.build_learned();
+        }
         Ok(Box::new(self.build_boa()?))
+    }
+
+    fn build_learned(&self) -> Result<Box<dyn Strategy>, StrategyError> {
+        let p = Params { spec: self };
+        let path = self.params.get("path").and_then(Json::as_str).ok_or_else(|| p.bad("path", "is required"))?;
+        if let Some(extra) = self.params.keys().find(|k| *k != "path") {
+            return Err(StrategyError::UnknownParameter {
+                strategy: self.name.clone(),
+                param: extra.clone(),
+                valid: "path".into(),
+            });
+        }
+        let loader = LEARNED_LOADER.get().ok_or_else(|| {
+            p.bad("path", "cannot be loaded: no model loader is registered (call negotium::learn::register())")
+        })?;
+        loader(Path::new(path)).map_err(|problem| p.bad("path", &problem))
     }
 
     pub fn build_boa(&self) -> Result<Boa, StrategyError> {
@@ -140,6 +190,9 @@ impl StrategySpec {
 
 impl fmt::Display for StrategySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let (true, Some(Json::String(path))) = (self.name == "learned", self.params.get("path")) {
+            return write!(f, "learned({path})");
+        }
         if self.params.is_empty() {
             return write!(f, "{}", self.name);
         }

@@ -1,0 +1,332 @@
+//! `negotium train`, `ps`, `worker` and `eval`: training a bidding policy
+//! and measuring it. The work is in [`crate::learn`]; this file parses,
+//! prints, and writes the metrics CSV and the training curve.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use plotters::prelude::*;
+
+use super::CliError;
+use crate::learn::config::TrainConfig;
+use crate::learn::device::Device;
+use crate::learn::env::Pool;
+use crate::learn::eval;
+use crate::learn::ps::{Event, StepReport};
+use crate::learn::train::{self, LocalRun};
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Training configuration (see training/ppo.toml).
+    config: PathBuf,
+    /// Local worker threads (default: the config's `workers`).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Folder for checkpoints, metrics.csv, curve.svg and the model (policy.mpk + policy.json).
+    #[arg(long, default_value = "runs/train")]
+    out: PathBuf,
+    /// No progress bar (logs and CI).
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub struct PsArgs {
+    /// Address to serve the training RPCs on.
+    #[arg(long, default_value = "0.0.0.0:7100")]
+    listen: String,
+    #[arg(long)]
+    config: PathBuf,
+    /// Folder for checkpoints, metrics and the final model.
+    #[arg(long, default_value = "runs/ps")]
+    checkpoint_dir: PathBuf,
+    #[arg(long)]
+    resume: bool,
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    /// Parameter server address, HOST:PORT.
+    #[arg(long)]
+    ps: String,
+    /// cpu, or cuda:N (needs a build with --features cuda and a driver).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// A trained model (policy.mpk, its policy.json beside it).
+    model: PathBuf,
+    /// Config whose [eval] pool to use (default: config.toml beside the
+    /// model, as `negotium train` leaves it, else the built-in held-out pool).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Negotiations per candidate (default: the pool's `episodes`).
+    #[arg(long)]
+    episodes: Option<usize>,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn load_config(path: &Path) -> Result<TrainConfig, CliError> {
+    TrainConfig::load(path).map_err(CliError::Input)
+}
+
+/// Progress bar, metrics CSV and curve for a run writing into `out`.
+struct Monitor {
+    bar: ProgressBar,
+    csv: std::fs::File,
+    rows: Vec<StepReport>,
+    last_reward: f64,
+    started: Instant,
+}
+
+impl Monitor {
+    fn new(out: &Path, total: u64, done: u64, quiet: bool) -> Result<Self, CliError> {
+        std::fs::create_dir_all(out)?;
+        let path = out.join("metrics.csv");
+        let fresh = done == 0 || !path.exists();
+        let mut csv =
+            std::fs::OpenOptions::new().create(true).append(!fresh).write(true).truncate(fresh).open(&path)?;
+        if fresh {
+            writeln!(
+                csv,
+                "version,iteration,workers,samples,episodes,mean_reward,agreement_rate,loss,policy_loss,value_loss,entropy,grad_norm,step_s,ps_s,dropped"
+            )?;
+        }
+        let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} steps {elapsed_precise} {msg}")
+                .expect("progress template"),
+        );
+        bar.set_position(done);
+        Ok(Self { bar, csv, rows: Vec::new(), last_reward: f64::NAN, started: Instant::now() })
+    }
+
+    fn event(&mut self, ev: &Event) {
+        match ev {
+            Event::Step(r) => {
+                if r.episodes > 0 {
+                    self.last_reward = r.mean_reward;
+                }
+                let _ = writeln!(
+                    self.csv,
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{:.6},{:.6},{}",
+                    r.version,
+                    r.iteration,
+                    r.workers,
+                    r.samples,
+                    r.episodes,
+                    if r.episodes > 0 { format!("{:.6}", r.mean_reward) } else { String::new() },
+                    if r.episodes > 0 { format!("{:.6}", r.agreement_rate) } else { String::new() },
+                    r.loss,
+                    r.policy_loss,
+                    r.value_loss,
+                    r.entropy,
+                    r.grad_norm,
+                    r.step_s,
+                    r.ps_s,
+                    r.dropped.len()
+                );
+                self.bar.set_position(r.version);
+                self.bar
+                    .set_message(format!("reward {:.3}  loss {:.4}  workers {}", self.last_reward, r.loss, r.workers));
+                self.rows.push(r.clone());
+            }
+            Event::Checkpoint { version, path } => {
+                self.note(format!("checkpoint at version {version}: {}", path.display()));
+            }
+            Event::Listening(addr) => self.note(format!("parameter server listening on {addr}")),
+            Event::Done { .. } => self.bar.finish(),
+        }
+    }
+
+    /// A line for the log, above the bar (or alone without one).
+    fn note(&self, line: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+
+    /// Throughput and the parameter server's share of step time, over the
+    /// steps after the first iteration (which also pays for joining and
+    /// loading the scenario pool).
+    fn summary(&self) -> String {
+        if self.rows.is_empty() {
+            return "no steps taken".into();
+        }
+        let steady: Vec<&StepReport> = self.rows.iter().filter(|r| r.iteration > self.rows[0].iteration).collect();
+        let rows = if steady.is_empty() { self.rows.iter().collect() } else { steady };
+        let samples: u64 = rows.iter().map(|r| r.samples).sum();
+        let episodes: u64 = rows.iter().map(|r| r.episodes).sum();
+        let step: f64 = rows.iter().map(|r| r.step_s).sum();
+        let ps: f64 = rows.iter().map(|r| r.ps_s).sum();
+        format!(
+            "{} steps in {:.1} s; after the first iteration: {:.0} samples/s (decisions through a gradient step), \
+             {:.1} episodes/s, parameter server {:.3}% of step time",
+            self.rows.len(),
+            self.started.elapsed().as_secs_f64(),
+            samples as f64 / step.max(1e-9),
+            episodes as f64 / step.max(1e-9),
+            100.0 * ps / step.max(1e-12)
+        )
+    }
+}
+
+pub fn train(args: TrainArgs) -> Result<(), CliError> {
+    let cfg = load_config(&args.config)?;
+    let workers = args.workers.unwrap_or(cfg.workers).max(1);
+    let opts = LocalRun { workers, out: args.out.clone(), resume: args.resume, listen: None, kill_after: None };
+    run_ps(cfg, &opts, args.quiet)
+}
+
+pub fn ps(args: PsArgs) -> Result<(), CliError> {
+    let cfg = load_config(&args.config)?;
+    let opts = LocalRun {
+        workers: 0,
+        out: args.checkpoint_dir.clone(),
+        resume: args.resume,
+        listen: Some(args.listen.clone()),
+        kill_after: None,
+    };
+    run_ps(cfg, &opts, args.quiet)
+}
+
+fn run_ps(cfg: TrainConfig, opts: &LocalRun, quiet: bool) -> Result<(), CliError> {
+    if opts.resume && !opts.out.join(crate::learn::checkpoint::FILE).exists() {
+        return Err(CliError::Input(format!("--resume: no checkpoint in {}", opts.out.display())));
+    }
+    let done =
+        if opts.resume { crate::learn::checkpoint::load(&opts.out).map_err(CliError::Input)?.version } else { 0 };
+    let mut monitor = Monitor::new(&opts.out, cfg.total_steps(), done, quiet)?;
+    let trained = train::run(cfg, opts, |ev| monitor.event(ev)).map_err(|e| CliError::Failure(anyhow::anyhow!(e)))?;
+    let curve = opts.out.join("curve.svg");
+    if let Err(e) = write_curve(&opts.out, &curve) {
+        eprintln!("warning: no training curve: {e}");
+    }
+    println!("{}", monitor.summary());
+    println!(
+        "model: {} (version {}); metrics: {}; curve: {} (and .png)",
+        trained.model.display(),
+        trained.version,
+        opts.out.join("metrics.csv").display(),
+        curve.display()
+    );
+    Ok(())
+}
+
+pub fn worker(args: WorkerArgs) -> Result<(), CliError> {
+    let device: Device = args.device.parse().map_err(CliError::Input)?;
+    crate::learn::device::check(device).map_err(CliError::Input)?;
+    let summary = train::remote_worker(&args.ps, device).map_err(|e| CliError::Failure(anyhow::anyhow!(e)))?;
+    println!("worker done: {} steps, {} rejoins", summary.steps, summary.rejoins);
+    Ok(())
+}
+
+pub fn evaluate(args: EvalArgs) -> Result<(), CliError> {
+    let (spec, flat) = crate::learn::model::load(&args.model).map_err(CliError::Input)?;
+    let beside = args.model.parent().map(|d| d.join("config.toml")).filter(|p| p.exists());
+    let cfg = match args.config.or(beside) {
+        Some(p) => load_config(&p)?,
+        None => TrainConfig::default(),
+    };
+    let pool = Pool::load(&cfg.eval).map_err(CliError::Input)?;
+    for s in &pool.skipped {
+        eprintln!("note: skipped {s}");
+    }
+    let episodes = args.episodes.unwrap_or(cfg.eval.episodes);
+    let rows =
+        eval::evaluate(Some((&spec, &flat)), &pool, episodes).map_err(|e| CliError::Failure(anyhow::anyhow!(e)))?;
+    if args.json {
+        for r in &rows {
+            println!("{}", serde_json::to_string(r)?);
+        }
+        return Ok(());
+    }
+    println!(
+        "held-out pool: {} scenarios + random domains ({:.0}%), opponents: {}",
+        pool.cases.len(),
+        pool.random_share * 100.0,
+        pool.opponents.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    );
+    print!("{}", eval::table(&rows));
+    if let (Some(best), Some(me)) = (eval::best_time_dependent(&rows), rows.first()) {
+        println!(
+            "learned vs best time-dependent ({}): own utility {:+.4}, agreement {:+.3}, welfare {:+.4}",
+            best.candidate,
+            me.own_utility - best.own_utility,
+            me.agreement_rate - best.agreement_rate,
+            me.social_welfare - best.social_welfare
+        );
+    }
+    Ok(())
+}
+
+/// curve.svg, and curve.png rendered from it as `negotium plot` renders.
+fn write_curve(out: &Path, svg_path: &Path) -> Result<(), String> {
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).map_err(|e| e.to_string())?;
+    let svg = curve_svg(&csv)?;
+    std::fs::write(svg_path, &svg).map_err(|e| e.to_string())?;
+    let png = super::plot::Rasterizer::new().png(&svg)?;
+    std::fs::write(svg_path.with_extension("png"), png).map_err(|e| e.to_string())
+}
+
+/// Mean reward per iteration and loss per step, from metrics.csv.
+fn curve_svg(csv: &str) -> Result<String, String> {
+    let mut reward: Vec<(f64, f64)> = Vec::new();
+    let mut loss: Vec<(f64, f64)> = Vec::new();
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let num = |k: usize| f.get(k).and_then(|s| s.parse::<f64>().ok());
+        if let (Some(v), Some(l)) = (num(0), num(7)) {
+            loss.push((v, l));
+            if let Some(r) = num(5) {
+                reward.push((v, r));
+            }
+        }
+    }
+    if loss.is_empty() {
+        return Err("no steps recorded".into());
+    }
+    let x_max = loss.iter().map(|p| p.0).fold(1.0, f64::max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 600)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (top, bottom) = root.split_vertically(300);
+        let draw = |area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+                    title: &str,
+                    pts: &[(f64, f64)],
+                    color: RGBColor|
+         -> Result<(), String> {
+            let lo = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+            let hi = pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+            let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0), lo.max(0.0) + 1.0) };
+            let mut chart = ChartBuilder::on(area)
+                .caption(title, ("sans-serif", 18))
+                .margin(12)
+                .x_label_area_size(30)
+                .y_label_area_size(50)
+                .build_cartesian_2d(0.0..x_max, lo..hi)
+                .map_err(|e| e.to_string())?;
+            chart.configure_mesh().x_desc("step (version)").draw().map_err(|e| e.to_string())?;
+            chart.draw_series(LineSeries::new(pts.iter().copied(), &color)).map_err(|e| e.to_string())?;
+            Ok(())
+        };
+        draw(&top, "mean reward (own utility) per iteration", &reward, RGBColor(31, 119, 180))?;
+        draw(&bottom, "PPO loss per step", &loss, RGBColor(214, 39, 40))?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}

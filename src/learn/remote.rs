@@ -1,0 +1,164 @@
+//! The parameter server over gRPC (`proto/negotium/v1/training.proto`):
+//! the tonic service forwards to the [`ParameterServer`] actor, and
+//! [`RemoteLink`] is a worker's blocking client. A fetch is a long poll: it
+//! returns when the worker has work (or training is over).
+
+use std::net::SocketAddr;
+
+use actix::Addr;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Channel, Server};
+use tonic::{Request, Response, Status};
+
+use super::config::TrainConfig;
+use super::ps::{self, Assignment, FetchReply, GradientMsg, ParameterServer, PsError, PushAck};
+use super::worker::PsLink;
+use crate::net::pb::training_client::TrainingClient;
+use crate::net::pb::training_server::{Training, TrainingServer};
+use crate::net::pb::{
+    TrainingAssignment, TrainingFetchReply, TrainingFetchRequest, TrainingJoinReply, TrainingJoinRequest,
+    TrainingPushReply, TrainingPushRequest, training_fetch_reply,
+};
+
+/// Parameters and gradients of big models exceed tonic's 4 MiB default.
+const MAX_MESSAGE: usize = 256 << 20;
+
+struct Service {
+    ps: Addr<ParameterServer>,
+}
+
+fn status(e: PsError) -> Status {
+    match e {
+        PsError::UnknownWorker(_) => Status::not_found(e.to_string()),
+        PsError::FutureVersion { .. } => Status::invalid_argument(e.to_string()),
+        PsError::Other(m) => Status::internal(m),
+    }
+}
+
+fn mailbox(e: actix::MailboxError) -> Status {
+    Status::unavailable(format!("parameter server: {e}"))
+}
+
+#[tonic::async_trait]
+impl Training for Service {
+    async fn training_join(&self, _: Request<TrainingJoinRequest>) -> Result<Response<TrainingJoinReply>, Status> {
+        let (worker, cfg) = self.ps.send(ps::Join).await.map_err(mailbox)?;
+        let config_toml = toml::to_string(&cfg).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(TrainingJoinReply { worker, config_toml }))
+    }
+
+    async fn training_fetch(&self, req: Request<TrainingFetchRequest>) -> Result<Response<TrainingFetchReply>, Status> {
+        let r = req.into_inner();
+        let reply =
+            self.ps.send(ps::Fetch { worker: r.worker, after: r.after }).await.map_err(mailbox)?.map_err(status)?;
+        let reply = match reply {
+            FetchReply::Work(a) => training_fetch_reply::Reply::Work(TrainingAssignment {
+                version: a.version,
+                iteration: a.iteration,
+                params: a.params.to_vec(),
+                shard: a.shard as u32,
+                shards: a.shards as u32,
+            }),
+            FetchReply::Done | FetchReply::Wait => training_fetch_reply::Reply::Done(true),
+        };
+        Ok(Response::new(TrainingFetchReply { reply: Some(reply) }))
+    }
+
+    async fn training_push(&self, req: Request<TrainingPushRequest>) -> Result<Response<TrainingPushReply>, Status> {
+        let r = req.into_inner();
+        let stats = serde_json::from_str(&r.stats_json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let msg = GradientMsg { worker: r.worker, version: r.version, grad: r.grad, samples: r.samples, stats };
+        let ack = self.ps.send(ps::Push(msg)).await.map_err(mailbox)?.map_err(status)?;
+        Ok(Response::new(TrainingPushReply { accepted: ack == PushAck::Accepted }))
+    }
+}
+
+/// Serves the parameter server on `listener` until the future is dropped.
+pub async fn serve(ps: Addr<ParameterServer>, listener: TcpListener) -> Result<(), String> {
+    let svc = TrainingServer::new(Service { ps })
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    Server::builder()
+        .tcp_nodelay(true)
+        .add_service(svc)
+        .serve_with_incoming(TcpListenerStream::new(listener))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A worker's connection to a remote parameter server; blocking calls on a
+/// runtime of its own (the worker thread does CPU work in between).
+pub struct RemoteLink {
+    rt: tokio::runtime::Runtime,
+    client: TrainingClient<Channel>,
+    device: String,
+}
+
+impl RemoteLink {
+    pub fn connect(addr: &str, device: &str) -> Result<Self, String> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let url = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
+        let client = rt
+            .block_on(async {
+                let channel = Channel::from_shared(url.clone()).map_err(|e| e.to_string())?.connect().await;
+                channel.map_err(|e| format!("cannot reach the parameter server at {addr}: {e}"))
+            })
+            .map(|ch| {
+                TrainingClient::new(ch).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE)
+            })?;
+        Ok(Self { rt, client, device: device.into() })
+    }
+}
+
+fn from_status(s: Status) -> PsError {
+    if s.code() == tonic::Code::NotFound {
+        // The server's message names the id; the worker only needs the kind.
+        PsError::UnknownWorker(0)
+    } else {
+        PsError::Other(format!("parameter server: {}", s.message()))
+    }
+}
+
+impl PsLink for RemoteLink {
+    fn join(&mut self) -> Result<(u64, TrainConfig), PsError> {
+        let req = TrainingJoinRequest { device: self.device.clone() };
+        let r = self.rt.block_on(self.client.training_join(req)).map_err(from_status)?.into_inner();
+        let cfg = toml::from_str(&r.config_toml).map_err(|e| PsError::Other(format!("config from server: {e}")))?;
+        Ok((r.worker, cfg))
+    }
+
+    fn fetch(&mut self, worker: u64, after: Option<u64>) -> Result<FetchReply, PsError> {
+        let r = self.rt.block_on(self.client.training_fetch(TrainingFetchRequest { worker, after }));
+        match r.map_err(from_status)?.into_inner().reply {
+            Some(training_fetch_reply::Reply::Work(a)) => Ok(FetchReply::Work(Assignment {
+                version: a.version,
+                iteration: a.iteration,
+                params: std::sync::Arc::new(a.params),
+                shard: a.shard as usize,
+                shards: a.shards as usize,
+            })),
+            _ => Ok(FetchReply::Done),
+        }
+    }
+
+    fn push(&mut self, msg: GradientMsg) -> Result<PushAck, PsError> {
+        let stats_json = serde_json::to_string(&msg.stats).map_err(|e| PsError::Other(e.to_string()))?;
+        let req = TrainingPushRequest {
+            worker: msg.worker,
+            version: msg.version,
+            grad: msg.grad,
+            samples: msg.samples,
+            stats_json,
+        };
+        let r = self.rt.block_on(self.client.training_push(req)).map_err(from_status)?.into_inner();
+        Ok(if r.accepted { PushAck::Accepted } else { PushAck::Ignored })
+    }
+}
+
+/// Binds `addr` (port 0 picks one) and returns the listener and its address.
+pub async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), String> {
+    let l = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let a = l.local_addr().map_err(|e| e.to_string())?;
+    Ok((l, a))
+}
