@@ -10,14 +10,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         unsafe { std::env::set_var("PROTOC", protoc) };
     }
     println!("cargo:rerun-if-changed=proto");
-    tonic_prost_build::configure()
-        .compile_protos(
-            &[
-                "proto/negotium/v1/negotiation.proto",
-                "proto/negotium/v1/cluster.proto",
-                "proto/negotium/v1/training.proto",
-            ],
-            &["proto"],
-        )?;
+    tonic_prost_build::configure().compile_protos(
+        &["proto/negotium/v1/negotiation.proto", "proto/negotium/v1/cluster.proto", "proto/negotium/v1/training.proto"],
+        &["proto"],
+    )?;
     Ok(())
 }

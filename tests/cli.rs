@@ -1107,3 +1107,20 @@ fn huge_wall_time_deadline_with_a_round_limit_runs_on_both_engines() {
     }
     assert_eq!(lines[0], lines[1]);
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    // `negotium run … | head -1`: the reader goes away before the report.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_negotium"))
+        .args(["run", "scenarios/series-a.toml", "--repeat", "200", "--engine", "direct"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

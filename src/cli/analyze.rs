@@ -34,17 +34,17 @@ pub fn analyze(path: &Path, as_json: bool) -> Result<(), CliError> {
             "max_welfare": point_json(d, an.max_welfare.as_ref()),
             "egalitarian": point_json(d, an.egalitarian.as_ref()),
         });
-        println!("{}", serde_json::to_string(&obj)?);
+        outln!("{}", serde_json::to_string(&obj)?);
         return Ok(());
     }
     let names: Vec<&str> = scenario.parties.iter().map(|p| p.name.as_str()).collect();
-    println!("{} — parties: {}", scenario.name, names.join(", "));
-    println!("outcomes:            {}", an.outcomes);
+    outln!("{} — parties: {}", scenario.name, names.join(", "));
+    outln!("outcomes:            {}", an.outcomes);
     if let Some(note) = &an.note {
-        println!("note:                {note}");
+        outln!("note:                {note}");
     }
-    println!("disagreement point:  {}", fmt_utils(&an.disagreement));
-    println!("Pareto frontier:     {} outcomes", an.pareto.len());
+    outln!("disagreement point:  {}", fmt_utils(&an.disagreement));
+    outln!("Pareto frontier:     {} outcomes", an.pareto.len());
     for (label, p) in [
         ("Nash", &an.nash),
         ("Kalai–Smorodinsky", &an.kalai_smorodinsky),
@@ -52,8 +52,8 @@ pub fn analyze(path: &Path, as_json: bool) -> Result<(), CliError> {
         ("egalitarian", &an.egalitarian),
     ] {
         match p {
-            Some(p) => println!("{label:<20} {}  {}", fmt_utils(&p.utilities), d.outcome_display(&p.outcome)),
-            None => println!("{label:<20} none (no outcome is acceptable to every party)"),
+            Some(p) => outln!("{label:<20} {}  {}", fmt_utils(&p.utilities), d.outcome_display(&p.outcome)),
+            None => outln!("{label:<20} none (no outcome is acceptable to every party)"),
         }
     }
     Ok(())

@@ -172,9 +172,9 @@ pub fn session(cmd: SessionCommand) -> Result<(), CliError> {
                     join_timeout_seconds: 0.0,
                 };
                 let r = client.create_session(req).await.map_err(|s| remote(s.into()))?.into_inner();
-                println!("session {}", r.session_id);
+                outln!("session {}", r.session_id);
                 for t in r.tokens {
-                    println!("token {} {}", t.party, t.token);
+                    outln!("token {} {}", t.party, t.token);
                 }
             }
             SessionCommand::List { server } => {
@@ -190,7 +190,7 @@ pub fn session(cmd: SessionCommand) -> Result<(), CliError> {
                     } else {
                         format!(" (waiting for {})", s.waiting_for.join(", "))
                     };
-                    println!("{}  {:<9} {}{waiting}", s.session_id, s.state, s.scenario);
+                    outln!("{}  {:<9} {}{waiting}", s.session_id, s.state, s.scenario);
                 }
             }
             SessionCommand::Result { session_id, server } => {
@@ -200,7 +200,7 @@ pub fn session(cmd: SessionCommand) -> Result<(), CliError> {
                     .await
                     .map_err(|s| remote(s.into()))?
                     .into_inner();
-                println!("{}", r.record_json);
+                outln!("{}", r.record_json);
             }
             SessionCommand::Watch { session_id, server } => {
                 use tokio_stream::StreamExt;
@@ -223,9 +223,9 @@ pub fn session(cmd: SessionCommand) -> Result<(), CliError> {
                                 Some(pb::action::Kind::Accept(_)) => "accepts".into(),
                                 _ => "ends the negotiation".into(),
                             };
-                            println!("round {:>4}  party {}  {kind}", a.round, a.party);
+                            outln!("round {:>4}  party {}  {kind}", a.round, a.party);
                         }
-                        Some(pb::session_event::Kind::Finished(r)) => println!("{}", r.record_json),
+                        Some(pb::session_event::Kind::Finished(r)) => outln!("{}", r.record_json),
                         None => {}
                     }
                 }
@@ -269,7 +269,7 @@ pub fn agent(args: AgentArgs) -> Result<(), CliError> {
         let results =
             play(channel, vec![Seat::new(&args.session, &args.party, &args.token, strategy)]).await.map_err(remote)?;
         for r in results {
-            println!("{}", r.record_json);
+            outln!("{}", r.record_json);
         }
         Ok(())
     })

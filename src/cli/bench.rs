@@ -152,9 +152,9 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
         "peak_rss_mib": peak_rss_mib(),
     });
     if args.json {
-        println!("{report}");
+        outln!("{report}");
     } else {
-        println!(
+        outln!(
             "{} {} ({} outcomes), engine {}, {} thread(s), n={}",
             args.workload,
             args.pair,
@@ -164,16 +164,16 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
             summary.n
         );
         if !nodes.is_empty() {
-            println!("  nodes            {}", nodes.join(", "));
+            outln!("  nodes            {}", nodes.join(", "));
         }
-        println!("  negotiations/s   {:.0}", report["negotiations_per_s"].as_f64().unwrap_or(0.0));
-        println!("  offers/s         {:.0}", report["offers_per_s"].as_f64().unwrap_or(0.0));
-        println!("  agreement rate   {:.3}", report["agreement_rate"].as_f64().unwrap_or(0.0));
-        println!("  mean rounds      {:.3}", report["rounds_mean"].as_f64().unwrap_or(0.0));
+        outln!("  negotiations/s   {:.0}", report["negotiations_per_s"].as_f64().unwrap_or(0.0));
+        outln!("  offers/s         {:.0}", report["offers_per_s"].as_f64().unwrap_or(0.0));
+        outln!("  agreement rate   {:.3}", report["agreement_rate"].as_f64().unwrap_or(0.0));
+        outln!("  mean rounds      {:.3}", report["rounds_mean"].as_f64().unwrap_or(0.0));
         let mu = summary.mean_utilities();
-        println!("  mean utilities   A {:.4}  B {:.4}", mu.first().unwrap_or(&0.0), mu.get(1).unwrap_or(&0.0));
+        outln!("  mean utilities   A {:.4}  B {:.4}", mu.first().unwrap_or(&0.0), mu.get(1).unwrap_or(&0.0));
         if let Some(m) = peak_rss_mib() {
-            println!("  peak memory      {m:.1} MiB");
+            outln!("  peak memory      {m:.1} MiB");
         }
     }
     Ok(())

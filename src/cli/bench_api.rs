@@ -136,14 +136,14 @@ pub fn bench_api(args: BenchApiArgs) -> Result<(), CliError> {
     });
     let report = report.map_err(CliError::Failure)?;
     if args.json {
-        println!("{report}");
+        outln!("{report}");
     } else {
-        println!("{} agent stream(s), {} sessions, {}", args.agents, args.sessions, args.pair);
-        println!("  offers/s            {:.0}", report["offers_per_s"].as_f64().unwrap_or(0.0));
-        println!("  agent turns/s       {:.0}", report["agent_turns_per_s"].as_f64().unwrap_or(0.0));
+        outln!("{} agent stream(s), {} sessions, {}", args.agents, args.sessions, args.pair);
+        outln!("  offers/s            {:.0}", report["offers_per_s"].as_f64().unwrap_or(0.0));
+        outln!("  agent turns/s       {:.0}", report["agent_turns_per_s"].as_f64().unwrap_or(0.0));
         let l = &report["turn_latency_ms"];
-        println!("  turn round trip ms  p50 {}  p90 {}  p99 {}  max {}", l["p50"], l["p90"], l["p99"], l["max"]);
-        println!("  agreement rate      {:.3}", report["agreement_rate"].as_f64().unwrap_or(0.0));
+        outln!("  turn round trip ms  p50 {}  p90 {}  p99 {}  max {}", l["p50"], l["p90"], l["p99"], l["max"]);
+        outln!("  agreement rate      {:.3}", report["agreement_rate"].as_f64().unwrap_or(0.0));
     }
     Ok(())
 }

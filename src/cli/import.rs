@@ -34,7 +34,7 @@ pub fn import(args: ImportArgs) -> Result<(), CliError> {
             std::fs::write(out, &text)
                 .map_err(|e| CliError::Failure(anyhow::anyhow!("cannot write {}: {e}", out.display())))?;
             let names: Vec<&str> = scenario.parties.iter().map(|p| p.name.as_str()).collect();
-            println!(
+            outln!(
                 "wrote {}: {} — {} issues, {} outcomes, parties {}",
                 out.display(),
                 scenario.name,
@@ -43,7 +43,7 @@ pub fn import(args: ImportArgs) -> Result<(), CliError> {
                 names.join(", ")
             );
         }
-        None => print!("{text}"),
+        None => crate::cli::write_out(format_args!("{text}")),
     }
     Ok(())
 }

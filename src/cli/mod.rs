@@ -2,6 +2,18 @@
 //! codes: 0 success, 1 a failure while running, 2 bad input (arguments,
 //! scenario files, strategy names).
 
+/// `println!` for reports: once stdout's reader has gone (`negotium run … |
+/// head`) the rest is dropped quietly and the command still finishes its
+/// work and its files, instead of panicking halfway.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod analyze;
 mod api;
 mod bench;
@@ -140,6 +152,12 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// See `outln!`.
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_fmt(args);
 }
 
 fn init_tracing(json: bool) {

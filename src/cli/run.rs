@@ -215,53 +215,53 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     }
 
     let names: Vec<&str> = scenario.parties.iter().map(|p| p.name.as_str()).collect();
-    println!("{} — {} negotiation(s), engine {engine}", scenario.name, summary.n);
+    outln!("{} — {} negotiation(s), engine {engine}", scenario.name, summary.n);
     if !kept.is_empty() {
-        println!("resumed:             {} negotiation(s) already in the results were kept", kept.len());
+        outln!("resumed:             {} negotiation(s) already in the results were kept", kept.len());
     }
     if let Some(r) = &cluster_report {
-        println!("nodes:               {}", r.nodes.join(", "));
+        outln!("nodes:               {}", r.nodes.join(", "));
         if !r.lost.is_empty() {
-            println!("nodes lost:          {} ({} negotiation(s) re-run elsewhere)", r.lost.join(", "), r.retried);
+            outln!("nodes lost:          {} ({} negotiation(s) re-run elsewhere)", r.lost.join(", "), r.retried);
         }
     }
     if summary.n == 0 {
         return Ok(());
     }
     for (name, label) in names.iter().zip(&labels) {
-        println!("  {name:<16} {label}");
+        outln!("  {name:<16} {label}");
     }
     if summary.n == 1 {
         let (r, assessment) = last.expect("one result");
         match &r.agreement {
-            Some(o) => println!("agreement:           {}", scenario.domain.outcome_display(o)),
-            None => println!("no agreement:        {}", describe_ending(&r, &names)),
+            Some(o) => outln!("agreement:           {}", scenario.domain.outcome_display(o)),
+            None => outln!("no agreement:        {}", describe_ending(&r, &names)),
         }
         for (name, u) in names.iter().zip(&r.utilities) {
-            println!("  utility {name:<16} {u:.4}");
+            outln!("  utility {name:<16} {u:.4}");
         }
-        println!("rounds:              {} ({} offers)", r.rounds, r.offers);
+        outln!("rounds:              {} ({} offers)", r.rounds, r.offers);
         let d = assessment.distances;
-        println!("social welfare:      {:.4}", r.utilities.iter().sum::<f64>());
+        outln!("social welfare:      {:.4}", r.utilities.iter().sum::<f64>());
         print_distance("distance to Nash:   ", d.nash);
         print_distance("distance to Pareto: ", d.pareto);
         print_distance("distance to K–S:    ", d.kalai_smorodinsky);
     } else {
-        println!("agreement rate:      {:.3}", summary.agreements as f64 / summary.n as f64);
-        println!("mean utilities:      {}", fmt_utils(&summary.mean_utilities()));
-        println!("mean rounds:         {:.2}", summary.mean(summary.rounds));
-        println!("mean social welfare: {:.4}", summary.mean(summary.welfare));
+        outln!("agreement rate:      {:.3}", summary.agreements as f64 / summary.n as f64);
+        outln!("mean utilities:      {}", fmt_utils(&summary.mean_utilities()));
+        outln!("mean rounds:         {:.2}", summary.mean(summary.rounds));
+        outln!("mean social welfare: {:.4}", summary.mean(summary.welfare));
         print_distance("mean dist. to Nash: ", Summary::mean_of(summary.nash));
         print_distance("mean dist. Pareto:  ", Summary::mean_of(summary.pareto));
-        println!("Pareto-efficient:    {:.3} of negotiations", summary.efficient as f64 / summary.n as f64);
+        outln!("Pareto-efficient:    {:.3} of negotiations", summary.efficient as f64 / summary.n as f64);
         let endings: Vec<String> = summary.endings.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!("endings:             {}", endings.join(", "));
+        outln!("endings:             {}", endings.join(", "));
     }
     if let Some(note) = &analysis.note {
-        println!("note: {note}");
+        outln!("note: {note}");
     }
     if let Some(path) = &args.out {
-        println!("results: {}", path.display());
+        outln!("results: {}", path.display());
     }
     Ok(())
 }
@@ -304,8 +304,8 @@ fn kept_negotiations(path: &std::path::Path, repeat: u64) -> Result<HashSet<u64>
 
 fn print_distance(label: &str, d: Option<f64>) {
     match d {
-        Some(d) => println!("{label} {d:.4}"),
-        None => println!("{label} n/a (no acceptable outcome)"),
+        Some(d) => outln!("{label} {d:.4}"),
+        None => outln!("{label} n/a (no acceptable outcome)"),
     }
 }
 

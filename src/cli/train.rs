@@ -215,8 +215,8 @@ fn run_ps(cfg: TrainConfig, opts: &LocalRun, quiet: bool) -> Result<(), CliError
     if let Err(e) = write_curve(&opts.out, &curve) {
         eprintln!("warning: no training curve: {e}");
     }
-    println!("{}", monitor.summary());
-    println!(
+    outln!("{}", monitor.summary());
+    outln!(
         "model: {} (version {}); metrics: {}; curve: {} (and .png)",
         trained.model.display(),
         trained.version,
@@ -230,7 +230,7 @@ pub fn worker(args: WorkerArgs) -> Result<(), CliError> {
     let device: Device = args.device.parse().map_err(CliError::Input)?;
     crate::learn::device::check(device).map_err(CliError::Input)?;
     let summary = train::remote_worker(&args.ps, device).map_err(|e| CliError::Failure(anyhow::anyhow!(e)))?;
-    println!("worker done: {} steps, {} rejoins", summary.steps, summary.rejoins);
+    outln!("worker done: {} steps, {} rejoins", summary.steps, summary.rejoins);
     Ok(())
 }
 
@@ -250,19 +250,19 @@ pub fn evaluate(args: EvalArgs) -> Result<(), CliError> {
         eval::evaluate(Some((&spec, &flat)), &pool, episodes).map_err(|e| CliError::Failure(anyhow::anyhow!(e)))?;
     if args.json {
         for r in &rows {
-            println!("{}", serde_json::to_string(r)?);
+            outln!("{}", serde_json::to_string(r)?);
         }
         return Ok(());
     }
-    println!(
+    outln!(
         "held-out pool: {} scenarios + random domains ({:.0}%), opponents: {}",
         pool.cases.len(),
         pool.random_share * 100.0,
         pool.opponents.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     );
-    print!("{}", eval::table(&rows));
+    crate::cli::write_out(format_args!("{}", eval::table(&rows)));
     if let (Some(best), Some(me)) = (eval::best_time_dependent(&rows), rows.first()) {
-        println!(
+        outln!(
             "learned vs best time-dependent ({}): own utility {:+.4}, agreement {:+.3}, welfare {:+.4}",
             best.candidate,
             me.own_utility - best.own_utility,

@@ -190,7 +190,7 @@ pub fn plot(args: PlotArgs) -> Result<(), CliError> {
         out.write("strategies", &svg)?;
     }
     for p in &out.written {
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
     }
     Ok(())
 }
@@ -221,7 +221,7 @@ fn plot_session(
     }
     let (space, mut notes) = spaces.for_record(record, &id, strict)?;
     for n in &notes {
-        println!("note: {n}");
+        outln!("note: {n}");
     }
     if record.parties.len() > 2 {
         let msg = format!(
@@ -232,7 +232,7 @@ fn plot_session(
             record.parties[1],
             record.parties.len()
         );
-        println!("note: {msg}");
+        outln!("note: {msg}");
         notes.push(msg);
     }
     let svg = session::draw(record, &id, space.as_deref(), &notes).map_err(failure)?;

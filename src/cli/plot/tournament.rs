@@ -96,23 +96,28 @@ impl Tally {
     }
 
     pub fn print(&self) {
-        println!(
+        outln!(
             "{} negotiation(s), {} strateg{} (mean ± standard error per participation)",
             self.negotiations,
             self.strategies.len(),
             if self.strategies.len() == 1 { "y" } else { "ies" }
         );
         let width = self.strategies.keys().map(|k| k.chars().count()).max().unwrap_or(8).clamp(8, 40);
-        println!(
+        outln!(
             "  {:<width$} {:>6}  {:>15}  {:>15}  {:>15}  {:>15}",
-            "strategy", "n", "own utility", "agreement rate", "social welfare", "dist. to Nash"
+            "strategy",
+            "n",
+            "own utility",
+            "agreement rate",
+            "social welfare",
+            "dist. to Nash"
         );
         let cell = |a: &Acc| match a.mean() {
             Some(m) => format!("{m:.3} ± {:.3}", a.se()),
             None => "n/a".into(),
         };
         for (name, s) in self.ranked() {
-            println!(
+            outln!(
                 "  {:<width$} {:>6}  {:>15}  {:>15}  {:>15}  {:>15}",
                 clip(name, 40),
                 s.utility.n,
