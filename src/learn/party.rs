@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use super::features::{History, OBS_DIM, level};
 use super::model::{Mlp, log_softmax};
-use crate::core::inverse::{Candidates, OutcomeIndex};
+use crate::core::inverse::OutcomeIndex;
 use crate::core::protocol::Action;
 use crate::core::rng::SplitMix64;
 use crate::core::strategy::{FrequencyModel, Observation, PartyContext, Strategy, Turn};
@@ -89,13 +89,7 @@ fn argmax(x: &[f32]) -> usize {
 impl Strategy for LearnedParty {
     fn init(&mut self, ctx: &PartyContext) {
         let mut rng = SplitMix64::new(ctx.seed);
-        let index = match &ctx.index {
-            Some(shared) => shared.clone(),
-            None => {
-                let candidates = Candidates::for_domain(&ctx.domain, &ctx.preferences, &mut rng);
-                Arc::new(OutcomeIndex::build(candidates, &ctx.domain, &ctx.preferences))
-            }
-        };
+        let index = ctx.outcome_index(&mut rng);
         let low = ctx.preferences.reservation_value.max(index.min_utility());
         let history = History::new(low, index.max_utility(), ctx.deadline.rounds);
         let model = FrequencyModel::new(&ctx.domain);

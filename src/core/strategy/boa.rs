@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::acceptance::AcceptInput;
 use super::bidding::BiddingInput;
 use super::{Acceptance, Bidding, FrequencyModel, Observation, PartyContext, Strategy, Turn};
-use crate::core::inverse::{Candidates, OutcomeIndex};
+use crate::core::inverse::OutcomeIndex;
 use crate::core::protocol::Action;
 use crate::core::rng::SplitMix64;
 
@@ -96,13 +96,7 @@ impl State {
 impl Strategy for Boa {
     fn init(&mut self, ctx: &PartyContext) {
         let mut rng = SplitMix64::new(ctx.seed);
-        let index = match &ctx.index {
-            Some(shared) => shared.clone(),
-            None => {
-                let candidates = Candidates::for_domain(&ctx.domain, &ctx.preferences, &mut rng);
-                Arc::new(OutcomeIndex::build(candidates, &ctx.domain, &ctx.preferences))
-            }
-        };
+        let index = ctx.outcome_index(&mut rng);
         let low = ctx.preferences.reservation_value.max(index.min_utility());
         let high = index.max_utility();
         let models = (0..ctx.n_parties)

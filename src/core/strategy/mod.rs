@@ -21,8 +21,9 @@ pub use spec::{LearnedLoader, STRATEGY_NAMES, StrategyError, StrategySpec, regis
 use std::sync::Arc;
 
 use super::domain::Domain;
-use super::inverse::OutcomeIndex;
+use super::inverse::{Candidates, OutcomeIndex};
 use super::protocol::{Action, Deadline, Ending, Standing};
+use super::rng::SplitMix64;
 use super::utility::Preferences;
 
 /// What a party knows when a session starts.
@@ -39,6 +40,20 @@ pub struct PartyContext {
     /// An outcome index for these preferences built by the host and shared
     /// across sessions; `None`: the strategy builds its own.
     pub index: Option<Arc<OutcomeIndex>>,
+}
+
+impl PartyContext {
+    /// The host's shared outcome index, or one built for this party (from a
+    /// seeded sample where the space is too large to enumerate).
+    pub fn outcome_index(&self, rng: &mut SplitMix64) -> Arc<OutcomeIndex> {
+        match &self.index {
+            Some(shared) => shared.clone(),
+            None => {
+                let candidates = Candidates::for_domain(&self.domain, &self.preferences, rng);
+                Arc::new(OutcomeIndex::build(candidates, &self.domain, &self.preferences))
+            }
+        }
+    }
 }
 
 /// Another party's action, delivered before this party's next turn.
