@@ -226,6 +226,24 @@ fn parties_split_over_three_nodes_give_the_local_traces() {
 }
 
 #[test]
+fn a_learned_policy_plays_on_another_node() {
+    let tmp = TempDir::new().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/policy.mpk");
+    let strategy = format!("investor={{ learned = \"{}\" }}", model.display());
+    let scenario = scenarios().join("series-a.toml");
+    let local = tmp.path().join("local.jsonl");
+    let base = ["run", scenario.to_str().unwrap(), "--repeat", "6", "--strategy", &strategy];
+    ok(&run(&[&base[..], &["--engine", "direct", "--out", local.to_str().unwrap()]].concat()));
+    let nodes: Vec<Node> = (0..2).map(|_| Node::start(&[])).collect();
+    let list = nodes.iter().map(|n| n.addr.as_str()).collect::<Vec<_>>().join(",");
+    let dist = tmp.path().join("dist.jsonl");
+    ok(&run(&[&base[..], &["--nodes", &list, "--placement", "split", "--out", dist.to_str().unwrap()]].concat()));
+    let (want, _) = records(&local, "session");
+    assert_eq!(records(&dist, "session").0, want);
+    assert!(want.values().all(|r| r["strategies"][1].as_str().is_some_and(|s| s.starts_with("learned"))));
+}
+
+#[test]
 fn a_node_that_starts_late_gets_work() {
     let tmp = TempDir::new().unwrap();
     let early = Node::start(&[]);
