@@ -352,6 +352,36 @@ fn nodes_count_sessions_for_prometheus_and_drain_on_sigterm() {
 }
 
 #[test]
+fn a_node_drained_mid_run_hands_its_new_work_to_the_others() {
+    let tmp = TempDir::new().unwrap();
+    let mut draining = Node::start(&["--drain-seconds", "30"]);
+    let other = Node::start(&[]);
+    let scenario = scenarios().join("series-a.toml");
+    let out = tmp.path().join("run.jsonl");
+    let list = format!("{},{}", draining.addr, other.addr);
+    let launcher = Command::new(BIN)
+        .args(["run", scenario.to_str().unwrap(), "--repeat", "600", "--out", out.to_str().unwrap()])
+        .args(["--nodes", &list, "--window", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first results", Duration::from_secs(60), || lines_in(&out) >= 30);
+    draining.terminate();
+    let status = draining.child.wait().unwrap();
+    assert!(status.success(), "the drained node exits cleanly: {status:?}");
+    let done = launcher.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{stdout}");
+    assert!(!stdout.contains("nodes lost"), "a drained node is not lost: {stdout}");
+    let (got, placed) = records(&out, "session");
+    assert_eq!(got.len(), 600);
+    assert!(placed.values().all(|(_, attempts)| *attempts == 1), "draining loses no session");
+    let last_on_drained = placed.iter().filter(|(_, (node, _))| node == &draining.addr).count();
+    assert!(last_on_drained < 600 && last_on_drained > 0);
+}
+
+#[test]
 fn dns_discovery_finds_the_nodes_behind_a_name() {
     let node = Node::start(&[]);
     let port = node.addr.rsplit_once(':').unwrap().1;

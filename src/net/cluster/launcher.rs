@@ -142,6 +142,17 @@ struct Node {
     last_problem: String,
 }
 
+/// Why a session is queued again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Requeue {
+    /// It failed where it ran: counts toward the attempt limit.
+    Failed,
+    /// A node it needed was lost: a re-run, but not the session's fault.
+    Lost,
+    /// A draining node refused it before it ran: not a re-run.
+    Refused,
+}
+
 /// Scenarios a node keeps loaded for one launcher.
 const MAX_LOADED: usize = 256;
 
@@ -163,7 +174,11 @@ impl Node {
 
 struct Running {
     job: Job,
+    /// Placement number: messages of older placements are ignored.
     attempt: u32,
+    /// Times the session ran before and was lost to a fault (a refusal by
+    /// a draining node is not one).
+    reruns: u32,
     host: usize,
     /// (party, node) of every remote party.
     seats: Vec<(usize, usize)>,
@@ -177,8 +192,8 @@ struct Launcher {
     uses: u64,
     nodes: Vec<Node>,
     running: HashMap<u64, Running>,
-    /// Jobs to run again, with the attempt they are at.
-    retry: VecDeque<(Job, u32)>,
+    /// Jobs to run again: (job, next placement number, reruns so far).
+    retry: VecDeque<(Job, u32, u32)>,
     jobs: Box<dyn Iterator<Item = Job> + Send>,
     jobs_left: bool,
     events: mpsc::UnboundedSender<(usize, u64, Event)>,
@@ -353,10 +368,10 @@ impl Launcher {
                 return Ok(());
             };
             self.next_node = (pos + 1) % live.len();
-            let (job, attempt) = match self.retry.pop_front() {
+            let (job, attempt, reruns) = match self.retry.pop_front() {
                 Some(r) => r,
                 None => match self.jobs_left.then(|| self.jobs.next()).flatten() {
-                    Some(job) => (job, 0),
+                    Some(job) => (job, 0, 0),
                     None => {
                         self.jobs_left = false;
                         return Ok(());
@@ -412,7 +427,7 @@ impl Launcher {
                 trace: self.launch.trace,
             }));
             node.hosting += 1;
-            self.running.insert(job.key, Running { job, attempt, host, seats, seats_done: 0, result: None });
+            self.running.insert(job.key, Running { job, attempt, reruns, host, seats, seats_done: 0, result: None });
             // Let node events in between when the windows are large.
             tokio::task::yield_now().await;
         }
@@ -497,7 +512,7 @@ impl Launcher {
                 }
                 if let Some(node) = lost {
                     let reason = format!("node {} went away before it could play its party", self.nodes[node].addr);
-                    self.requeue(h.job, reason, false)?;
+                    self.requeue(h.job, reason, Requeue::Lost)?;
                 }
             }
             Kind::Done(d) if current(&self.running, d.job, d.attempt) => {
@@ -525,7 +540,7 @@ impl Launcher {
                 // A broken link to a host counts as an attempt: a node that
                 // died costs one, a link that can never open (TLS settings)
                 // ends the run with its reason instead of retrying forever.
-                self.requeue(f.job, reason, !f.draining)?;
+                self.requeue(f.job, reason, if f.draining { Requeue::Refused } else { Requeue::Failed })?;
             }
             // A message of an attempt that no longer counts.
             _ => {}
@@ -543,7 +558,7 @@ impl Launcher {
         host.release(r.job.scenario);
         self.report.sessions += 1;
         let done =
-            Finished { key, result: r.result.expect("checked"), node: host.addr.clone(), attempts: r.attempt + 1 };
+            Finished { key, result: r.result.expect("checked"), node: host.addr.clone(), attempts: r.reruns + 1 };
         // The consumer is slower than the nodes: wait for it (backpressure
         // all the way to the windows).
         let out = self.out.clone();
@@ -552,28 +567,36 @@ impl Launcher {
         }
     }
 
-    /// Queues `key` again under a new attempt.
-    fn requeue(&mut self, key: u64, reason: String, counts: bool) -> Result<(), LaunchError> {
+    /// Queues `key` again under a new placement number.
+    fn requeue(&mut self, key: u64, reason: String, why: Requeue) -> Result<(), LaunchError> {
         let Some(r) = self.running.remove(&key) else { return Ok(()) };
         self.nodes[r.host].release(r.job.scenario);
-        let attempt = r.attempt + 1;
-        if counts && attempt >= self.launch.config.max_attempts {
-            return Err(LaunchError::Exhausted { key, attempts: attempt, message: reason });
+        let reruns = r.reruns + u32::from(why != Requeue::Refused);
+        if why == Requeue::Failed && reruns >= self.launch.config.max_attempts {
+            return Err(LaunchError::Exhausted { key, attempts: reruns, message: reason });
         }
-        tracing::debug!(session = key, attempt, "session queued again: {reason}");
-        self.retried.insert(key);
-        self.retry.push_back((r.job, attempt));
+        tracing::debug!(session = key, reruns, "session queued again: {reason}");
+        if why != Requeue::Refused {
+            self.retried.insert(key);
+        }
+        self.retry.push_back((r.job, r.attempt + 1, reruns));
         Ok(())
     }
 
     /// Node `i` is gone: every session it hosted or played in runs again.
     fn lose(&mut self, i: usize, reason: String) {
         let n = &mut self.nodes[i];
-        tracing::warn!(node = %n.addr, "node lost: {reason}");
         n.state = LinkState::Down;
         n.tx = None;
         n.hosting = 0;
         n.last_problem = reason.clone();
+        let drained = n.draining && !self.running.values().any(|r| r.host == i || r.seats.iter().any(|&(_, s)| s == i));
+        if drained {
+            // It said it was stopping and finished its work: not a loss.
+            tracing::info!(node = %n.addr, "node drained and left: {reason}");
+            return;
+        }
+        tracing::warn!(node = %n.addr, "node lost: {reason}");
         if !self.report.lost.contains(&n.addr) {
             self.report.lost.push(n.addr.clone());
         }
@@ -587,7 +610,7 @@ impl Launcher {
         tracing::warn!(node = %self.nodes[i].addr, sessions = affected.len(), "re-running the node's sessions elsewhere");
         for key in affected {
             // Losing a node is not the session's fault: no attempt limit.
-            let _ = self.requeue(key, why.clone(), false);
+            let _ = self.requeue(key, why.clone(), Requeue::Lost);
         }
     }
 }
