@@ -182,10 +182,10 @@ fn trained_policy_plays_in_scenarios_and_evaluations() {
         assert!(out.status.success(), "{engine}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
         assert!(stdout.contains("learned"), "{stdout}");
     }
-    // In a tournament.
+    // In a tournament, with the model's path relative to the file.
     let tournament = dir.path().join("t.toml");
     let t = format!(
-        "name = \"t\"\nstrategies = [{spec}, \"boulware\"]\nscenarios = [\"{}\"]\nrepetitions = 1\n",
+        "name = \"t\"\nstrategies = [{{ learned = \"policy.mpk\" }}, \"boulware\"]\nscenarios = [\"{}\"]\nrepetitions = 1\n",
         scenario.display()
     );
     std::fs::write(&tournament, t).unwrap();

@@ -298,8 +298,9 @@ impl Scenario {
                 None => StrategySpec::named("boulware"),
                 Some(s) => {
                     let json = serde_json::to_value(s.get_ref()).map_err(|e| cx.at(s, e.to_string()))?;
-                    let spec =
+                    let mut spec =
                         StrategySpec::from_json(&json).map_err(|e| cx.at(s, format!("party `{}`: {e}", party.name)))?;
+                    spec.relative_to(std::path::Path::new(file).parent().unwrap_or(std::path::Path::new("")));
                     spec.validate().map_err(|e| cx.at(s, format!("party `{}`: {e}", party.name)))?;
                     spec
                 }

@@ -131,7 +131,8 @@ impl Tournament {
                 _ => None,
             };
             let json = serde_json::to_value(&value).map_err(|e| cx.at(s, e.to_string()))?;
-            let spec = StrategySpec::from_json(&json).map_err(|e| cx.at(s, e.to_string()))?;
+            let mut spec = StrategySpec::from_json(&json).map_err(|e| cx.at(s, e.to_string()))?;
+            spec.relative_to(base);
             spec.validate().map_err(|e| cx.at(s, e.to_string()))?;
             let label = label.unwrap_or_else(|| spec.to_string());
             if label.trim().is_empty() {

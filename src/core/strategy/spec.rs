@@ -85,6 +85,20 @@ impl StrategySpec {
         }
     }
 
+    /// A model path written in a file is relative to that file's folder
+    /// (as scenario paths in tournament files are); on the command line it
+    /// stays relative to the working directory.
+    pub fn relative_to(&mut self, base: &std::path::Path) {
+        if self.name != "learned" || base.as_os_str().is_empty() {
+            return;
+        }
+        if let Some(Json::String(path)) = self.params.get_mut("path")
+            && std::path::Path::new(path.as_str()).is_relative()
+        {
+            *path = base.join(path.as_str()).to_string_lossy().into_owned();
+        }
+    }
+
     /// The form [`StrategySpec::from_json`] reads back (how strategies travel
     /// to cluster nodes).
     pub fn to_json(&self) -> Json {
