@@ -9,16 +9,15 @@
 # peer results already in OUTDIR.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=benches/peer.sh
+. "$HERE/benches/peer.sh"
 PEER_DIR=${PEER_DIR:-$HERE/../shared/peers/negmas}
 OUT=${1:-/tmp/negotium-compare}
 REPS=${REPS:-3}
 mkdir -p "$OUT"
 if [ "${PEER:-run}" != skip ]; then
-  if [ ! -x /tmp/negmas-venv/bin/python ]; then
-    python3 -m venv /tmp/negmas-venv
-    /tmp/negmas-venv/bin/pip install -q negmas==0.16.0 negmas-genius-agents==0.3.0
-  fi
-  ONLY='w1_|w2_|w3_|w4_' REPS=$REPS PY=/tmp/negmas-venv/bin/python bash "$PEER_DIR/run_bench.sh" "$OUT/peer" > "$OUT/peer-summary.json"
+  ensure_peer
+  ONLY='w1_|w2_|w3_|w4_' REPS=$REPS PY=$PEER_PY bash "$PEER_DIR/run_bench.sh" "$OUT/peer" > "$OUT/peer-summary.json"
 fi
 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml"
 BIN=$HERE/target/release/negotium

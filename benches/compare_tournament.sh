@@ -24,17 +24,16 @@
 # strategies on the same domains.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=benches/peer.sh
+. "$HERE/benches/peer.sh"
 PEER_DIR=${PEER_DIR:-$HERE/../shared/peers/negmas}
 OUT=${1:-/tmp/negotium-compare-tournament}
 REPS=${REPS:-3}
 NJOBS=${NJOBS:--1 2}
 mkdir -p "$OUT"
 if [ "${PEER:-run}" != skip ]; then
-  if [ ! -x /tmp/negmas-venv/bin/python ]; then
-    python3 -m venv /tmp/negmas-venv
-    /tmp/negmas-venv/bin/pip install -q negmas==0.16.0 negmas-genius-agents==0.3.0
-  fi
-  REPS=$REPS NJOBS=$NJOBS PY=/tmp/negmas-venv/bin/python bash "$PEER_DIR/run_tournament.sh" "$OUT/peer" \
+  ensure_peer
+  REPS=$REPS NJOBS=$NJOBS PY=$PEER_PY bash "$PEER_DIR/run_tournament.sh" "$OUT/peer" \
     > "$OUT/peer-summary.json"
 fi
 if [ "${CHECK:-1}" = 1 ]; then
@@ -48,7 +47,7 @@ s = s.replace("sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))",
 assert "NaiveTitForTatNegotiator,\n    ]" not in s
 open(dst, "w").write(s)
 PY
-  /tmp/negmas-venv/bin/python "$OUT/bench_tournament_no_tft.py" --reps 1 > "$OUT/peer-no-tft.json" 2> /dev/null
+  "$PEER_PY" "$OUT/bench_tournament_no_tft.py" --reps 1 > "$OUT/peer-no-tft.json" 2> /dev/null
 fi
 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml"
 BIN=$HERE/target/release/negotium

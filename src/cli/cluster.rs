@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::CliError;
 use super::api::{ServeArgs, hosting};
 use crate::net::client::ClientTls;
-use crate::net::cluster::config::{ClusterConfig, Discovery, Placement};
+use crate::net::cluster::config::{ClusterConfig, Placement};
 use crate::net::cluster::launcher::LaunchError;
 use crate::net::cluster::node::{self, NodeOptions};
 
@@ -91,11 +91,7 @@ impl ClusterArgs {
         let mut config = match (&self.cluster, &self.nodes, &self.discover) {
             (Some(path), _, _) => ClusterConfig::load(path).map_err(CliError::Input)?,
             (_, Some(list), _) => ClusterConfig::from_list(list).map_err(CliError::Input)?,
-            (_, _, Some(name)) => {
-                let mut c = ClusterConfig::from_list(name).map_err(CliError::Input)?;
-                c.discovery = Discovery::Dns(name.clone());
-                c
-            }
+            (_, _, Some(name)) => ClusterConfig::dns(name).map_err(CliError::Input)?,
             _ => {
                 if self.placement.is_some() || self.window.is_some() {
                     return Err(CliError::Input(

@@ -86,6 +86,7 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     if args.repeat == 0 {
         return Err(CliError::Input("--repeat must be at least 1".into()));
     }
+    let cluster = args.cluster.config()?;
     let base_seed = args.seed.unwrap_or(scenario.seed);
     let prefs = scenario.preferences();
     let analysis = {
@@ -94,8 +95,9 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     };
     let labels: Vec<String> = scenario.parties.iter().map(|p| p.strategy.to_string()).collect();
     // Every negotiation of a run shares the scenario's preferences: build
-    // each party's outcome index once, not once per session.
-    let indexes = shared_indexes(&scenario.domain, &prefs);
+    // each party's outcome index once, not once per session (on a cluster
+    // the nodes build their own).
+    let indexes = if cluster.is_none() { shared_indexes(&scenario.domain, &prefs) } else { Vec::new() };
     let strategies: Vec<StrategySpec> = scenario.parties.iter().map(|p| p.strategy.clone()).collect();
     let spec_of = |j: u64| {
         let mut spec = SessionSpec::new(
@@ -111,7 +113,6 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         spec
     };
 
-    let cluster = args.cluster.config()?;
     // Negotiations a resumed run already has.
     let kept = match (&args.out, args.resume) {
         (Some(path), true) => kept_negotiations(path, args.repeat)?,

@@ -169,18 +169,9 @@ impl Seats {
         pb::AgentMessage { kind: Some(pb::agent_message::Kind::Join(join)) }
     }
 
-    /// Seats still playing.
-    pub fn len(&self) -> usize {
-        self.playing.len()
-    }
-
+    /// No seat is still playing.
     pub fn is_empty(&self) -> bool {
         self.playing.is_empty()
-    }
-
-    /// Sessions of the seats still playing.
-    pub fn sessions(&self) -> impl Iterator<Item = &str> {
-        self.playing.keys().map(String::as_str)
     }
 
     /// Handles one server message. An error means the server broke the

@@ -341,11 +341,13 @@ impl NegotiationService {
         on_result: oneshot::Sender<SessionResult>,
     ) {
         let Some((_, result)) = report.recv().await else { return };
-        let public =
-            Arc::new(result_to_pb(&session_id, &scenario.name, seed, &scenario.domain, &result, String::new()));
         let mut reg = lock(&self.registry);
-        if let Some(hosted) = reg.sessions.remove(&session_id) {
-            Self::tell_finished(&reg.connections, &session_id, &hosted, &public);
+        // Spread sessions have nobody to tell: no wire result for them.
+        if let Some(hosted) = reg.sessions.remove(&session_id)
+            && (hosted.seats.iter().any(|s| s.bound.is_some()) || hosted.watchers.receiver_count() > 0)
+        {
+            let public = result_to_pb(&session_id, &scenario.name, seed, &scenario.domain, &result, String::new());
+            Self::tell_finished(&reg.connections, &session_id, &hosted, &Arc::new(public));
         }
         drop(reg);
         let _ = on_result.send(result);

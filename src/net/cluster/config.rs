@@ -93,6 +93,12 @@ impl ClusterConfig {
         }
     }
 
+    /// Every address `name:port` resolves to, resolved again while running.
+    pub fn dns(name: &str) -> Result<Self, String> {
+        check_address(name)?;
+        Ok(Self::new(Discovery::Dns(name.to_string())))
+    }
+
     /// `a:7000,b:7000`.
     pub fn from_list(list: &str) -> Result<Self, String> {
         let nodes: Vec<String> = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();

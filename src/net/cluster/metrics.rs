@@ -38,56 +38,52 @@ impl Metrics {
 
     /// Prometheus text exposition format 0.0.4.
     pub fn render(&self, node: &str) -> String {
-        let mut out = String::new();
         let node = node.replace('\\', "\\\\").replace('"', "\\\"");
-        let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{node=\"{node}\"}} {value}");
-        };
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
-        metric(
-            "negotium_sessions_running",
-            "gauge",
-            "Sessions hosted on this node now.",
-            self.sessions_running.load(Ordering::Relaxed) as f64,
-        );
-        metric("negotium_sessions_done_total", "counter", "Sessions finished here.", load(&self.sessions_done));
-        metric(
-            "negotium_sessions_failed_total",
-            "counter",
-            "Sessions that could not run or were abandoned here.",
-            load(&self.sessions_failed),
-        );
-        metric(
-            "negotium_seats_running",
-            "gauge",
-            "Parties played here in sessions hosted by other nodes.",
-            self.seats_running.load(Ordering::Relaxed) as f64,
-        );
-        metric("negotium_offers_total", "counter", "Offers made in sessions hosted here.", load(&self.offers));
-        metric(
-            "negotium_offers_per_second",
-            "gauge",
-            "Offers per second in sessions hosted here, over the last 5 s.",
-            self.offers_per_second(),
-        );
-        metric(
-            "negotium_stream_errors_total",
-            "counter",
-            "Launcher and node-to-node streams that broke.",
-            load(&self.stream_errors),
-        );
-        metric(
-            "negotium_launchers",
-            "gauge",
-            "Launchers connected now.",
-            self.launchers.load(Ordering::Relaxed) as f64,
-        );
-        metric(
-            "negotium_draining",
-            "gauge",
-            "1 while the node drains before stopping.",
-            if self.draining.load(Ordering::Relaxed) { 1.0 } else { 0.0 },
-        );
+        let count = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        let gauge = |a: &AtomicI64| a.load(Ordering::Relaxed) as f64;
+        let rows: [(&str, &str, &str, f64); 9] = [
+            ("sessions_running", "gauge", "Sessions hosted on this node now.", gauge(&self.sessions_running)),
+            ("sessions_done_total", "counter", "Sessions finished here.", count(&self.sessions_done)),
+            (
+                "sessions_failed_total",
+                "counter",
+                "Sessions that could not run or were abandoned here.",
+                count(&self.sessions_failed),
+            ),
+            (
+                "seats_running",
+                "gauge",
+                "Parties played here in sessions hosted by other nodes.",
+                gauge(&self.seats_running),
+            ),
+            ("offers_total", "counter", "Offers made in sessions hosted here.", count(&self.offers)),
+            (
+                "offers_per_second",
+                "gauge",
+                "Offers per second in sessions hosted here, over the last 5 s.",
+                self.offers_per_second(),
+            ),
+            (
+                "stream_errors_total",
+                "counter",
+                "Launcher and node-to-node streams that broke.",
+                count(&self.stream_errors),
+            ),
+            ("launchers", "gauge", "Launchers connected now.", gauge(&self.launchers)),
+            (
+                "draining",
+                "gauge",
+                "1 while the node drains before stopping.",
+                f64::from(u8::from(self.draining.load(Ordering::Relaxed))),
+            ),
+        ];
+        let mut out = String::new();
+        for (name, kind, help, value) in rows {
+            let _ = writeln!(
+                out,
+                "# HELP negotium_{name} {help}\n# TYPE negotium_{name} {kind}\nnegotium_{name}{{node=\"{node}\"}} {value}"
+            );
+        }
         out
     }
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::{Stream, StreamExt};
@@ -88,7 +89,8 @@ impl NodeService {
 
     async fn serve_launcher(self, mut inbound: Streaming<pb::LauncherMessage>, tx: Reply) {
         self.metrics.launchers.fetch_add(1, Ordering::Relaxed);
-        let mut scenarios: HashMap<u32, Arc<Loaded>> = HashMap::new();
+        // A scenario that does not parse stays as its error, for its sessions.
+        let mut scenarios: HashMap<u32, Result<Arc<Loaded>, String>> = HashMap::new();
         let end = loop {
             let msg = match inbound.next().await {
                 None => break None,
@@ -106,9 +108,12 @@ impl NodeService {
                             .await
                             .unwrap_or_default();
                         tracing::info!(scenario = %scenario.name, id = s.id, "scenario loaded");
-                        scenarios.insert(s.id, Arc::new(Loaded { scenario, indexes }));
+                        scenarios.insert(s.id, Ok(Arc::new(Loaded { scenario, indexes })));
                     }
-                    Err(e) => tracing::error!(id = s.id, "a scenario that does not parse: {e}"),
+                    Err(e) => {
+                        tracing::error!(id = s.id, "a scenario that does not parse: {e}");
+                        scenarios.insert(s.id, Err(format!("scenario {} does not parse here: {e}", s.id)));
+                    }
                 },
                 Some(Kind::Unload(u)) => {
                     scenarios.remove(&u.id);
@@ -131,13 +136,18 @@ impl NodeService {
         }
     }
 
-    fn host(&self, scenarios: &HashMap<u32, Arc<Loaded>>, h: pb::HostSession, tx: &Reply) {
+    fn host(&self, scenarios: &HashMap<u32, Result<Arc<Loaded>, String>>, h: pb::HostSession, tx: &Reply) {
         let (job, attempt) = (h.job, h.attempt);
         if self.draining() {
             return failed(tx, job, attempt, "the node is draining".into(), true);
         }
-        let Some(loaded) = scenarios.get(&h.scenario) else {
-            return failed(tx, job, attempt, format!("scenario {} was not sent on this stream", h.scenario), false);
+        let loaded = match scenarios.get(&h.scenario) {
+            Some(Ok(loaded)) => loaded,
+            Some(Err(e)) => return failed(tx, job, attempt, e.clone(), false),
+            None => {
+                let message = format!("scenario {} was not sent on this stream", h.scenario);
+                return failed(tx, job, attempt, message, false);
+            }
         };
         let mut scenario = loaded.scenario.clone();
         if h.strategies.len() != scenario.parties.len() {
@@ -285,12 +295,15 @@ pub fn run(options: NodeOptions) -> anyhow::Result<()> {
     });
     system.block_on(async move {
         use std::io::Write as _;
-        let listener = tokio::net::TcpListener::bind(options.listen).await?;
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", options.listen))?;
         let local = listener.local_addr()?;
         let node_id = if options.advertise.is_empty() { local.to_string() } else { options.advertise.clone() };
         let metrics = Arc::new(Metrics::default());
         if let Some(addr) = options.metrics {
-            let l = tokio::net::TcpListener::bind(addr).await?;
+            let l =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot serve metrics on {addr}"))?;
             println!("metrics on {}", l.local_addr()?);
             tokio::spawn(metrics::serve(l, metrics.clone(), node_id.clone()));
         }
