@@ -154,6 +154,11 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A failure while running (exit 1) from a message.
+pub(crate) fn failure(msg: impl std::fmt::Display) -> CliError {
+    CliError::Failure(anyhow::anyhow!("{msg}"))
+}
+
 /// See `outln!`.
 pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
     use std::io::Write as _;

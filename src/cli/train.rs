@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
 
 use super::CliError;
+use super::plot::style;
 use crate::learn::config::TrainConfig;
 use crate::learn::device::Device;
 use crate::learn::env::Pool;
@@ -210,7 +211,7 @@ fn run_ps(cfg: TrainConfig, opts: &LocalRun, quiet: bool) -> Result<(), CliError
     let done =
         if opts.resume { crate::learn::checkpoint::load(&opts.out).map_err(CliError::Input)?.version } else { 0 };
     let mut monitor = Monitor::new(&opts.out, cfg.total_steps(), done, quiet)?;
-    let trained = train::run(cfg, opts, |ev| monitor.event(ev)).map_err(|e| CliError::Failure(anyhow::anyhow!(e)))?;
+    let trained = train::run(cfg, opts, |ev| monitor.event(ev)).map_err(super::failure)?;
     let curve = opts.out.join("curve.svg");
     if let Err(e) = write_curve(&opts.out, &curve) {
         eprintln!("warning: no training curve: {e}");
@@ -229,7 +230,7 @@ fn run_ps(cfg: TrainConfig, opts: &LocalRun, quiet: bool) -> Result<(), CliError
 pub fn worker(args: WorkerArgs) -> Result<(), CliError> {
     let device: Device = args.device.parse().map_err(CliError::Input)?;
     crate::learn::device::check(device).map_err(CliError::Input)?;
-    let summary = train::remote_worker(&args.ps, device).map_err(|e| CliError::Failure(anyhow::anyhow!(e)))?;
+    let summary = train::remote_worker(&args.ps, device).map_err(super::failure)?;
     outln!("worker done: {} steps, {} rejoins", summary.steps, summary.rejoins);
     Ok(())
 }
@@ -246,8 +247,7 @@ pub fn evaluate(args: EvalArgs) -> Result<(), CliError> {
         eprintln!("note: skipped {s}");
     }
     let episodes = args.episodes.unwrap_or(cfg.eval.episodes);
-    let rows =
-        eval::evaluate(Some((&spec, &flat)), &pool, episodes).map_err(|e| CliError::Failure(anyhow::anyhow!(e)))?;
+    let rows = eval::evaluate(Some((&spec, &flat)), &pool, episodes).map_err(super::failure)?;
     if args.json {
         for r in &rows {
             outln!("{}", serde_json::to_string(r)?);
@@ -278,7 +278,11 @@ fn write_curve(out: &Path, svg_path: &Path) -> Result<(), String> {
     let csv = std::fs::read_to_string(out.join("metrics.csv")).map_err(|e| e.to_string())?;
     let svg = curve_svg(&csv)?;
     std::fs::write(svg_path, &svg).map_err(|e| e.to_string())?;
-    let png = super::plot::Rasterizer::new().png(&svg)?;
+    let raster = super::plot::Rasterizer::new();
+    if let Some(w) = raster.warning() {
+        eprintln!("warning: {w}");
+    }
+    let png = raster.png(&svg)?;
     std::fs::write(svg_path.with_extension("png"), png).map_err(|e| e.to_string())
 }
 
@@ -314,7 +318,7 @@ fn curve_svg(csv: &str) -> Result<String, String> {
             let hi = pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
             let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0), lo.max(0.0) + 1.0) };
             let mut chart = ChartBuilder::on(area)
-                .caption(title, ("sans-serif", 18))
+                .caption(title, (style::FONT, 18))
                 .margin(12)
                 .x_label_area_size(30)
                 .y_label_area_size(50)
@@ -324,8 +328,8 @@ fn curve_svg(csv: &str) -> Result<String, String> {
             chart.draw_series(LineSeries::new(pts.iter().copied(), &color)).map_err(|e| e.to_string())?;
             Ok(())
         };
-        draw(&top, "mean reward (own utility) per iteration", &reward, RGBColor(31, 119, 180))?;
-        draw(&bottom, "PPO loss per step", &loss, RGBColor(214, 39, 40))?;
+        draw(&top, "mean reward (own utility) per iteration", &reward, style::PALETTE[0])?;
+        draw(&bottom, "PPO loss per step", &loss, style::AGREEMENT)?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)

@@ -27,7 +27,6 @@ const DEFAULT_ROUNDS: u32 = 100;
 /// A bilateral negotiation setting: a domain and two profiles.
 #[derive(Debug)]
 pub struct Case {
-    pub name: String,
     pub domain: Arc<Domain>,
     pub preferences: [Arc<Preferences>; 2],
     pub rounds: u32,
@@ -36,9 +35,9 @@ pub struct Case {
 }
 
 impl Case {
-    fn new(name: String, domain: Arc<Domain>, preferences: [Arc<Preferences>; 2], rounds: u32) -> Self {
+    fn new(domain: Arc<Domain>, preferences: [Arc<Preferences>; 2], rounds: u32) -> Self {
         let indexes = shared_indexes(&domain, &preferences);
-        Self { name, domain, preferences, rounds, indexes }
+        Self { domain, preferences, rounds, indexes }
     }
 
     /// A W-like random domain: 2–4 integer issues of 4–10 values, mostly
@@ -75,7 +74,7 @@ impl Case {
         };
         let (a, b) = (prefs(true), prefs(false));
         let rounds = 20 + rng.below(181) as u32;
-        Self::new(domain.name.clone(), domain, [a, b], rounds)
+        Self::new(domain, [a, b], rounds)
     }
 }
 
@@ -218,7 +217,7 @@ fn load_case(path: &Path, max_outcomes: u64) -> Result<Case, String> {
     }
     let rounds = s.deadline.rounds.unwrap_or(DEFAULT_ROUNDS);
     let prefs = [s.parties[0].preferences.clone(), s.parties[1].preferences.clone()];
-    Ok(Case::new(s.name.clone(), s.domain.clone(), prefs, rounds))
+    Ok(Case::new(s.domain.clone(), prefs, rounds))
 }
 
 #[cfg(test)]

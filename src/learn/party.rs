@@ -108,10 +108,10 @@ impl Strategy for LearnedParty {
         let Some(st) = self.state.as_mut() else { return Action::EndNegotiation };
         let obs = st.history.observe(turn.time, turn.round);
         let (logits, value) = self.mlp.forward(&obs);
-        let logp = log_softmax(&logits);
         let action = match &self.mode {
             Mode::Greedy => argmax(&logits),
             Mode::Sample(log) => {
+                let logp = log_softmax(&logits);
                 let r = st.rng.next_f64() as f32;
                 let mut acc = 0.0;
                 let mut pick = logp.len() - 1;

@@ -84,9 +84,6 @@ pub struct WorkerStats {
     pub episodes: u64,
     pub reward_sum: f64,
     pub agreements: u64,
-    /// Seconds spent simulating and computing the gradient for this step.
-    pub rollout_s: f64,
-    pub gradient_s: f64,
 }
 
 /// A gradient for one version, over `samples` decisions.
@@ -519,18 +516,6 @@ impl Handler<Push> for ParameterServer {
         let (ack, step) = self.core.push(p.0, self.now())?;
         self.after(step);
         Ok(ack)
-    }
-}
-
-/// Current version and parameters (tests, the CLI at the end).
-#[derive(Message)]
-#[rtype(result = "(u64, Arc<Vec<f32>>)")]
-pub struct Snapshot;
-
-impl Handler<Snapshot> for ParameterServer {
-    type Result = MessageResult<Snapshot>;
-    fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Self::Result {
-        MessageResult((self.core.version(), self.core.params().clone()))
     }
 }
 

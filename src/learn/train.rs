@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::checkpoint;
 use super::config::TrainConfig;
 use super::device::{self, Device};
+use super::env::Pool;
 use super::model::{self, PolicySpec};
 use super::ps::{self, Event, FetchReply, GradientMsg, ParameterServer, PsCore, PsError, PushAck};
 use super::remote;
@@ -42,17 +43,18 @@ impl PsLink for LocalLink {
     }
 }
 
-/// Runs a worker on `device` (checked first: no panic without a driver).
-pub fn run_worker(link: &mut dyn PsLink, device: Device) -> Result<WorkerSummary, String> {
+/// Runs a worker on `device` (checked first: no panic without a driver);
+/// `pool` as in [`worker::run`].
+pub fn run_worker(link: &mut dyn PsLink, device: Device, pool: Option<Arc<Pool>>) -> Result<WorkerSummary, String> {
     device::check(device)?;
     match device {
-        Device::Cpu => worker::run::<Cpu>(link, Default::default()),
+        Device::Cpu => worker::run::<Cpu>(link, pool, Default::default()),
         #[cfg(feature = "cuda")]
         Device::Cuda(n) => {
             use burn::backend::Cuda;
             use burn::backend::cuda::CudaDevice;
             probe_cuda(n)?;
-            worker::run::<Autodiff<Cuda>>(link, CudaDevice::new(n))
+            worker::run::<Autodiff<Cuda>>(link, pool, CudaDevice::new(n))
         }
         #[cfg(not(feature = "cuda"))]
         Device::Cuda(_) => unreachable!("device::check refuses cuda without the feature"),
@@ -131,6 +133,9 @@ pub fn run(mut cfg: TrainConfig, opts: &LocalRun, mut on_event: impl FnMut(&Even
     std::fs::write(opts.out.join("config.toml"), toml::to_string(&cfg).map_err(|e| e.to_string())?)
         .map_err(|e| format!("{}: {e}", opts.out.display()))?;
     let core = initial_core(cfg.clone(), &opts.out, opts.resume)?;
+    // Local workers share one pool: its files are read and its outcome
+    // indexes built once, not once per thread.
+    let pool = if opts.workers > 0 { Some(Arc::new(Pool::load(&cfg.pool)?)) } else { None };
     let system = actix::System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime")
     });
@@ -154,9 +159,10 @@ pub fn run(mut cfg: TrainConfig, opts: &LocalRun, mut on_event: impl FnMut(&Even
             .map(|k| {
                 let mut link = LocalLink { ps: addr.clone(), rt: rt.clone() };
                 let kill = if k == 0 { opts.kill_after } else { None };
+                let pool = pool.clone();
                 std::thread::spawn(move || match kill {
-                    Some(n) => die_after(&mut link, n),
-                    None => run_worker(&mut link, Device::Cpu).map(|_| ()),
+                    Some(pushes_left) => run_worker(&mut Vanish { link: &mut link, pushes_left }, Device::Cpu, pool),
+                    None => run_worker(&mut link, Device::Cpu, pool),
                 })
             })
             .collect();
@@ -188,7 +194,7 @@ pub fn run(mut cfg: TrainConfig, opts: &LocalRun, mut on_event: impl FnMut(&Even
     })?;
     for t in threads.into_iter().filter(|t| t.is_finished()) {
         match t.join() {
-            Ok(Ok(())) => {}
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::debug!("worker after the end: {e}"),
             Err(_) => return Err("a worker thread panicked".into()),
         }
@@ -196,26 +202,30 @@ pub fn run(mut cfg: TrainConfig, opts: &LocalRun, mut on_event: impl FnMut(&Even
     Ok(result)
 }
 
-/// A worker that computes `n` steps, then fetches once more and vanishes
-/// mid-step without a word (what a killed process looks like to the server).
-fn die_after(link: &mut dyn PsLink, n: u64) -> Result<(), String> {
-    let (id, cfg) = link.join().map_err(|e| e.to_string())?;
-    let mut w = worker::Worker::<Cpu>::new(cfg, Default::default())?;
-    let mut after = None;
-    for _ in 0..n {
-        let FetchReply::Work(a) = link.fetch(id, after).map_err(|e| e.to_string())? else { return Ok(()) };
-        let mut msg = w.work(&a)?;
-        msg.worker = id;
-        after = Some(a.version);
-        link.push(msg).map_err(|e| e.to_string())?;
+/// A worker's link that, after `pushes_left` gradients, takes one more
+/// assignment and vanishes mid-step without a word (what a killed process
+/// looks like to the server).
+struct Vanish<'a> {
+    link: &'a mut dyn PsLink,
+    pushes_left: u64,
+}
+
+impl PsLink for Vanish<'_> {
+    fn join(&mut self) -> Result<(u64, TrainConfig), PsError> {
+        self.link.join()
     }
-    let _ = link.fetch(id, after);
-    Ok(())
+    fn fetch(&mut self, worker: u64, after: Option<u64>) -> Result<FetchReply, PsError> {
+        let reply = self.link.fetch(worker, after)?;
+        Ok(if self.pushes_left == 0 { FetchReply::Done } else { reply })
+    }
+    fn push(&mut self, msg: GradientMsg) -> Result<PushAck, PsError> {
+        self.pushes_left = self.pushes_left.saturating_sub(1);
+        self.link.push(msg)
+    }
 }
 
 /// `negotium worker --ps ADDR`: connects and works until done.
 pub fn remote_worker(addr: &str, device: Device) -> Result<WorkerSummary, String> {
-    device::check(device)?;
     let mut link = remote::RemoteLink::connect(addr, &device.to_string())?;
-    run_worker(&mut link, device)
+    run_worker(&mut link, device, None)
 }

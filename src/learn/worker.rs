@@ -7,7 +7,6 @@
 //! CPU work for seconds at a time, which an actor's mailbox would only hide.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 
@@ -47,7 +46,6 @@ pub fn collect(
     shard: usize,
     shards: usize,
 ) -> Result<Shard, String> {
-    let t0 = Instant::now();
     let spec = PolicySpec::new(cfg.hidden);
     let mlp = Arc::new(Mlp::new(&spec, params));
     let mut batch = Batch::default();
@@ -61,21 +59,25 @@ pub fn collect(
             batch.push(&ep, cfg.gamma, cfg.lambda);
         }
     }
-    stats.rollout_s = t0.elapsed().as_secs_f64();
     Ok(Shard { key: (iteration, shard, shards), batch, stats })
 }
 
 /// A worker's state between steps.
 pub struct Worker<B: AutodiffBackend> {
     pub cfg: TrainConfig,
-    pool: Pool,
+    pool: Arc<Pool>,
     device: B::Device,
     data: Option<Shard>,
 }
 
 impl<B: AutodiffBackend> Worker<B> {
-    pub fn new(cfg: TrainConfig, device: B::Device) -> Result<Self, String> {
-        let pool = Pool::load(&cfg.pool)?;
+    /// `pool`: the episodes' pool when the caller already holds it (local
+    /// workers share one); `None` loads it from the config.
+    pub fn new(cfg: TrainConfig, pool: Option<Arc<Pool>>, device: B::Device) -> Result<Self, String> {
+        let pool = match pool {
+            Some(pool) => pool,
+            None => Arc::new(Pool::load(&cfg.pool)?),
+        };
         Ok(Self { cfg, pool, device, data: None })
     }
 
@@ -87,13 +89,11 @@ impl<B: AutodiffBackend> Worker<B> {
             self.data = Some(collect(&self.cfg, &self.pool, &a.params, a.iteration, a.shard, a.shards)?);
         }
         let data = self.data.as_ref().expect("collected above");
-        let t0 = Instant::now();
         let spec = PolicySpec::new(self.cfg.hidden);
         let (grad, loss) = ppo::gradient::<B>(&spec, &a.params, &data.batch, &self.cfg, &self.device);
         // Rewards are reported once per iteration, with its first step.
         let mut stats = if fresh { data.stats.clone() } else { WorkerStats::default() };
         stats.loss = loss;
-        stats.gradient_s = t0.elapsed().as_secs_f64();
         Ok(GradientMsg { worker: 0, version: a.version, grad, samples: data.batch.len() as u64, stats })
     }
 }
@@ -107,9 +107,13 @@ pub struct WorkerSummary {
 
 /// Joins, then works until the parameter server says done. A refusal
 /// because this worker was dropped makes it join again.
-pub fn run<B: AutodiffBackend>(link: &mut dyn PsLink, device: B::Device) -> Result<WorkerSummary, String> {
+pub fn run<B: AutodiffBackend>(
+    link: &mut dyn PsLink,
+    pool: Option<Arc<Pool>>,
+    device: B::Device,
+) -> Result<WorkerSummary, String> {
     let (mut id, cfg) = link.join().map_err(|e| e.to_string())?;
-    let mut worker = Worker::<B>::new(cfg, device)?;
+    let mut worker = Worker::<B>::new(cfg, pool, device)?;
     let mut summary = WorkerSummary::default();
     let mut after = None;
     loop {

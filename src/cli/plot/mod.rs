@@ -15,14 +15,14 @@ mod input;
 mod render;
 mod session;
 mod space;
-mod style;
+pub(super) mod style;
 mod tournament;
 
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
-use super::CliError;
+use super::{CliError, failure};
 use input::{Flow, Head, Record, Score, each_line};
 pub(super) use render::Rasterizer;
 
@@ -112,10 +112,6 @@ impl Output {
         }
         Ok(())
     }
-}
-
-fn failure(msg: String) -> CliError {
-    CliError::Failure(anyhow::anyhow!(msg))
 }
 
 /// A file-name-safe form of a session id or key.

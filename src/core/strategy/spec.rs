@@ -89,11 +89,9 @@ impl StrategySpec {
     /// (as scenario paths in tournament files are); on the command line it
     /// stays relative to the working directory.
     pub fn relative_to(&mut self, base: &std::path::Path) {
-        if self.name != "learned" || base.as_os_str().is_empty() {
-            return;
-        }
-        if let Some(Json::String(path)) = self.params.get_mut("path")
-            && std::path::Path::new(path.as_str()).is_relative()
+        // `join` keeps an absolute path as it is.
+        if self.name == "learned"
+            && let Some(Json::String(path)) = self.params.get_mut("path")
         {
             *path = base.join(path.as_str()).to_string_lossy().into_owned();
         }
