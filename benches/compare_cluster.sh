@@ -30,15 +30,18 @@ BIN=$HERE/target/release/negotium
 pin() { if command -v taskset > /dev/null && [ "$(nproc)" -ge 2 ]; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi; }
 PIDS=()
 trap 'kill "${PIDS[@]}" 2> /dev/null || true' EXIT
-start_node() { # core -> prints the address
+start_node() { # core -> sets ADDR (not in $(…): PIDS must grow in this shell)
   local log="$OUT/node-$1.log"
+  rm -f "$log"
   (pin "$1" "$BIN" node --listen 127.0.0.1:0) > "$log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q '^listening on ' "$log" 2> /dev/null && break; sleep 0.05; done
-  sed -n 's/^listening on //p' "$log"
+  ADDR=$(sed -n 's/^listening on //p' "$log")
 }
-A=$(start_node 0)
-B=$(start_node 1)
+start_node 0
+A=$ADDR
+start_node 1
+B=$ADDR
 run() { # name args...
   local name=$1; shift
   for r in $(seq 1 "$REPS"); do "$BIN" bench --workload w1 --pair boulware-conceder --n "$N" "$@" --json > "$OUT/$name.r$r.json"; done

@@ -361,12 +361,14 @@ fn a_node_drained_mid_run_hands_its_new_work_to_the_others() {
     let list = format!("{},{}", draining.addr, other.addr);
     let launcher = Command::new(BIN)
         .args(["run", scenario.to_str().unwrap(), "--repeat", "600", "--out", out.to_str().unwrap()])
-        .args(["--nodes", &list, "--window", "4"])
+        .args(["--nodes", &list, "--window", "4", "--placement", "split"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_for("the first results", Duration::from_secs(60), || lines_in(&out) >= 30);
+    // Split parties: the other node holds an agent stream to this one, which
+    // must not keep it from stopping.
     draining.terminate();
     let status = draining.child.wait().unwrap();
     assert!(status.success(), "the drained node exits cleanly: {status:?}");

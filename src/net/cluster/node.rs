@@ -342,7 +342,13 @@ pub fn run(options: NodeOptions) -> anyhow::Result<()> {
         let left = metrics.sessions_running.load(Ordering::Relaxed);
         tracing::info!(node = %node_id, sessions_left = left, "stopping");
         let _ = stop.send(());
-        server.await??;
+        // A graceful stop waits for every connection to close, and other
+        // nodes keep their agent streams to this one open for good: give
+        // them a moment, then close them by exiting.
+        match tokio::time::timeout(Duration::from_secs(2), server).await {
+            Ok(served) => served??,
+            Err(_) => tracing::info!(node = %node_id, "closing the connections still open"),
+        }
         Ok(())
     })
 }
