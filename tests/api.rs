@@ -2,61 +2,19 @@
 //! same results as an all-local run; TLS, mutual TLS, the admin token, caps,
 //! message size and join timeouts behave as a production service should.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{Node, within};
 use negotium::core::scenario::Scenario;
 use negotium::core::strategy::StrategySpec;
 use negotium::engine::{SessionSpec, direct};
+use negotium::net::auth::{Credentials, Secret};
 use negotium::net::client::{Seat, connect, management, play};
 use negotium::net::pb;
-use negotium::net::server::{ServerConfig, TlsFiles, serve};
+use negotium::net::server::{ServerConfig, TlsFiles};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
-
-/// A node on its own thread (an actix system on a tokio runtime), stopped on drop.
-struct Node {
-    port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Node {
-    fn start(config: ServerConfig, tls: Option<TlsFiles>) -> Node {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let system = actix::System::with_tokio_rt(|| {
-                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-            });
-            system.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let port = listener.local_addr().unwrap().port();
-                let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-                // `serve` starts its arbiters here, on the system's thread.
-                let server = serve(config, listener, tls, async {
-                    let _ = stop_rx.await;
-                });
-                tx.send((port, stop_tx)).unwrap();
-                server.await.unwrap();
-            });
-        });
-        let (port, stop) = rx.recv_timeout(Duration::from_secs(10)).expect("node started");
-        Node { port, stop: Some(stop), thread: Some(thread) }
-    }
-
-    fn url(&self, scheme: &str) -> String {
-        format!("{scheme}://localhost:{}", self.port)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 const SCENARIO: &str = r#"
 name = "api deal"
@@ -117,10 +75,6 @@ fn trace_of(record_json: &str) -> Vec<serde_json::Value> {
     v["trace"].as_array().unwrap().clone()
 }
 
-async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), f).await.unwrap_or_else(|_| panic!("{what}: no answer within 30 s"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_agent_gets_the_same_results_as_a_local_run() {
     let node = Node::start(ServerConfig::default(), None);
@@ -160,7 +114,7 @@ async fn a_rust_agent_gets_the_same_results_as_a_local_run() {
             .into_inner();
         assert_eq!(&fetched, remote);
     }
-    let listed = admin.list_sessions(pb::ListSessionsRequest {}).await.unwrap().into_inner();
+    let listed = admin.list_sessions(pb::ListSessionsRequest::default()).await.unwrap().into_inner();
     assert_eq!(listed.sessions.len(), 10);
     assert!(listed.sessions.iter().all(|s| s.state == "finished"));
 }
@@ -233,13 +187,17 @@ async fn bad_scenarios_are_invalid_arguments_with_a_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_token_guards_management_calls() {
-    let config = ServerConfig { admin_token: Some("s3cret".into()), ..ServerConfig::default() };
+    let config = ServerConfig {
+        credentials: Credentials { admin: Secret::new("s3cret"), ..Credentials::default() },
+        ..ServerConfig::default()
+    };
     let node = Node::start(config, None);
     let channel = connect(&node.url("http"), None).await.unwrap();
     for token in [None, Some("wrong".to_string())] {
         let err = management(channel.clone(), token).create_session(create_request(1)).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::Unauthenticated);
-        let err = management(channel.clone(), None).list_sessions(pb::ListSessionsRequest {}).await.unwrap_err();
+        let err =
+            management(channel.clone(), None).list_sessions(pb::ListSessionsRequest::default()).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::Unauthenticated);
     }
     let r = management(channel.clone(), Some("s3cret".into()))
@@ -257,7 +215,7 @@ async fn the_admin_token_guards_management_calls() {
 async fn caps_on_sessions_connections_and_message_size() {
     let config = ServerConfig {
         max_sessions_per_client: 2,
-        max_connections_per_client: 2,
+        max_unseated_streams_per_client: 2,
         max_message_bytes: 4096,
         ..ServerConfig::default()
     };
@@ -273,9 +231,11 @@ async fn caps_on_sessions_connections_and_message_size() {
     let (_keep1, rx1) = tokio::sync::mpsc::unbounded_channel::<pb::AgentMessage>();
     let (_keep2, rx2) = tokio::sync::mpsc::unbounded_channel::<pb::AgentMessage>();
     let (_keep3, rx3) = tokio::sync::mpsc::unbounded_channel::<pb::AgentMessage>();
-    let _s1 = raw.negotiate(tokio_stream::wrappers::UnboundedReceiverStream::new(rx1)).await.unwrap();
+    let mut s1 = raw.negotiate(tokio_stream::wrappers::UnboundedReceiverStream::new(rx1)).await.unwrap().into_inner();
     let _s2 = raw.negotiate(tokio_stream::wrappers::UnboundedReceiverStream::new(rx2)).await.unwrap();
-    let err = raw.negotiate(tokio_stream::wrappers::UnboundedReceiverStream::new(rx3)).await.unwrap_err();
+    // A third stream that joins nothing yet is let in; the oldest makes room.
+    let _s3 = raw.negotiate(tokio_stream::wrappers::UnboundedReceiverStream::new(rx3)).await.unwrap();
+    let err = within("the evicted stream", tokio_stream::StreamExt::next(&mut s1)).await.unwrap().unwrap_err();
     assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
 
     let mut big = create_request(4);
@@ -283,7 +243,7 @@ async fn caps_on_sessions_connections_and_message_size() {
     let err = admin.create_session(big).await.unwrap_err();
     assert!(matches!(err.code(), tonic::Code::OutOfRange | tonic::Code::ResourceExhausted), "{err}");
     // Still serving.
-    assert_eq!(admin.list_sessions(pb::ListSessionsRequest {}).await.unwrap().into_inner().sessions.len(), 2);
+    assert_eq!(admin.list_sessions(pb::ListSessionsRequest::default()).await.unwrap().into_inner().sessions.len(), 2);
 }
 
 /// A CA, a server certificate for localhost and a client certificate, as PEM.
@@ -333,7 +293,7 @@ async fn tls_serves_agents_and_plain_clients_are_refused() {
     // Plain text to a TLS port gets nowhere.
     let plain = async {
         let channel = connect(&node.url("http"), None).await?;
-        management(channel, None).list_sessions(pb::ListSessionsRequest {}).await.map_err(Into::into)
+        management(channel, None).list_sessions(pb::ListSessionsRequest::default()).await.map_err(Into::into)
     };
     let plain: Result<_, negotium::net::client::ClientError> = within("plain", plain).await;
     assert!(plain.is_err());
@@ -349,7 +309,7 @@ async fn mutual_tls_refuses_clients_without_a_certificate() {
     let without = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&p.ca)).domain_name("localhost");
     let refused = async {
         let channel = connect(&node.url("https"), Some(without)).await?;
-        management(channel, None).list_sessions(pb::ListSessionsRequest {}).await.map_err(Into::into)
+        management(channel, None).list_sessions(pb::ListSessionsRequest::default()).await.map_err(Into::into)
     };
     let refused: Result<_, negotium::net::client::ClientError> = within("no client cert", refused).await;
     assert!(refused.is_err(), "a client without a certificate must be refused");

@@ -141,7 +141,7 @@ fn outside_offer(v: usize, shape: Shape) -> (&'static str, pb::Action) {
             "integer just beyond max"
         }
         1 => {
-            m.insert(which, int(if v / 8 % 2 == 0 { i64::MAX } else { -1 }));
+            m.insert(which, int(if (v / 8).is_multiple_of(2) { i64::MAX } else { -1 }));
             "integer far outside"
         }
         2 => {
@@ -209,7 +209,7 @@ impl Agent {
     }
 
     fn act(&self, session_id: &str, turn: u64, action: Option<pb::Action>) {
-        self.send(Some(AgentKind::Act(pb::Act { session_id: session_id.into(), turn, action })));
+        self.send(Some(AgentKind::Act(pb::Act { session_id: session_id.into(), turn, action, party: String::new() })));
     }
 
     /// The next message (held ones first) that `wanted` picks.
@@ -291,7 +291,9 @@ impl Agent {
 
     async fn error(&mut self, id: &str, code: &str) -> Result<pb::Error> {
         let what = format!("Error {code:?} for {id:?}");
-        match self.expect(&what, |k| matches!(k, Kind::Error(e) if e.session_id == id && e.code == code)).await? {
+        // The server echoes at most 256 characters of an id.
+        let echoed = negotium::net::untrusted::echo(id);
+        match self.expect(&what, |k| matches!(k, Kind::Error(e) if e.session_id == echoed && e.code == code)).await? {
             Kind::Error(e) => Ok(e),
             _ => unreachable!(),
         }
@@ -388,6 +390,21 @@ impl Env {
 
     fn management(&self) -> NegotiationClient<Channel> {
         NegotiationClient::new(self.channel())
+    }
+
+    /// Every session the node lists, page by page.
+    async fn list_all(&self) -> Result<Vec<pb::SessionInfo>> {
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let req = pb::ListSessionsRequest { page_size: 1000, page_token };
+            let page = timeout(STEP, self.management().list_sessions(req)).await??.into_inner();
+            all.extend(page.sessions);
+            if page.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            page_token = page.next_page_token;
+        }
     }
 
     fn count(&self, kind: &'static str, n: usize) {
@@ -582,7 +599,7 @@ async fn act_without_action(env: Arc<Env>, n: usize) -> Result<()> {
     let next = ag.answer_validly(&id, n as u64 / 2 % 3, shape).await?;
     let t = ag.turn(&id).await?;
     ensure!(t.turn == next, "turn {} where {next} was due", t.turn);
-    ag.act(&id, t.turn, if n % 2 == 0 { None } else { Some(pb::Action { kind: None }) });
+    ag.act(&id, t.turn, if n.is_multiple_of(2) { None } else { Some(pb::Action { kind: None }) });
     env.count("act without action", 1);
     let r = env.expect_no_deal(h, "violation", Some("malformed")).await?;
     ensure!(ag.finished(&id).await? == r, "the agent's Finished differs from GetResult");
@@ -730,7 +747,7 @@ async fn dropped(env: Arc<Env>, n: usize) -> Result<()> {
 /// Joins with wrong tokens and for parties that are not external: refused
 /// with an Error, after which the session can still be joined and played.
 async fn wrong_token(env: Arc<Env>, n: usize) -> Result<()> {
-    let h = env.host(if n % 2 == 0 { BAD_A[n / 2 % 4] } else { GOOD_A[n / 2 % 6] }, SMALL).await?;
+    let h = env.host(if n.is_multiple_of(2) { BAD_A[n / 2 % 4] } else { GOOD_A[n / 2 % 6] }, SMALL).await?;
     let id = h.id.clone();
     let mut ag = Agent::open(env.channel()).await?;
     let t = &h.token;
@@ -755,10 +772,10 @@ async fn wrong_token(env: Arc<Env>, n: usize) -> Result<()> {
         ag.error(&id, "not-found").await?;
     }
     env.count("join of a party that is not external", 2);
-    let list = timeout(STEP, env.management().list_sessions(pb::ListSessionsRequest {})).await??.into_inner();
-    let info = list.sessions.iter().find(|s| s.session_id == id).context("session not listed")?;
+    let list = env.list_all().await?;
+    let info = list.iter().find(|s| s.session_id == id).context("session not listed")?;
     ensure!(info.state == "waiting" && info.waiting_for == ["B"], "listed as {info:?}");
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         // The same stream now joins properly and ends the negotiation.
         ag.join(&id, "B", t);
         ag.settings(&id).await?;
@@ -918,7 +935,7 @@ async fn oversized(env: Arc<Env>, n: usize) -> Result<()> {
     let (id, shape) = (h.id.clone(), h.shape);
     let mut ag = Agent::open(env.channel()).await?;
     ag.join_checked(&h).await?;
-    let t = if n % 2 == 0 { ag.turn(&id).await?.turn } else { 0 };
+    let t = if n.is_multiple_of(2) { ag.turn(&id).await?.turn } else { 0 };
     let mut values = zeros_map(shape);
     values.insert("i0".repeat(600_000), int(0));
     ag.act(&id, t, Some(offer(values)));
@@ -1145,11 +1162,8 @@ async fn adversarial(url: String) -> Result<()> {
     let misbehaving_done = started.elapsed();
 
     // The node still answers, and nothing it hosted is left hanging.
-    let list = timeout(STEP, env.management().list_sessions(pb::ListSessionsRequest {}))
-        .await
-        .context("ListSessions timed out")??
-        .into_inner();
-    let states: HashMap<&str, &str> = list.sessions.iter().map(|s| (s.session_id.as_str(), s.state.as_str())).collect();
+    let list = env.list_all().await.context("ListSessions")?;
+    let states: HashMap<&str, &str> = list.iter().map(|s| (s.session_id.as_str(), s.state.as_str())).collect();
     let created = env.created.lock().expect("created").clone();
     for id in &created {
         match states.get(id.as_str()) {
@@ -1227,7 +1241,7 @@ where
             join_timeout: Duration::from_secs(5),
             max_sessions: 100_000,
             max_sessions_per_client: 100_000,
-            max_connections_per_client: 100_000,
+            max_unseated_streams_per_client: 100_000,
             ..ServerConfig::default()
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

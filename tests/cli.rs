@@ -1124,3 +1124,41 @@ fn a_closed_stdout_is_not_a_panic() {
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Two runs into one results file at once interleaved their lines (and a
+/// later `--resume` could not read it); the file is now locked while a run
+/// writes it, and a second run is refused before it reads or cuts anything.
+#[test]
+fn a_results_file_or_tournament_folder_in_use_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(&dir, "deal.toml", DEAL);
+    let out = dir.path().join("out.jsonl");
+    run_ok(&["run", s(&scenario), "--repeat", "5", "--out", s(&out)]);
+    let before = std::fs::read_to_string(&out).unwrap();
+    // Another writer holds the lock (as a running launcher does).
+    let holder = std::fs::OpenOptions::new().read(true).write(true).open(&out).unwrap();
+    holder.lock().unwrap();
+    for args in [
+        vec!["run", s(&scenario), "--repeat", "8", "--out", s(&out), "--resume"],
+        vec!["run", s(&scenario), "--repeat", "8", "--out", s(&out)],
+    ] {
+        let r = run_bad(&args);
+        assert!(r.stderr.contains("in use by another negotium run"), "{}", r.stderr);
+    }
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), before, "nothing read, cut or written");
+    drop(holder);
+    run_ok(&["run", s(&scenario), "--repeat", "8", "--out", s(&out), "--resume"]);
+    assert_eq!(read_jsonl(&out).len(), 8);
+
+    let t = write(
+        &dir,
+        "t.toml",
+        &format!("name = \"t\"\nstrategies = [\"boulware\", \"conceder\"]\nscenarios = [\"{}\"]\n", s(&scenario)),
+    );
+    let folder = dir.path().join("t-out");
+    run_ok(&["tournament", s(&t), "--out", s(&folder)]);
+    let holder = std::fs::OpenOptions::new().read(true).write(true).open(folder.join("results.jsonl")).unwrap();
+    holder.lock().unwrap();
+    let r = run_bad(&["tournament", s(&t), "--out", s(&folder)]);
+    assert!(r.stderr.contains("in use by another negotium run"), "{}", r.stderr);
+}

@@ -498,6 +498,193 @@ fn bad_cluster_options_are_input_errors() {
     assert!(err.contains("no node reachable") && err.contains("127.0.0.1:9"), "{err}");
 }
 
+#[test]
+fn nodes_with_tokens_take_work_only_from_launchers_that_show_them() {
+    let tmp = TempDir::new().unwrap();
+    let node = Node::start(&["--admin-token", "adm-secret", "--cluster-token", "clu-secret"]);
+    let scenario = scenarios().join("series-a.toml");
+    let started = Instant::now();
+    let out = run(&["run", scenario.to_str().unwrap(), "--repeat", "2", "--nodes", &node.addr]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused this launcher") && err.contains("--cluster-token"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "refused at once, not after retries");
+    // The admin token is not the cluster token.
+    let out = run(&["run", scenario.to_str().unwrap(), "--nodes", &node.addr, "--cluster-token", "adm-secret"]);
+    assert_eq!(out.status.code(), Some(1));
+    let dist = tmp.path().join("dist.jsonl");
+    ok(&run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--repeat",
+        "2",
+        "--nodes",
+        &node.addr,
+        "--cluster-token",
+        "clu-secret",
+        "--out",
+        dist.to_str().unwrap(),
+    ]));
+    assert_eq!(lines_in(&dist), 2);
+    // Without any token a node will not listen beyond loopback (the check
+    // comes before the address is bound).
+    let out = run(&["node", "--listen", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to serve") && err.contains("--insecure"), "{err}");
+}
+
+/// Four parties: with two nodes, `split` puts two remote parties of each
+/// session on one node, over one link. Seats used to be keyed by session
+/// alone, so the two collided, every session failed once and ran again.
+#[test]
+fn four_parties_split_over_two_nodes_run_once_each_as_locally() {
+    let tmp = TempDir::new().unwrap();
+    let mut text = String::from("name = \"four\"\nseed = 3\n[protocol]\nrounds = 50\n");
+    for i in ["x", "y"] {
+        text += &format!("[[issues]]\nname = \"{i}\"\ntype = \"integer\"\nmin = 0\nmax = 9\n");
+    }
+    for (k, strategy) in ["boulware", "conceder", "linear", "tit-for-tat"].iter().enumerate() {
+        let w = 0.2 + 0.2 * k as f64;
+        let f = if k % 2 == 0 { "[0.0, 1.0]" } else { "[1.0, 0.0]" };
+        text += &format!(
+            "[[parties]]\nname = \"p{k}\"\nstrategy = \"{strategy}\"\nweights = {{ x = {w:?}, y = {:?} }}\nvalues.x = {{ linear = {f} }}\nvalues.y = {{ linear = [0.0, 1.0] }}\n",
+            1.0 - w
+        );
+    }
+    let scenario = tmp.path().join("four.toml");
+    std::fs::write(&scenario, text).unwrap();
+    let local = tmp.path().join("local.jsonl");
+    ok(&run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--repeat",
+        "40",
+        "--engine",
+        "direct",
+        "--out",
+        local.to_str().unwrap(),
+    ]));
+    let nodes: Vec<Node> = (0..2).map(|_| Node::start(&[])).collect();
+    let list = nodes.iter().map(|n| n.addr.as_str()).collect::<Vec<_>>().join(",");
+    let dist = tmp.path().join("dist.jsonl");
+    let out = ok(&run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--repeat",
+        "40",
+        "--out",
+        dist.to_str().unwrap(),
+        "--nodes",
+        &list,
+        "--placement",
+        "split",
+    ]));
+    let (want, _) = records(&local, "session");
+    let (got, placed) = records(&dist, "session");
+    assert_eq!(got, want);
+    assert!(placed.values().all(|(_, attempts)| *attempts == 1), "{placed:?}\n{out}");
+    assert!(!out.contains("lost"), "{out}");
+    for n in &nodes {
+        assert!(placed.values().any(|(node, _)| node == &n.addr), "{} hosted nothing", n.addr);
+    }
+}
+
+/// A cluster service that says hello, then drops its stream whenever a
+/// session is placed on it (a node that crashes on every session). Returns
+/// its address and how many sessions it was given.
+fn crashing_node() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use negotium::net::pb;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio_stream::StreamExt;
+
+    #[derive(Clone)]
+    struct Crashing(std::sync::Arc<AtomicUsize>);
+
+    #[tonic::async_trait]
+    impl pb::cluster_server::Cluster for Crashing {
+        type WorkStream =
+            std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::NodeMessage, tonic::Status>> + Send>>;
+        async fn work(
+            &self,
+            req: tonic::Request<tonic::Streaming<pb::LauncherMessage>>,
+        ) -> Result<tonic::Response<Self::WorkStream>, tonic::Status> {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let hello = pb::NodeHello { node_id: "crashing".into(), advertise: String::new(), max_sessions: 0 };
+            let _ = tx.send(Ok(pb::NodeMessage { kind: Some(pb::node_message::Kind::Hello(hello)) }));
+            let (mut inbound, count) = (req.into_inner(), self.0.clone());
+            tokio::spawn(async move {
+                while let Some(Ok(m)) = inbound.next().await {
+                    match m.kind {
+                        Some(pb::launcher_message::Kind::Host(_)) => {
+                            count.fetch_add(1, Ordering::Relaxed);
+                            let _ = tx.send(Err(tonic::Status::internal("crashed")));
+                            return;
+                        }
+                        Some(pb::launcher_message::Kind::Heartbeat(h)) => {
+                            let _ = tx.send(Ok(pb::NodeMessage { kind: Some(pb::node_message::Kind::Heartbeat(h)) }));
+                        }
+                        _ => {}
+                    }
+                }
+            });
+            Ok(tonic::Response::new(Box::pin(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))))
+        }
+    }
+
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let service = Crashing(count.clone());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().to_string()).unwrap();
+            tonic::transport::Server::builder()
+                .add_service(pb::cluster_server::ClusterServer::new(service))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .await
+                .unwrap();
+        });
+    });
+    (rx.recv().unwrap(), count)
+}
+
+#[test]
+fn re_runs_avoid_the_node_they_were_lost_on_and_stop_at_the_attempt_limit() {
+    let tmp = TempDir::new().unwrap();
+    let scenario = scenarios().join("series-a.toml");
+    let (crashing, given) = crashing_node();
+    let healthy = Node::start(&[]);
+    let dist = tmp.path().join("dist.jsonl");
+    let list = format!("{crashing},{}", healthy.addr);
+    let out = ok(&run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--repeat",
+        "30",
+        "--nodes",
+        &list,
+        "--out",
+        dist.to_str().unwrap(),
+    ]));
+    let (got, placed) = records(&dist, "session");
+    assert_eq!(got.len(), 30);
+    assert!(placed.values().all(|(node, attempts)| node == &healthy.addr && *attempts <= 2), "{placed:?}");
+    let sent = given.load(std::sync::atomic::Ordering::Relaxed);
+    assert!((1..30).contains(&sent), "the crashing node got {sent} sessions\n{out}");
+    // Alone, it takes each session down every time: the run gives up at
+    // the attempt limit with the story, instead of re-running for ever.
+    let alone = tmp.path().join("alone.toml");
+    std::fs::write(&alone, format!("nodes = [\"{crashing}\"]\nmax_attempts = 2\n")).unwrap();
+    let started = Instant::now();
+    let out = run(&["run", scenario.to_str().unwrap(), "--repeat", "3", "--cluster", alone.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gave up after 2 attempts") && err.contains(&crashing), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+}
+
 /// Three hosts: network namespaces on one bridge (in a namespace of its
 /// own), created and removed by this test; nothing touches the host's own
 /// network. Needs root and `ip`; skipped with a message otherwise.
@@ -513,8 +700,10 @@ fn three_hosts_in_network_namespaces() {
         return;
     }
     let net = net.unwrap();
+    // Beyond loopback a node needs its tokens (or --insecure).
+    let tokens = ["--admin-token", "adm-secret", "--cluster-token", "clu-secret"];
     let nodes: Vec<Node> =
-        (1..=3).map(|k| Node::start_in(Some(&net.host(k)), &format!("{}:7000", net.ip(k)), &[])).collect();
+        (1..=3).map(|k| Node::start_in(Some(&net.host(k)), &format!("{}:7000", net.ip(k)), &tokens)).collect();
     let list = nodes.iter().map(|n| n.addr.as_str()).collect::<Vec<_>>().join(",");
     let tmp = TempDir::new().unwrap();
     let scenario = scenarios().join("data-alliance.toml");
@@ -523,6 +712,7 @@ fn three_hosts_in_network_namespaces() {
     let out = Command::new("ip")
         .args(["netns", "exec", &net.host(4), BIN, "run", scenario.to_str().unwrap(), "--repeat", "9"])
         .args(["--out", dist.to_str().unwrap(), "--nodes", &list, "--placement", "split"])
+        .args(["--cluster-token", "clu-secret"])
         .output()
         .unwrap();
     ok(&out);

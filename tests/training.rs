@@ -13,6 +13,7 @@ use negotium::learn::env::Pool;
 use negotium::learn::model::PolicySpec;
 use negotium::learn::ppo;
 use negotium::learn::ps::{Event, GradientMsg, PsCore, WorkerStats};
+use negotium::learn::remote::{PsDial, PsServe};
 use negotium::learn::train::{self, Cpu, LocalRun};
 use negotium::learn::worker::collect;
 
@@ -26,7 +27,7 @@ fn tiny() -> TrainConfig {
 }
 
 fn run(cfg: TrainConfig, workers: usize, out: &Path, resume: bool, kill_after: Option<u64>) -> (Vec<f32>, Vec<Event>) {
-    let opts = LocalRun { workers, out: out.to_path_buf(), resume, listen: None, kill_after };
+    let opts = LocalRun { workers, out: out.to_path_buf(), resume, serve: None, kill_after };
     let mut events = Vec::new();
     let trained = train::run(cfg, &opts, |e| events.push(e.clone())).expect("training");
     (trained.params.to_vec(), events)
@@ -50,9 +51,9 @@ fn gradient_averaging_is_exact() {
     // Two shards: the sample-weighted mean of their gradients is the whole
     // batch's gradient, and the parameter server's step is the same step.
     let mut two = PsCore::new(TrainConfig { workers: 2, ..cfg.clone() });
-    let ids = [two.join(Default::default()), two.join(Default::default())];
+    let ids = [two.join(Default::default()).unwrap(), two.join(Default::default()).unwrap()];
     let mut one = PsCore::new(TrainConfig { workers: 1, ..cfg.clone() });
-    let solo = one.join(Default::default());
+    let solo = one.join(Default::default()).unwrap();
     let mut avg = vec![0.0f64; params.len()];
     let mut total = 0;
     for (shard, id) in ids.into_iter().enumerate() {
@@ -126,7 +127,8 @@ fn remote_workers_train_over_grpc() {
     let out = dir.path().to_path_buf();
     let (tx, rx) = mpsc::channel();
     let server = std::thread::spawn(move || {
-        let opts = LocalRun { workers: 0, out, resume: false, listen: Some("127.0.0.1:0".into()), kill_after: None };
+        let opts =
+            LocalRun { workers: 0, out, resume: false, serve: Some(PsServe::local("127.0.0.1:0")), kill_after: None };
         train::run(cfg, &opts, move |e| {
             if let Event::Listening(addr) = e {
                 tx.send(*addr).unwrap();
@@ -137,7 +139,7 @@ fn remote_workers_train_over_grpc() {
     let workers: Vec<_> = (0..2)
         .map(|_| {
             let addr = addr.clone();
-            std::thread::spawn(move || train::remote_worker(&addr, Device::Cpu))
+            std::thread::spawn(move || train::remote_worker(&addr, Device::Cpu, &PsDial::default()))
         })
         .collect();
     for w in workers {

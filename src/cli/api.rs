@@ -8,16 +8,18 @@ use std::time::Duration;
 use tonic::transport::ClientTlsConfig;
 
 use super::{CliError, load_scenario};
+use crate::core::limits::Limits;
 use crate::core::strategy::StrategySpec;
+use crate::net::auth::{Credentials, Secret};
 use crate::net::client::{ClientError, ClientTls, Seat, connect, management, play};
+use crate::net::gate::{GateConfig, raise_fd_limit};
 use crate::net::pb;
 use crate::net::server::{ServerConfig, TlsFiles, run_node};
 
-#[derive(clap::Args)]
-pub struct ServeArgs {
-    /// Address to listen on, e.g. 127.0.0.1:7000 (port 0 picks one).
-    #[arg(long, default_value = "127.0.0.1:7000")]
-    listen: SocketAddr,
+/// TLS for a server: certificate, key, and optionally the CA whose client
+/// certificates it requires (mutual TLS). Shared by serve, node and ps.
+#[derive(clap::Args, Clone, Default)]
+pub struct ServerTlsArgs {
     /// PEM certificate chain: serve TLS (with --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -26,24 +28,108 @@ pub struct ServeArgs {
     /// PEM CA: require client certificates it signed (mutual TLS).
     #[arg(long, requires = "tls_cert")]
     client_ca: Option<PathBuf>,
-    /// Token the management calls (create, list, watch, result) must carry.
-    #[arg(long, env = "NEGOTIUM_ADMIN_TOKEN")]
+}
+
+impl ServerTlsArgs {
+    pub fn files(&self) -> Result<Option<TlsFiles>, CliError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+                cert: read(cert)?,
+                key: read(key)?,
+                client_ca: self.client_ca.as_ref().map(read).transpose()?,
+            })),
+            _ => Ok(None),
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:7000 (port 0 picks one).
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    tls: ServerTlsArgs,
+    /// Token the management calls (create, list, watch, result, cancel) must carry.
+    #[arg(long, env = "NEGOTIUM_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Serve an address beyond loopback with calls open to anyone (when a
+    /// mesh or a firewall authenticates callers instead).
+    #[arg(long)]
+    insecure: bool,
+    /// Models remote scenarios may name: `{ learned = "NAME" }` is NAME.mpk
+    /// (with NAME.json) in this folder. Without it, no learned strategy is
+    /// taken from a caller.
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
     /// Seconds an agent may take per turn.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, help_heading = "Timeouts")]
     turn_timeout: f64,
     /// Seconds a session waits for its agents to join.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, help_heading = "Timeouts")]
     join_timeout: f64,
-    #[arg(long, default_value_t = 10_000)]
+    /// Seconds an agent stream may stay open without playing a party.
+    #[arg(long, default_value_t = 60.0, help_heading = "Timeouts")]
+    unseated_stream_timeout: f64,
+    /// Seconds a connection may stay open with no call in progress.
+    #[arg(long, default_value_t = 120.0, help_heading = "Timeouts")]
+    connection_idle_timeout: f64,
+    /// Sessions running at once.
+    #[arg(long, default_value_t = 10_000, help_heading = "Limits")]
     max_sessions: usize,
-    #[arg(long, default_value_t = 1_000)]
+    /// Sessions one client address may have running or kept at once (its
+    /// oldest finished result is dropped to make room).
+    #[arg(long, default_value_t = 1_000, help_heading = "Limits")]
     max_sessions_per_client: usize,
-    #[arg(long, default_value_t = 64)]
-    max_connections_per_client: usize,
-    /// Largest message in bytes.
-    #[arg(long, default_value_t = 1 << 20)]
+    /// Agent streams one address may hold open before they join a party.
+    #[arg(long, alias = "max-connections-per-client", default_value_t = 16, help_heading = "Limits")]
+    max_unseated_streams_per_client: usize,
+    /// Parties one agent stream may play at once.
+    #[arg(long, default_value_t = 4_096, help_heading = "Limits")]
+    max_seats_per_stream: usize,
+    /// TCP connections at once (default: three quarters of the file
+    /// descriptors, at most 4096).
+    #[arg(long, help_heading = "Limits")]
+    max_connections: Option<usize>,
+    /// TCP connections from one address.
+    #[arg(long, default_value_t = 256, help_heading = "Limits")]
+    max_connections_per_address: usize,
+    /// Largest message a client may send, in bytes.
+    #[arg(long, default_value_t = 1 << 20, help_heading = "Limits")]
     max_message_bytes: usize,
+    /// Estimated memory all running sessions may hold together, in MiB.
+    #[arg(long, default_value_t = 2048, help_heading = "Limits")]
+    session_memory_mib: u64,
+    /// Finished sessions kept for GetResult ...
+    #[arg(long, default_value_t = 100_000, help_heading = "Limits")]
+    keep_results: usize,
+    /// ... and the MiB their results may take together.
+    #[arg(long, default_value_t = 256, help_heading = "Limits")]
+    keep_results_mib: u64,
+    /// Parties of one scenario.
+    #[arg(long, default_value_t = 16, help_heading = "Scenario limits")]
+    max_parties: usize,
+    /// Issues of one scenario.
+    #[arg(long, default_value_t = 256, help_heading = "Scenario limits")]
+    max_issues: usize,
+    /// Values of one discrete issue, entries of one value table.
+    #[arg(long, default_value_t = 65_536, help_heading = "Scenario limits")]
+    max_values: usize,
+    /// Values, table entries and rectangle bounds of one scenario, all parties together.
+    #[arg(long, default_value_t = 1 << 20, help_heading = "Scenario limits")]
+    max_cells: usize,
+    /// Rectangles of one party's hyper-rectangle utility.
+    #[arg(long, default_value_t = 10_000, help_heading = "Scenario limits")]
+    max_rectangles: usize,
+    /// Bytes of any name (scenario, issue, value, party).
+    #[arg(long, default_value_t = 256, help_heading = "Scenario limits")]
+    max_name_bytes: usize,
+    /// Largest round deadline.
+    #[arg(long, default_value_t = 10_000, help_heading = "Scenario limits")]
+    max_rounds: u32,
+    /// Largest wall-time deadline, and the longest any session runs, in seconds.
+    #[arg(long, default_value_t = 3_600.0, help_heading = "Scenario limits")]
+    max_session_seconds: f64,
 }
 
 fn seconds(name: &str, s: f64) -> Result<Duration, CliError> {
@@ -58,31 +144,99 @@ fn read(path: &PathBuf) -> Result<String, CliError> {
 }
 
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
-    let (listen, config, tls) = hosting(args)?;
+    let (listen, config, tls) = hosting(args, None)?;
     run_node(listen, config, tls).map_err(CliError::Failure)
 }
 
-/// The listen address, limits and TLS material that `serve` and `node` share.
-pub fn hosting(args: ServeArgs) -> Result<(SocketAddr, ServerConfig, Option<TlsFiles>), CliError> {
+/// The listen address, limits, credentials and TLS material that `serve`
+/// and `node` share; refuses to expose open calls beyond loopback.
+pub fn hosting(
+    args: ServeArgs,
+    cluster_token: Option<String>,
+) -> Result<(SocketAddr, ServerConfig, Option<TlsFiles>), CliError> {
+    let positive = |name: &str, n: usize| {
+        if n == 0 { Err(CliError::Input(format!("--{name} must be at least 1"))) } else { Ok(n) }
+    };
+    if !(args.max_session_seconds.is_finite() && args.max_session_seconds > 0.0) {
+        return Err(CliError::Input("--max-session-seconds must be a positive number".into()));
+    }
+    if let Some(dir) = &args.models
+        && !dir.is_dir()
+    {
+        return Err(CliError::Input(format!("--models: {} is not a folder", dir.display())));
+    }
+    let credentials = Credentials {
+        admin: args.admin_token.and_then(Secret::new),
+        cluster: cluster_token.and_then(Secret::new),
+        training: None,
+    };
+    credentials.check_exposure(args.listen, args.insecure, false).map_err(CliError::Input)?;
     let config = ServerConfig {
         turn_timeout: seconds("turn-timeout", args.turn_timeout)?,
         join_timeout: seconds("join-timeout", args.join_timeout)?,
-        max_sessions: args.max_sessions,
-        max_sessions_per_client: args.max_sessions_per_client,
-        max_connections_per_client: args.max_connections_per_client,
-        max_message_bytes: args.max_message_bytes,
-        admin_token: args.admin_token,
+        unseated_stream_timeout: seconds("unseated-stream-timeout", args.unseated_stream_timeout)?,
+        max_sessions: positive("max-sessions", args.max_sessions)?,
+        max_sessions_per_client: positive("max-sessions-per-client", args.max_sessions_per_client)?,
+        max_unseated_streams_per_client: args.max_unseated_streams_per_client,
+        max_seats_per_stream: positive("max-seats-per-stream", args.max_seats_per_stream)?,
+        max_message_bytes: positive("max-message-bytes", args.max_message_bytes)?,
+        credentials,
+        connections: GateConfig {
+            max_connections: match args.max_connections {
+                Some(n) => positive("max-connections", n)?,
+                None => GateConfig::default().max_connections,
+            },
+            max_per_client: positive("max-connections-per-address", args.max_connections_per_address)?,
+            idle: seconds("connection-idle-timeout", args.connection_idle_timeout)?,
+            ..GateConfig::default()
+        },
+        limits: Limits {
+            max_parties: args.max_parties,
+            max_issues: args.max_issues,
+            max_values: args.max_values,
+            max_cells: args.max_cells,
+            max_rectangles: args.max_rectangles,
+            max_name_bytes: args.max_name_bytes,
+            max_rounds: args.max_rounds,
+            max_seconds: args.max_session_seconds,
+        },
+        session_memory: args.session_memory_mib << 20,
+        keep_results: args.keep_results,
+        keep_result_bytes: args.keep_results_mib << 20,
+        models: args.models,
         ..ServerConfig::default()
     };
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsFiles {
-            cert: read(cert)?,
-            key: read(key)?,
-            client_ca: args.client_ca.as_ref().map(read).transpose()?,
-        }),
-        _ => None,
-    };
+    let tls = args.tls.files()?;
+    // A server holds a descriptor per connection; start with all the
+    // process may have.
+    raise_fd_limit();
     Ok((args.listen, config, tls))
+}
+
+/// TLS for a client: the CA that signed the server, and optionally a client
+/// certificate (mutual TLS). Shared by the session commands, agent and worker.
+#[derive(clap::Args, Clone, Default)]
+pub struct ClientTlsArgs {
+    /// PEM CA that signed the server's certificate: connect over TLS.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// PEM client certificate and key, for servers that require mutual TLS.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Name to check the server's certificate against (default: its host).
+    #[arg(long)]
+    tls_domain: Option<String>,
+}
+
+impl ClientTlsArgs {
+    pub fn read(&self) -> Result<Option<ClientTls>, CliError> {
+        let Some(ca) = &self.ca else { return Ok(None) };
+        ClientTls::read(ca, self.cert.as_deref(), self.key.as_deref(), self.tls_domain.clone())
+            .map(Some)
+            .map_err(CliError::Input)
+    }
 }
 
 /// How a client reaches a node.
@@ -91,27 +245,15 @@ pub struct ServerArgs {
     /// Node URL: http://HOST:PORT, or https:// with --ca.
     #[arg(long, default_value = "http://127.0.0.1:7000")]
     server: String,
-    /// PEM CA that signed the node's certificate.
-    #[arg(long)]
-    ca: Option<PathBuf>,
-    /// PEM client certificate and key, for nodes that require mutual TLS.
-    #[arg(long, requires = "key")]
-    cert: Option<PathBuf>,
-    #[arg(long, requires = "cert")]
-    key: Option<PathBuf>,
-    /// Name to check the node's certificate against (default: the URL's host).
-    #[arg(long)]
-    tls_domain: Option<String>,
-    #[arg(long, env = "NEGOTIUM_ADMIN_TOKEN")]
+    #[command(flatten)]
+    tls: ClientTlsArgs,
+    #[arg(long, env = "NEGOTIUM_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
 }
 
 impl ServerArgs {
     fn tls(&self) -> Result<Option<ClientTlsConfig>, CliError> {
-        let Some(ca) = &self.ca else { return Ok(None) };
-        let tls = ClientTls::read(ca, self.cert.as_deref(), self.key.as_deref(), self.tls_domain.clone())
-            .map_err(CliError::Input)?;
-        Ok(Some(tls.config()))
+        Ok(self.tls.read()?.map(|t| t.config()))
     }
 }
 
@@ -140,6 +282,16 @@ pub enum SessionCommand {
     /// Print a session's actions as they happen, then its result.
     Watch {
         session_id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// End a running session now (it ends as aborted): with the owner token
+    /// `session create` printed, or the admin token.
+    Cancel {
+        session_id: String,
+        /// The owner token `session create` printed.
+        #[arg(long, env = "NEGOTIUM_OWNER_TOKEN", hide_env_values = true)]
+        owner_token: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -176,22 +328,44 @@ pub fn session(cmd: SessionCommand) -> Result<(), CliError> {
                 for t in r.tokens {
                     outln!("token {} {}", t.party, t.token);
                 }
+                outln!("owner {}", r.owner_token);
             }
             SessionCommand::List { server } => {
                 let channel = connect(&server.server, server.tls()?).await.map_err(remote)?;
-                let r = management(channel, server.admin_token.clone())
-                    .list_sessions(pb::ListSessionsRequest {})
-                    .await
-                    .map_err(|s| remote(s.into()))?
-                    .into_inner();
-                for s in r.sessions {
-                    let waiting = if s.waiting_for.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (waiting for {})", s.waiting_for.join(", "))
-                    };
-                    outln!("{}  {:<9} {}{waiting}", s.session_id, s.state, s.scenario);
+                let mut client = management(channel, server.admin_token.clone());
+                let mut page_token = String::new();
+                loop {
+                    let r = client
+                        .list_sessions(pb::ListSessionsRequest { page_size: 0, page_token })
+                        .await
+                        .map_err(|s| remote(s.into()))?
+                        .into_inner();
+                    for s in r.sessions {
+                        let status = if !s.ended_by.is_empty() {
+                            format!(" ({})", s.ended_by)
+                        } else if !s.waiting_for.is_empty() {
+                            format!(" (waiting for {})", s.waiting_for.join(", "))
+                        } else {
+                            String::new()
+                        };
+                        outln!("{}  {:<9} {}{status}", s.session_id, s.state, s.scenario);
+                    }
+                    if r.next_page_token.is_empty() {
+                        break;
+                    }
+                    page_token = r.next_page_token;
                 }
+            }
+            SessionCommand::Cancel { session_id, owner_token, server } => {
+                let channel = connect(&server.server, server.tls()?).await.map_err(remote)?;
+                management(channel, server.admin_token.clone())
+                    .cancel_session(pb::CancelSessionRequest {
+                        session_id: session_id.clone(),
+                        owner_token: owner_token.unwrap_or_default(),
+                    })
+                    .await
+                    .map_err(|s| remote(s.into()))?;
+                outln!("session {session_id} cancelled");
             }
             SessionCommand::Result { session_id, server } => {
                 let channel = connect(&server.server, server.tls()?).await.map_err(remote)?;

@@ -12,7 +12,6 @@ use serde_json::json;
 
 use super::CliError;
 use crate::core::strategy::StrategySpec;
-use crate::core::utility::{UtilityFunction, ValueFunction};
 use crate::core::workload::Workload;
 use crate::net::client::{Seat, connect, management, play};
 use crate::net::external::LatencyLog;
@@ -34,30 +33,6 @@ pub struct BenchApiArgs {
     json: bool,
 }
 
-/// The scenario text of W negotiation `j`, party B external.
-fn w_scenario(w: &Workload, j: u64, a: &str, b: &str) -> String {
-    let [pa, pb_] = w.preferences(j);
-    let mut text = format!("name = \"W1-{j}\"\nseed = {}\n[protocol]\nrounds = {}\n", w.seed + j, w.rounds);
-    for i in 0..w.issues {
-        text += &format!("[[issues]]\nname = \"i{i}\"\ntype = \"integer\"\nmin = 0\nmax = {}\n", w.values - 1);
-    }
-    for (name, prefs, strategy, external) in [("A", &pa, a, false), ("B", &pb_, b, true)] {
-        let UtilityFunction::LinearAdditive { weights, values } = &prefs.utility else { unreachable!("W is linear") };
-        text += &format!(
-            "[[parties]]\nname = \"{name}\"\nstrategy = \"{strategy}\"\nexternal = {external}\nreservation = {}\n",
-            prefs.reservation_value
-        );
-        let w: Vec<String> = weights.iter().enumerate().map(|(i, x)| format!("i{i} = {x:?}")).collect();
-        text += &format!("weights = {{ {} }}\n", w.join(", "));
-        for (i, f) in values.iter().enumerate() {
-            let ValueFunction::Table { utilities } = f else { unreachable!("W uses tables") };
-            let u: Vec<String> = utilities.iter().map(|x| format!("{x:?}")).collect();
-            text += &format!("values.i{i} = {{ table = [{}] }}\n", u.join(", "));
-        }
-    }
-    text
-}
-
 pub fn bench_api(args: BenchApiArgs) -> Result<(), CliError> {
     let (a, b) = args.pair.split_once('-').ok_or_else(|| CliError::Input("--pair: expected A-B".into()))?;
     for s in [a, b] {
@@ -69,7 +44,7 @@ pub fn bench_api(args: BenchApiArgs) -> Result<(), CliError> {
     let w = Workload::named("w1").expect("w1 exists");
     let log = Arc::new(LatencyLog::default());
     let config = ServerConfig {
-        max_connections_per_client: args.agents + 1,
+        max_unseated_streams_per_client: args.agents + 1,
         max_sessions_per_client: args.sessions as usize + 1,
         max_sessions: args.sessions as usize + 1,
         latencies: Some(log.clone()),
@@ -92,7 +67,7 @@ pub fn bench_api(args: BenchApiArgs) -> Result<(), CliError> {
         let mut seats: Vec<Vec<Seat>> = (0..args.agents).map(|_| Vec::new()).collect();
         for j in 0..args.sessions {
             let req = pb::CreateSessionRequest {
-                scenario_toml: w_scenario(&w, j, &a, &b),
+                scenario_toml: w.scenario_text(j, &a, &b, true),
                 seed: 0,
                 has_seed: false,
                 join_timeout_seconds: 120.0,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::CliError;
 use super::api::{ServeArgs, hosting};
+use crate::net::auth::Secret;
 use crate::net::client::ClientTls;
 use crate::net::cluster::config::{ClusterConfig, Placement};
 use crate::net::cluster::launcher::LaunchError;
@@ -23,6 +24,10 @@ pub struct NodeArgs {
     /// Serve Prometheus metrics (/metrics) and a readiness check (/healthz) here.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// Token launchers (and other nodes) must show to use this node's
+    /// cluster service; without it the admin token serves for both.
+    #[arg(long, env = "NEGOTIUM_CLUSTER_TOKEN", hide_env_values = true)]
+    cluster_token: Option<String>,
     /// On SIGTERM, seconds to let running sessions finish before stopping.
     #[arg(long, default_value_t = 30.0)]
     drain_seconds: f64,
@@ -41,7 +46,7 @@ pub struct NodeArgs {
 }
 
 pub fn node(args: NodeArgs) -> Result<(), CliError> {
-    let (listen, config, tls) = hosting(args.serve)?;
+    let (listen, config, tls) = hosting(args.serve, args.cluster_token)?;
     let drain = Duration::try_from_secs_f64(args.drain_seconds)
         .map_err(|_| CliError::Input("--drain-seconds must be a number of seconds".into()))?;
     let peer_tls = match &args.peer_ca {
@@ -83,6 +88,9 @@ pub struct ClusterArgs {
     /// Sessions in flight per node (overrides the cluster file).
     #[arg(long)]
     window: Option<usize>,
+    /// The nodes' cluster token (overrides the cluster file's `token_file`).
+    #[arg(long, env = "NEGOTIUM_CLUSTER_TOKEN", hide_env_values = true)]
+    cluster_token: Option<String>,
 }
 
 impl ClusterArgs {
@@ -109,6 +117,9 @@ impl ClusterArgs {
                 return Err(CliError::Input("--window must be at least 1".into()));
             }
             config.window = w;
+        }
+        if let Some(t) = self.cluster_token.clone().and_then(Secret::new) {
+            config.token = Some(t);
         }
         Ok(Some(config))
     }

@@ -1,8 +1,7 @@
 //! `negotium run`.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -22,6 +21,7 @@ use crate::engine::actors::{ActorRunOptions, run_sessions};
 use crate::engine::{SessionSpec, direct, shared_indexes};
 use crate::net::cluster::ScenarioWire;
 use crate::net::cluster::launcher::{self, Job, Launch};
+use crate::tournament::store::{self, StoreError};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -113,23 +113,29 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         spec
     };
 
+    // The results file is locked before it is read or cut: a second run
+    // into the same file is refused, not interleaved.
+    let locked = match &args.out {
+        Some(path) => Some(store::lock(path).map_err(|e| match e {
+            StoreError::Io(e) => {
+                CliError::Failure(anyhow::Error::new(e).context(format!("cannot write {}", path.display())))
+            }
+            other => CliError::Input(other.to_string()),
+        })?),
+        None => None,
+    };
     // Negotiations a resumed run already has.
     let kept = match (&args.out, args.resume) {
         (Some(path), true) => kept_negotiations(path, args.repeat)?,
         _ => HashSet::new(),
     };
-    let mut out = match &args.out {
-        Some(path) => {
-            let file = if args.resume {
-                std::fs::OpenOptions::new().create(true).append(true).open(path)
-            } else {
-                File::create(path)
-            };
-            Some(BufWriter::new(
-                file.with_context(|| format!("cannot write {}", path.display())).map_err(CliError::Failure)?,
-            ))
+    let mut out = match (locked, &args.out) {
+        (Some(mut file), Some(path)) => {
+            let ready = if args.resume { file.seek(SeekFrom::End(0)).map(|_| ()) } else { file.set_len(0) };
+            ready.with_context(|| format!("cannot write {}", path.display())).map_err(CliError::Failure)?;
+            Some(BufWriter::new(file))
         }
-        None => None,
+        _ => None,
     };
     let todo = args.repeat - kept.len() as u64;
     let pending = (0..args.repeat).filter(|j| !kept.contains(j));

@@ -69,6 +69,7 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
         .map_err(CliError::Failure)?;
     let (existing, file) = store::open(&results_path, &t.name, &plan).map_err(|e| match e {
         StoreError::Content(e) => CliError::Input(e.to_string()),
+        StoreError::Locked(_) => CliError::Input(e.to_string()),
         StoreError::Io(e) => {
             CliError::Failure(anyhow::Error::new(e).context(format!("reading {}", results_path.display())))
         }

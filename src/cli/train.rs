@@ -10,13 +10,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
 
 use super::CliError;
+use super::api::{ClientTlsArgs, ServerTlsArgs};
 use super::plot::style;
 use crate::learn::config::TrainConfig;
 use crate::learn::device::Device;
 use crate::learn::env::Pool;
 use crate::learn::eval;
 use crate::learn::ps::{Event, StepReport};
+use crate::learn::remote::{PsDial, PsServe};
 use crate::learn::train::{self, LocalRun};
+use crate::net::auth::Secret;
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -38,9 +41,18 @@ pub struct TrainArgs {
 
 #[derive(clap::Args)]
 pub struct PsArgs {
-    /// Address to serve the training RPCs on.
-    #[arg(long, default_value = "0.0.0.0:7100")]
+    /// Address to serve the training RPCs on (beyond loopback it needs
+    /// --token, or --insecure).
+    #[arg(long, default_value = "127.0.0.1:7100")]
     listen: String,
+    #[command(flatten)]
+    tls: ServerTlsArgs,
+    /// Token workers must show (`negotium worker --token`).
+    #[arg(long, env = "NEGOTIUM_TRAINING_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Serve an address beyond loopback without a token.
+    #[arg(long)]
+    insecure: bool,
     #[arg(long)]
     config: PathBuf,
     /// Folder for checkpoints, metrics and the final model.
@@ -57,6 +69,11 @@ pub struct WorkerArgs {
     /// Parameter server address, HOST:PORT.
     #[arg(long)]
     ps: String,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
+    /// The parameter server's training token.
+    #[arg(long, env = "NEGOTIUM_TRAINING_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// cpu, or cuda:N (needs a build with --features cuda and a driver).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -188,17 +205,23 @@ impl Monitor {
 pub fn train(args: TrainArgs) -> Result<(), CliError> {
     let cfg = load_config(&args.config)?;
     let workers = args.workers.unwrap_or(cfg.workers).max(1);
-    let opts = LocalRun { workers, out: args.out.clone(), resume: args.resume, listen: None, kill_after: None };
+    let opts = LocalRun { workers, out: args.out.clone(), resume: args.resume, serve: None, kill_after: None };
     run_ps(cfg, &opts, args.quiet)
 }
 
 pub fn ps(args: PsArgs) -> Result<(), CliError> {
     let cfg = load_config(&args.config)?;
+    let token = args.token.and_then(Secret::new);
+    if let Ok(addr) = args.listen.parse::<std::net::SocketAddr>() {
+        let credentials = crate::net::auth::Credentials { training: token.clone(), ..Default::default() };
+        credentials.check_exposure(addr, args.insecure, true).map_err(CliError::Input)?;
+    }
+    let serve = PsServe { listen: args.listen.clone(), tls: args.tls.files()?, token, insecure: args.insecure };
     let opts = LocalRun {
         workers: 0,
         out: args.checkpoint_dir.clone(),
         resume: args.resume,
-        listen: Some(args.listen.clone()),
+        serve: Some(serve),
         kill_after: None,
     };
     run_ps(cfg, &opts, args.quiet)
@@ -230,7 +253,8 @@ fn run_ps(cfg: TrainConfig, opts: &LocalRun, quiet: bool) -> Result<(), CliError
 pub fn worker(args: WorkerArgs) -> Result<(), CliError> {
     let device: Device = args.device.parse().map_err(CliError::Input)?;
     crate::learn::device::check(device).map_err(CliError::Input)?;
-    let summary = train::remote_worker(&args.ps, device).map_err(super::failure)?;
+    let dial = PsDial { tls: args.tls.read()?, token: args.token.and_then(Secret::new) };
+    let summary = train::remote_worker(&args.ps, device, &dial).map_err(super::failure)?;
     outln!("worker done: {} steps, {} rejoins", summary.steps, summary.rejoins);
     Ok(())
 }

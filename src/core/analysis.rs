@@ -9,11 +9,13 @@
 //! ignored. Utilities are compared on a 1e-9 grid so that floating-point sums
 //! cannot make a dominated outcome look efficient.
 
-use super::domain::{Cardinality, Domain, ENUMERATION_LIMIT, Outcome};
+use super::domain::{Cardinality, Domain, Outcome};
+use super::limits::{analysis_enumerates, sample_note, sample_size};
 use super::rng::SplitMix64;
 use super::utility::Preferences;
 
-/// Outcomes sampled (seeded) beyond that.
+/// Outcomes sampled (seeded) where the space is not enumerated; fewer
+/// where the domain is wide (see [`super::limits::sample_size`]).
 pub const ANALYSIS_SAMPLE: usize = 200_000;
 const GRID: f64 = 1e9;
 
@@ -103,7 +105,7 @@ impl Analysis {
         let card = domain.cardinality();
         let n = parties.len();
         match card {
-            Cardinality::Finite(size) if size <= ENUMERATION_LIMIT => {
+            Cardinality::Finite(size) if analysis_enumerates(domain, n) => {
                 // Column per party, then one flat row-major table: no outcome
                 // is materialised until it is a reference point.
                 let cols: Vec<Vec<f64>> =
@@ -113,15 +115,20 @@ impl Analysis {
                 Self::from_points(card, true, &|k| domain.outcome_at(k as u128), &flat, n, parties)
             }
             _ => {
+                let size = sample_size(ANALYSIS_SAMPLE, domain, parties);
                 let mut rng = SplitMix64::new(seed);
                 let mut sample: Vec<Outcome> =
                     parties.iter().filter_map(|p| p.utility.best_outcome_hint(domain)).collect();
-                while sample.len() < ANALYSIS_SAMPLE {
+                while sample.len() < size {
                     sample.push(domain.random_outcome(&mut rng));
                 }
                 let flat: Vec<f64> =
                     sample.iter().flat_map(|o| parties.iter().map(move |p| p.utility(domain, o))).collect();
-                Self::from_points(card, false, &|k| sample[k].clone(), &flat, n, parties)
+                let mut a = Self::from_points(card, false, &|k| sample[k].clone(), &flat, n, parties);
+                if let (Some(note), Some(why)) = (a.note.as_mut(), sample_note(ANALYSIS_SAMPLE, size, domain, n)) {
+                    note.push_str(&format!(" ({why})"));
+                }
+                a
             }
         }
     }
@@ -179,7 +186,7 @@ impl Analysis {
         let evaluated = count;
         let note = (!exact).then(|| {
             format!(
-                "approximate: the space has {} outcomes, too many to enumerate; analysed a seeded sample of {evaluated}",
+                "approximate: the space has {} outcomes, too many to enumerate for {n} parties; analysed a seeded sample of {evaluated}",
                 match card {
                     Cardinality::Finite(_) => card.to_string(),
                     Cardinality::Infinite => "infinitely many (real issues)".into(),

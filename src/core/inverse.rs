@@ -16,12 +16,14 @@
 use std::sync::Arc;
 
 use super::domain::{Domain, ENUMERATION_LIMIT, Outcome};
+use super::limits::sample_size;
 use super::rng::SplitMix64;
 use super::utility::Preferences;
 
 /// See the module comment: more buckets than this cost cache misses.
 const MAX_BUCKETS: usize = 1 << 10;
-/// Outcomes sampled where the space is larger than that.
+/// Outcomes sampled where the space is larger than that; fewer where the
+/// domain is wide (see [`super::limits::sample_size`]).
 pub const SAMPLE_SIZE: usize = 50_000;
 
 /// The outcomes a party considers, by id.
@@ -38,9 +40,10 @@ impl Candidates {
         if domain.cardinality().at_most(ENUMERATION_LIMIT) {
             return Candidates::All(domain.clone());
         }
-        let mut sample: Vec<Outcome> = Vec::with_capacity(SAMPLE_SIZE + 1);
+        let size = sample_size(SAMPLE_SIZE + 1, domain, &[prefs]);
+        let mut sample: Vec<Outcome> = Vec::with_capacity(size);
         sample.extend(prefs.utility.best_outcome_hint(domain));
-        while sample.len() < SAMPLE_SIZE + 1 {
+        while sample.len() < size {
             sample.push(domain.random_outcome(rng));
         }
         Candidates::Sampled(Arc::new(sample))

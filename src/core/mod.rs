@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod domain;
 pub mod inverse;
+pub mod limits;
 pub mod protocol;
 pub mod record;
 pub mod rng;

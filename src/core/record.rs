@@ -90,6 +90,7 @@ pub fn record(cx: &RecordContext<'_>, session: Json, seed: u64, r: &SessionResul
         "distance_to_max_welfare": dist.max_welfare,
         "pareto_efficient": a.pareto_efficient,
         "analysis_exact": cx.analysis.exact,
+        "analysis_outcomes": cx.analysis.evaluated,
         "trace": trace,
         "trace_truncated": r.trace_truncated,
     })

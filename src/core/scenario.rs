@@ -23,7 +23,7 @@
 //! values.valuation = { linear = [0.0, 1.0] }   # utility at min and at max
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -178,8 +178,26 @@ impl Ctx<'_> {
     }
 }
 
+/// Where the models of `{ learned = "…" }` strategies may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelSource<'a> {
+    /// Paths, relative to the scenario file's folder: a file on this
+    /// machine, read by its own user.
+    Files,
+    /// A remote caller's scenario: a model is a name the operator published
+    /// in this folder (`--models`); `None`: the server publishes none. A
+    /// model that does not load is refused without a word of why (the
+    /// reason could quote the file).
+    Published(Option<&'a std::path::Path>),
+}
+
 impl Scenario {
     pub fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
+        Self::parse_from(text, file, ModelSource::Files)
+    }
+
+    /// [`Scenario::parse`] with models taken from `models`.
+    pub fn parse_from(text: &str, file: &str, models: ModelSource<'_>) -> Result<Self, ScenarioError> {
         let cx = Ctx { file, text };
         let raw: ScenarioToml = toml::from_str(text).map_err(|e| {
             let msg = e.message().to_string();
@@ -187,9 +205,10 @@ impl Scenario {
         })?;
 
         let mut issues: Vec<Issue> = Vec::new();
+        let mut issue_names = HashSet::new();
         for it in &raw.issues {
             let i = it.get_ref();
-            if issues.iter().any(|x| x.name() == i.name) {
+            if !issue_names.insert(i.name.as_str()) {
                 return Err(cx.at(it, format!("issue `{}` is defined twice", i.name)));
             }
             let issue = match i.kind.as_str() {
@@ -197,7 +216,7 @@ impl Scenario {
                     let values = i.values.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
                         cx.at(it, format!("discrete issue `{}` needs a non-empty `values` list", i.name))
                     })?;
-                    let mut seen = std::collections::HashSet::new();
+                    let mut seen = HashSet::new();
                     if let Some(v) = values.iter().find(|v| !seen.insert(v.as_str())) {
                         return Err(cx.at(it, format!("issue `{}` lists value `{v}` twice", i.name)));
                     }
@@ -251,6 +270,9 @@ impl Scenario {
             return Err(cx.err(None, "a scenario needs at least one [[issues]] entry"));
         }
         let domain = Arc::new(Domain::new(raw.name.clone(), issues));
+        // Issue positions by name, once: parties name every issue twice
+        // (weights and values), and a scan per name is quadratic.
+        let positions: HashMap<&str, usize> = domain.issues.iter().enumerate().map(|(k, i)| (i.name(), k)).collect();
 
         let p = raw.protocol.get_ref();
         if p.kind != "saop" {
@@ -268,14 +290,15 @@ impl Scenario {
             return Err(cx.err(None, "a negotiation needs at least two [[parties]]"));
         }
         let mut parties: Vec<Party> = Vec::new();
+        let mut party_names = HashSet::new();
         for sp in &raw.parties {
             let party = sp.get_ref();
-            if parties.iter().any(|x| x.name == party.name) {
+            if !party_names.insert(party.name.as_str()) {
                 return Err(cx.at(sp, format!("party `{}` is defined twice", party.name)));
             }
             let utility = match party.utility.as_str() {
-                "linear-additive" => linear_additive_ufun(&cx, sp, &domain)?,
-                "hyper-rectangles" => hyper_rectangles_ufun(&cx, sp, &domain)?,
+                "linear-additive" => linear_additive_ufun(&cx, sp, &domain, &positions)?,
+                "hyper-rectangles" => hyper_rectangles_ufun(&cx, sp, &domain, &positions)?,
                 other => {
                     return Err(cx.at(
                         sp,
@@ -298,10 +321,21 @@ impl Scenario {
                 None => StrategySpec::named("boulware"),
                 Some(s) => {
                     let json = serde_json::to_value(s.get_ref()).map_err(|e| cx.at(s, e.to_string()))?;
-                    let mut spec =
-                        StrategySpec::from_json(&json).map_err(|e| cx.at(s, format!("party `{}`: {e}", party.name)))?;
-                    spec.relative_to(std::path::Path::new(file).parent().unwrap_or(std::path::Path::new("")));
-                    spec.validate().map_err(|e| cx.at(s, format!("party `{}`: {e}", party.name)))?;
+                    let at = |e: &dyn fmt::Display| cx.at(s, format!("party `{}`: {e}", party.name));
+                    let mut spec = StrategySpec::from_json(&json).map_err(|e| at(&e))?;
+                    match models {
+                        ModelSource::Files => {
+                            spec.relative_to(std::path::Path::new(file).parent().unwrap_or(std::path::Path::new("")))
+                        }
+                        ModelSource::Published(dir) => spec.publish_in(dir).map_err(|e| at(&e))?,
+                    }
+                    match (spec.validate(), models) {
+                        (Ok(()), _) => {}
+                        (Err(_), ModelSource::Published(_)) if spec.name == "learned" => {
+                            return Err(at(&"this model is not published here, or cannot be loaded"));
+                        }
+                        (Err(e), _) => return Err(at(&e)),
+                    }
                     spec
                 }
             };
@@ -316,7 +350,81 @@ impl Scenario {
                 external: party.external,
             });
         }
-        Ok(Scenario { name: raw.name, description: raw.description, domain, parties, deadline, seed: raw.seed })
+        let scenario =
+            Scenario { name: raw.name, description: raw.description, domain, parties, deadline, seed: raw.seed };
+        // The file-level checks above give lines; this is the same check
+        // every other door (imports, the cluster wire) goes through.
+        scenario.check().map_err(|e| cx.err(None, e))?;
+        Ok(scenario)
+    }
+
+    /// What every part of negotium relies on, whichever door a scenario came
+    /// through (a TOML file, a Genius or GeniusWeb folder, a scenario sent
+    /// over the cluster protocol): at least one issue and two parties,
+    /// names unique, issues well-formed, a positive finite deadline, and
+    /// preferences that fit the domain (one weight and value function per
+    /// issue, tables as long as their issue, rectangles naming real issues,
+    /// every number finite). Linear in the scenario's size.
+    ///
+    /// Weights that miss 1 are allowed here: GENIUS files carry them and
+    /// are loaded as written, with a warning; scenario TOML refuses them
+    /// itself, with a line.
+    pub fn check(&self) -> Result<(), String> {
+        let issues = &self.domain.issues;
+        if issues.is_empty() {
+            return Err("a scenario needs at least one issue".into());
+        }
+        let mut names = HashSet::new();
+        for issue in issues {
+            if !names.insert(issue.name()) {
+                return Err(format!("issue `{}` is defined twice", issue.name()));
+            }
+            match issue {
+                Issue::Discrete { name, values } => {
+                    if values.is_empty() {
+                        return Err(format!("discrete issue `{name}` has no values"));
+                    }
+                    let mut seen = HashSet::new();
+                    if let Some(v) = values.iter().find(|v| !seen.insert(v.as_str())) {
+                        return Err(format!("issue `{name}` lists value `{v}` twice"));
+                    }
+                }
+                Issue::Integer { name, min, max } => {
+                    if min.abs() > INTEGER_BOUND || max.abs() > INTEGER_BOUND {
+                        return Err(format!("integer issue `{name}`: bounds must lie within ±2^53"));
+                    }
+                    if min > max {
+                        return Err(format!("issue `{name}`: min {min} is above max {max}"));
+                    }
+                }
+                Issue::Real { name, min, max } => {
+                    if !(min.is_finite() && max.is_finite()) {
+                        return Err(format!("issue `{name}`: bounds must be finite numbers"));
+                    }
+                    if min >= max {
+                        return Err(format!("issue `{name}`: min {min} is not below max {max}"));
+                    }
+                }
+            }
+        }
+        let d = self.deadline;
+        if d.rounds.is_none() && d.seconds.is_none() {
+            return Err("the protocol needs a deadline: rounds and/or seconds".into());
+        }
+        if d.rounds == Some(0) || d.seconds.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+            return Err("the deadline must be a positive, finite number".into());
+        }
+        if self.parties.len() < 2 {
+            return Err("a negotiation needs at least two parties".into());
+        }
+        let mut names = HashSet::new();
+        for p in &self.parties {
+            if !names.insert(p.name.as_str()) {
+                return Err(format!("party `{}` is defined twice", p.name));
+            }
+            check_preferences(&self.domain, &p.preferences).map_err(|e| format!("party `{}`: {e}", p.name))?;
+        }
+        Ok(())
     }
 
     /// Replaces the strategy of the party named (or numbered) `role`; an
@@ -344,6 +452,7 @@ fn linear_additive_ufun(
     cx: &Ctx<'_>,
     sp: &Spanned<PartyToml>,
     domain: &Domain,
+    positions: &HashMap<&str, usize>,
 ) -> Result<UtilityFunction, ScenarioError> {
     let party = sp.get_ref();
     let who = &party.name;
@@ -356,13 +465,13 @@ fn linear_additive_ufun(
     let weights = party.weights.as_ref().ok_or_else(|| cx.at(sp, format!("party `{who}` needs `weights`")))?;
     let values = party.values.as_ref().ok_or_else(|| cx.at(sp, format!("party `{who}` needs `values`")))?;
     for name in weights.get_ref().keys() {
-        if domain.issue_index(name).is_none() {
+        if !positions.contains_key(name.as_str()) {
             return Err(cx.at(weights, format!("party `{who}`: weights name unknown issue `{name}`")));
         }
     }
     let from = sp.span().start;
     for name in values.keys() {
-        if domain.issue_index(name).is_none() {
+        if !positions.contains_key(name.as_str()) {
             return Err(cx.near(from, name, format!("party `{who}`: values name unknown issue `{name}`")));
         }
     }
@@ -420,9 +529,10 @@ fn value_function(
     };
     match issue {
         Issue::Discrete { values, .. } => {
+            let known: HashSet<&str> = values.iter().map(String::as_str).collect();
             for k in table.keys() {
-                if !values.contains(k) {
-                    return Err(bad(format!("`{k}` is not a value of this issue (values: {})", values.join(", "))));
+                if !known.contains(k.as_str()) {
+                    return Err(bad(format!("`{k}` is not a value of this issue (values: {})", list_some(values))));
                 }
             }
             let mut utilities = Vec::new();
@@ -480,7 +590,8 @@ fn value_function(
 fn hyper_rectangles_ufun(
     cx: &Ctx<'_>,
     sp: &Spanned<PartyToml>,
-    domain: &Domain,
+    _domain: &Domain,
+    positions: &HashMap<&str, usize>,
 ) -> Result<UtilityFunction, ScenarioError> {
     let party = sp.get_ref();
     let who = &party.name;
@@ -500,8 +611,9 @@ fn hyper_rectangles_ufun(
         let conv = |m: &BTreeMap<String, [f64; 2]>| -> Result<Vec<(usize, f64, f64)>, ScenarioError> {
             m.iter()
                 .map(|(name, [lo, hi])| {
-                    let k = domain
-                        .issue_index(name)
+                    let k = positions
+                        .get(name.as_str())
+                        .copied()
                         .ok_or_else(|| cx.at(r, format!("party `{who}`: rectangle names unknown issue `{name}`")))?;
                     Ok((k, *lo, *hi))
                 })
@@ -528,6 +640,103 @@ fn hyper_rectangles_ufun(
         },
     };
     Ok(UtilityFunction::HyperRectangles { rectangles, aggregation, max_utility })
+}
+
+/// Up to 20 names, then how many there are in all (error messages quote
+/// lists that may be huge).
+fn list_some(names: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let head = names.iter().take(SHOWN).map(String::as_str).collect::<Vec<_>>().join(", ");
+    if names.len() > SHOWN { format!("{head}, … ({} in all)", names.len()) } else { head }
+}
+
+/// The part of [`Scenario::check`] about one party's preferences.
+fn check_preferences(domain: &Domain, p: &Preferences) -> Result<(), String> {
+    if !(p.reservation_value.is_finite() && (0.0..=1.0).contains(&p.reservation_value)) {
+        return Err(format!("reservation {} is outside [0, 1]", p.reservation_value));
+    }
+    if !(p.discount > 0.0 && p.discount <= 1.0) {
+        return Err(format!("discount {} is outside (0, 1]", p.discount));
+    }
+    let issues = &domain.issues;
+    let finite = |xs: &[f64], what: &str| -> Result<(), String> {
+        if xs.iter().all(|x| x.is_finite()) { Ok(()) } else { Err(format!("{what}: numbers must be finite")) }
+    };
+    match &p.utility {
+        UtilityFunction::LinearAdditive { weights, values } => {
+            if weights.len() != issues.len() || values.len() != issues.len() {
+                return Err(format!(
+                    "{} weights and {} value functions for {} issues",
+                    weights.len(),
+                    values.len(),
+                    issues.len()
+                ));
+            }
+            if let Some(w) = weights.iter().find(|w| !(w.is_finite() && **w >= 0.0)) {
+                return Err(format!("weight {w} is not a non-negative number"));
+            }
+            for (f, issue) in values.iter().zip(issues) {
+                let name = issue.name();
+                match f {
+                    ValueFunction::Table { utilities } => {
+                        let expected = match issue {
+                            Issue::Real { .. } => {
+                                return Err(format!("issue `{name}` is real: a table cannot value it"));
+                            }
+                            _ => issue.cardinality().unwrap_or(0),
+                        };
+                        if utilities.len() as u128 != expected {
+                            return Err(format!(
+                                "issue `{name}` has {expected} values but its table {} entries",
+                                utilities.len()
+                            ));
+                        }
+                        if let Some(u) = utilities.iter().find(|u| !(u.is_finite() && (0.0..=1.0).contains(*u))) {
+                            return Err(format!("issue `{name}`: utility {u} is outside [0, 1]"));
+                        }
+                    }
+                    ValueFunction::Linear { slope, offset, origin } => {
+                        finite(&[*slope, *offset, *origin], &format!("issue `{name}`"))?
+                    }
+                    ValueFunction::Triangular { low, peak, high } => {
+                        finite(&[*low, *peak, *high], &format!("issue `{name}`"))?;
+                        if !(low <= peak && peak <= high && low < high) {
+                            return Err(format!("issue `{name}`: triangular needs low ≤ peak ≤ high with low < high"));
+                        }
+                    }
+                    ValueFunction::Constant { utility } => {
+                        if !(utility.is_finite() && (0.0..=1.0).contains(utility)) {
+                            return Err(format!("issue `{name}`: utility {utility} is outside [0, 1]"));
+                        }
+                    }
+                }
+            }
+        }
+        UtilityFunction::HyperRectangles { rectangles, max_utility, .. } => {
+            if rectangles.is_empty() {
+                return Err("a hyper-rectangle utility needs rectangles".into());
+            }
+            if !(max_utility.is_finite() && *max_utility > 0.0) {
+                return Err(format!("max_utility {max_utility} must be a positive number"));
+            }
+            for r in rectangles {
+                finite(&[r.utility], "a rectangle's utility")?;
+                for &(k, lo, hi) in r.includes.iter().chain(&r.excludes) {
+                    if k >= issues.len() {
+                        return Err(format!("a rectangle names issue {k}; the domain has {}", issues.len()));
+                    }
+                    finite(&[lo, hi], "a rectangle's range")?;
+                    if lo > hi {
+                        return Err(format!(
+                            "a rectangle's range of `{}` has min {lo} above max {hi}",
+                            issues[k].name()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -600,6 +809,68 @@ values.color = { red = 0.3, blue = 1.0 }
         assert_eq!(e.line, Some(17));
         let e = error_of(&GOOD.replace("rounds = 20", "rounds = = 20"));
         assert_eq!(e.line, Some(5), "{e}");
+    }
+
+    #[test]
+    fn check_refuses_what_the_wire_could_carry_and_files_cannot() {
+        let good = Scenario::parse(GOOD, "toy.toml").unwrap();
+        assert!(good.check().is_ok());
+        let mut s = good.clone();
+        s.parties.clear();
+        assert!(s.check().unwrap_err().contains("two parties"));
+        let mut s = good.clone();
+        let mut p = (*s.parties[0].preferences).clone();
+        if let UtilityFunction::LinearAdditive { weights, .. } = &mut p.utility {
+            weights[0] = f64::NAN;
+        }
+        s.parties[0].preferences = Arc::new(p);
+        assert!(s.check().unwrap_err().contains("non-negative"), "{:?}", s.check());
+        let mut s = good.clone();
+        let mut p = (*s.parties[1].preferences).clone();
+        if let UtilityFunction::LinearAdditive { values, .. } = &mut p.utility {
+            values[1] = ValueFunction::Table { utilities: vec![] };
+        }
+        s.parties[1].preferences = Arc::new(p);
+        assert!(s.check().unwrap_err().contains("its table 0 entries"), "{:?}", s.check());
+        let mut s = good.clone();
+        s.domain = Arc::new(Domain::new("d", vec![Issue::Integer { name: "price".into(), min: 5, max: 1 }]));
+        assert!(s.check().is_err());
+        let mut s = good.clone();
+        s.deadline = Deadline { rounds: None, seconds: None };
+        assert!(s.check().unwrap_err().contains("deadline"));
+        let mut s = good;
+        s.parties[0].preferences = Arc::new(Preferences::new(
+            UtilityFunction::HyperRectangles {
+                rectangles: vec![HyperRectangle { utility: 1.0, includes: vec![(9, 0.0, 1.0)], excludes: vec![] }],
+                aggregation: Aggregation::Sum,
+                max_utility: 1.0,
+            },
+            0.0,
+        ));
+        assert!(s.check().unwrap_err().contains("names issue 9"), "{:?}", s.check());
+    }
+
+    #[test]
+    fn parsing_is_linear_in_the_number_of_values() {
+        // 200,000 values of one discrete issue: a scan per value (as
+        // before) is 2·10^10 string comparisons per party, minutes even in
+        // a release build; hashing takes seconds in a debug build. The
+        // bound is far from both.
+        let n = 200_000;
+        let values: Vec<String> = (0..n).map(|k| format!("\"v{k}\"")).collect();
+        let table: Vec<String> = (0..n).map(|k| format!("v{k} = {}", if k == 0 { 1.0 } else { 0.0 })).collect();
+        let text = format!(
+            "name = \"wide\"\n[protocol]\nrounds = 10\n[[issues]]\nname = \"x\"\ntype = \"discrete\"\nvalues = [{}]\n\
+             [[parties]]\nname = \"a\"\nweights = {{ x = 1.0 }}\nvalues.x = {{ {} }}\n\
+             [[parties]]\nname = \"b\"\nweights = {{ x = 1.0 }}\nvalues.x = {{ {} }}\n",
+            values.join(","),
+            table.join(", "),
+            table.join(", ")
+        );
+        let started = std::time::Instant::now();
+        let s = Scenario::parse(&text, "wide.toml").unwrap();
+        assert_eq!(s.domain.issues[0].cardinality(), Some(n as u128));
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "{:?}", started.elapsed());
     }
 
     #[test]

@@ -138,11 +138,11 @@ impl SessionRun {
             self.protocol.step(party, action);
             return;
         }
-        if let Action::Offer(o) = &action {
-            if let Err(why) = self.domain.validate(o) {
-                self.protocol.violation(party, format!("offer outside the domain: {why}"));
-                return;
-            }
+        if let Action::Offer(o) = &action
+            && let Err(why) = self.domain.validate(o)
+        {
+            self.protocol.violation(party, format!("offer outside the domain: {why}"));
+            return;
         }
         let time = self.protocol.relative_time(elapsed_s);
         self.last_time = time;

@@ -116,10 +116,14 @@ pub struct HyperRectangle {
 }
 
 impl HyperRectangle {
+    /// An issue index beyond the outcome is a range the outcome misses
+    /// ([`crate::core::scenario::Scenario::check`] refuses such rectangles;
+    /// this keeps a stray one from panicking a thread).
     #[inline]
     fn contains(&self, o: &Outcome) -> bool {
-        self.includes.iter().all(|&(i, lo, hi)| (lo..=hi).contains(&o.0[i].as_f64()))
-            && self.excludes.iter().all(|&(i, lo, hi)| !(lo..=hi).contains(&o.0[i].as_f64()))
+        let inside = |i: usize, lo: f64, hi: f64| o.0.get(i).is_some_and(|v| (lo..=hi).contains(&v.as_f64()));
+        self.includes.iter().all(|&(i, lo, hi)| inside(i, lo, hi))
+            && self.excludes.iter().all(|&(i, lo, hi)| !inside(i, lo, hi))
     }
 }
 

@@ -58,6 +58,40 @@ impl Workload {
         };
         [prefs(wa, true), prefs(wb, false)]
     }
+
+    /// Negotiation `j` as scenario TOML, for the API (which takes scenario
+    /// text): party A plays `a`, party B plays `b`, and B is external where
+    /// `b_external`. Parsed back, it is exactly this workload's negotiation
+    /// `j` (floats written in full).
+    pub fn scenario_text(&self, j: u64, a: &str, b: &str, b_external: bool) -> String {
+        let [pa, pb] = self.preferences(j);
+        let mut text = format!(
+            "name = \"W{}-{j}\"\nseed = {}\n[protocol]\nrounds = {}\n",
+            self.issues,
+            self.seed + j,
+            self.rounds
+        );
+        for i in 0..self.issues {
+            text += &format!("[[issues]]\nname = \"i{i}\"\ntype = \"integer\"\nmin = 0\nmax = {}\n", self.values - 1);
+        }
+        for (name, prefs, strategy, external) in [("A", &pa, a, false), ("B", &pb, b, b_external)] {
+            let UtilityFunction::LinearAdditive { weights, values } = &prefs.utility else {
+                unreachable!("W is linear")
+            };
+            text += &format!(
+                "[[parties]]\nname = \"{name}\"\nstrategy = \"{strategy}\"\nexternal = {external}\nreservation = {:?}\n",
+                prefs.reservation_value
+            );
+            let ws: Vec<String> = weights.iter().enumerate().map(|(i, x)| format!("i{i} = {x:?}")).collect();
+            text += &format!("weights = {{ {} }}\n", ws.join(", "));
+            for (i, f) in values.iter().enumerate() {
+                let ValueFunction::Table { utilities } = f else { unreachable!("W uses tables") };
+                let us: Vec<String> = utilities.iter().map(|x| format!("{x:?}")).collect();
+                text += &format!("values.i{i} = {{ table = [{}] }}\n", us.join(", "));
+            }
+        }
+        text
+    }
 }
 
 #[cfg(test)]
@@ -72,5 +106,16 @@ mod tests {
         let best_for_a = d.outcome_at(999);
         assert!((a.utility(&d, &best_for_a) - 1.0).abs() < 1e-12);
         assert!(b.utility(&d, &best_for_a).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_scenario_text_is_the_same_negotiation() {
+        let w = Workload::named("w1").unwrap();
+        let s = crate::core::scenario::Scenario::parse(&w.scenario_text(7, "boulware", "conceder", true), "w.toml")
+            .unwrap();
+        assert_eq!(s.domain.issues, w.domain().issues);
+        assert_eq!(s.preferences(), w.preferences(7).to_vec());
+        assert!(s.parties[1].external && !s.parties[0].external);
+        assert_eq!((s.seed, s.deadline), (w.seed + 7, w.deadline()));
     }
 }

@@ -85,7 +85,8 @@ pub struct PartyFailed {
     pub reason: String,
 }
 
-/// A finished session, tagged with its id.
+/// A finished session, tagged with its id. Its channel carries one report
+/// per session started, so its length is bounded by the sessions in flight.
 pub type SessionReport = (u64, SessionResult);
 
 /// Runs one session's protocol and talks to its parties' endpoints.
@@ -98,6 +99,8 @@ pub struct SessionActor {
     turn_timeout: Duration,
     start_timeout: Duration,
     on_action: Option<ActionHook>,
+    wall_limit: Option<Duration>,
+    /// One report per session, so unbounded cannot grow: see [`SessionReport`].
     report: mpsc::UnboundedSender<SessionReport>,
 }
 
@@ -117,7 +120,16 @@ impl SessionActor {
             turn_timeout: spec.turn_timeout,
             start_timeout: spec.start_timeout,
             on_action: spec.on_action.clone(),
+            wall_limit: spec.wall_limit,
             report,
+        }
+    }
+
+    /// Ends the session now as aborted (nobody's fault), if it still runs.
+    fn abort(&mut self, reason: String, ctx: &mut Context<Self>) {
+        if let Some(run) = self.run.as_mut() {
+            run.abort(reason);
+            self.finish(ctx);
         }
     }
 
@@ -168,11 +180,10 @@ impl SessionActor {
                             });
                             run.apply(party, action, elapsed);
                             let refused = matches!(run.protocol().ending(), Some(Ending::Violation { party: p, .. }) if *p == party);
-                            if let (Some(hook), Some(entry)) = (&act.on_action, entry) {
-                                if !refused {
+                            if let (Some(hook), Some(entry)) = (&act.on_action, entry)
+                                && !refused {
                                     hook(&entry);
                                 }
-                            }
                         }
                         Ok(Ok(None)) => run.fail(party, "answered a turn without an action".into()),
                         Ok(Err(reason)) => run.fail(party, reason),
@@ -216,6 +227,11 @@ impl Actor for SessionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(wall) = self.wall_limit {
+            ctx.run_later(wall, move |act, ctx| {
+                act.abort(format!("ran past the server's limit of {:.0} s per session", wall.as_secs_f64()), ctx);
+            });
+        }
         let limit = self.start_timeout;
         let starts: Vec<_> = std::mem::take(&mut self.contexts)
             .into_iter()
@@ -241,7 +257,11 @@ impl Actor for SessionActor {
                 act.next_turn(ctx);
                 fut::ready(())
             })
-            .wait(ctx);
+            // Spawned, not awaited with `wait`: while agents join (up to the
+            // join timeout) the session must still take `Abort` and
+            // `PartyFailed`; a start that completes after either finds the
+            // session over and does nothing.
+            .spawn(ctx);
     }
 
     /// A session stopped before its protocol ended (its arbiter shutting
@@ -262,6 +282,20 @@ impl Handler<PartyFailed> for SessionActor {
             run.fail(msg.party, msg.reason);
             self.finish(ctx);
         }
+    }
+}
+
+/// Ends a session from outside: cancelled by its owner or an admin, say.
+/// It ends as `aborted`, with the reason.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Abort(pub String);
+
+impl Handler<Abort> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Abort, ctx: &mut Context<Self>) {
+        self.abort(msg.0, ctx);
     }
 }
 

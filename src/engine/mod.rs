@@ -42,6 +42,10 @@ pub struct SessionSpec {
     /// Called with every action the protocol accepts (actor engine), e.g. to
     /// stream a session to watchers.
     pub on_action: Option<ActionHook>,
+    /// Longest a session may run, whatever its deadline says (actor
+    /// engine): a server's cap, so that slow agents under a round deadline
+    /// cannot hold a session for days. Past it the session is aborted.
+    pub wall_limit: Option<Duration>,
 }
 
 /// See [`SessionSpec::on_action`].
@@ -68,6 +72,7 @@ impl SessionSpec {
             turn_timeout: DEFAULT_TURN_TIMEOUT,
             start_timeout: DEFAULT_TURN_TIMEOUT,
             on_action: None,
+            wall_limit: None,
         }
     }
 

@@ -99,9 +99,16 @@ pub fn load_folder(dir: &Path) -> Result<Scenario, ScenarioError> {
                 json.len()
             ),
         )),
-        (false, true) => genius::load_folder(dir, &xml),
-        (true, false) => geniusweb::load_folder(dir, &json),
+        (false, true) => checked(&folder, genius::load_folder(dir, &xml)?),
+        (true, false) => checked(&folder, geniusweb::load_folder(dir, &json)?),
     }
+}
+
+/// The check every scenario passes, whichever format it came in
+/// ([`Scenario::check`]); the importers' own checks name the file and line.
+fn checked(folder: &str, s: Scenario) -> Result<Scenario, ScenarioError> {
+    s.check().map_err(|e| error(folder, None, e))?;
+    Ok(s)
 }
 
 fn extension(path: &Path) -> Option<String> {

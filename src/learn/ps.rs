@@ -37,6 +37,13 @@ pub enum PsError {
     UnknownWorker(u64),
     #[error("gradient for version {got}, but the parameter server is at {at}")]
     FutureVersion { got: u64, at: u64 },
+    /// A gradient that cannot be averaged: refused, counted, and the step
+    /// waits for a good one (or drops the worker at its timeout).
+    #[error("gradient refused: {0}")]
+    BadGradient(String),
+    /// More workers than the server takes.
+    #[error("the parameter server has its maximum of {0} workers")]
+    Full(usize),
     #[error("{0}")]
     Other(String),
 }
@@ -165,7 +172,16 @@ pub struct PsCore {
     step_started: Duration,
     /// Workers already told that training is over.
     told_done: BTreeSet<u64>,
+    /// Gradients refused as malformed, since the start.
+    refused: u64,
 }
+
+/// Workers one parameter server registers at most (each costs a map entry
+/// and, while expected, a gradient): a flood of joins is refused, not
+/// stored.
+pub const MAX_WORKERS: usize = 1024;
+/// Samples one gradient may claim (its weight in the average).
+const MAX_SAMPLES: u64 = 1 << 40;
 
 impl PsCore {
     pub fn new(cfg: TrainConfig) -> Self {
@@ -197,7 +213,33 @@ impl PsCore {
             dropped: Vec::new(),
             step_started: Duration::ZERO,
             told_done: BTreeSet::new(),
+            refused: 0,
         }
+    }
+
+    /// Gradients refused as malformed so far.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// Why `msg` cannot be averaged, if it cannot: a wrong length (a `zip`
+    /// would silently truncate it), a number that is not finite, a weight
+    /// of no samples or of absurdly many.
+    fn malformed(&self, msg: &GradientMsg) -> Option<String> {
+        if msg.grad.len() != self.params.len() {
+            return Some(format!("{} values for a model of {} parameters", msg.grad.len(), self.params.len()));
+        }
+        if let Some(k) = msg.grad.iter().position(|g| !g.is_finite()) {
+            return Some(format!("value {k} is {}", msg.grad[k]));
+        }
+        if msg.samples == 0 || msg.samples > MAX_SAMPLES {
+            return Some(format!("{} samples", msg.samples));
+        }
+        let l = &msg.stats.loss;
+        if ![l.loss, l.policy, l.value, l.entropy].iter().all(|x| x.is_finite()) || !msg.stats.reward_sum.is_finite() {
+            return Some("statistics that are not finite".into());
+        }
+        None
     }
 
     pub fn config(&self) -> &TrainConfig {
@@ -236,7 +278,10 @@ impl PsCore {
         self.step_started = now;
     }
 
-    pub fn join(&mut self, now: Duration) -> u64 {
+    pub fn join(&mut self, now: Duration) -> Result<u64, PsError> {
+        if self.live.len() >= MAX_WORKERS {
+            return Err(PsError::Full(MAX_WORKERS));
+        }
         let id = self.next_id;
         self.next_id += 1;
         self.live.insert(id, now);
@@ -247,7 +292,7 @@ impl PsCore {
             // Everyone else was dropped: restart the iteration with whoever is here.
             self.assign(now);
         }
-        id
+        Ok(id)
     }
 
     fn seen(&mut self, id: u64, now: Duration) -> Result<(), PsError> {
@@ -288,6 +333,11 @@ impl PsCore {
         if msg.version > self.version {
             return Err(PsError::FutureVersion { got: msg.version, at: self.version });
         }
+        if let Some(why) = self.malformed(&msg) {
+            self.refused += 1;
+            tracing::warn!(worker = msg.worker, refused = self.refused, "gradient refused: {why}");
+            return Err(PsError::BadGradient(why));
+        }
         if self.version - msg.version > self.cfg.staleness || !self.expected.contains_key(&msg.worker) {
             return Ok((PushAck::Ignored, None));
         }
@@ -299,9 +349,20 @@ impl PsCore {
         Ok((PushAck::Accepted, self.try_step(now)))
     }
 
-    /// Drops expected workers silent past the timeout; may complete a step.
+    /// Drops expected workers silent past the timeout (and registered ones
+    /// that never came back, so that joins cannot pile up); may complete a
+    /// step.
     pub fn tick(&mut self, now: Duration) -> Option<StepReport> {
         let timeout = Duration::from_secs_f64(self.cfg.worker_timeout_s);
+        let gone: Vec<u64> = self
+            .live
+            .iter()
+            .filter(|(id, t)| !self.expected.contains_key(id) && now.saturating_sub(**t) > timeout * 4)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in gone {
+            self.live.remove(&id);
+        }
         let late: Vec<u64> = self
             .expected
             .keys()
@@ -368,7 +429,7 @@ impl PsCore {
         report.iteration = (self.version - 1) / self.cfg.epochs;
         report.dropped = std::mem::take(&mut self.dropped);
         report.step_s = now.saturating_sub(self.step_started).as_secs_f64();
-        if self.version % self.cfg.epochs == 0 {
+        if self.version.is_multiple_of(self.cfg.epochs) {
             self.assign(now);
         } else {
             self.step_started = now;
@@ -426,7 +487,7 @@ impl ParameterServer {
             let epochs = self.core.config().epochs;
             let every = self.core.config().checkpoint_every;
             let boundary = version % epochs == 0;
-            if boundary && (self.core.is_done() || (every > 0 && (version / epochs) % every == 0)) {
+            if boundary && (self.core.is_done() || (every > 0 && (version / epochs).is_multiple_of(every))) {
                 self.write_checkpoint();
             }
         }
@@ -473,7 +534,7 @@ impl Actor for ParameterServer {
 
 /// A worker registers; the reply carries the training config.
 #[derive(Message)]
-#[rtype(result = "(u64, TrainConfig)")]
+#[rtype(result = "Result<(u64, TrainConfig), PsError>")]
 pub struct Join;
 
 impl Handler<Join> for ParameterServer {
@@ -481,7 +542,7 @@ impl Handler<Join> for ParameterServer {
     fn handle(&mut self, _: Join, _: &mut Context<Self>) -> Self::Result {
         let id = self.core.join(self.now());
         self.after(None);
-        MessageResult((id, self.core.config().clone()))
+        MessageResult(id.map(|id| (id, self.core.config().clone())))
     }
 }
 
@@ -551,9 +612,9 @@ mod tests {
     #[test]
     fn waits_for_quorum_then_steps_when_all_pushed() {
         let mut ps = PsCore::new(cfg(2));
-        let a = ps.join(s(0.0));
+        let a = ps.join(s(0.0)).unwrap();
         assert_eq!(ps.fetch(a, None, s(0.0)), Ok(FetchReply::Wait), "first step waits for two workers");
-        let b = ps.join(s(0.0));
+        let b = ps.join(s(0.0)).unwrap();
         let FetchReply::Work(wa) = ps.fetch(a, None, s(0.0)).unwrap() else { panic!() };
         let FetchReply::Work(wb) = ps.fetch(b, None, s(0.0)).unwrap() else { panic!() };
         assert_eq!((wa.shard, wb.shard, wa.shards), (0, 1, 2));
@@ -567,8 +628,8 @@ mod tests {
     #[test]
     fn silent_workers_are_dropped_and_may_rejoin() {
         let mut ps = PsCore::new(cfg(2));
-        let a = ps.join(s(0.0));
-        let b = ps.join(s(0.0));
+        let a = ps.join(s(0.0)).unwrap();
+        let b = ps.join(s(0.0)).unwrap();
         ps.fetch(a, None, s(0.0)).unwrap();
         ps.fetch(b, None, s(0.0)).unwrap();
         ps.push(grad(&ps, a, 0, 1.0, 10), s(0.5)).unwrap();
@@ -576,7 +637,7 @@ mod tests {
         let step = ps.tick(s(1.6)).expect("b dropped, step completes with a");
         assert_eq!((step.version, step.workers, step.dropped.clone()), (1, 1, vec![b]));
         assert_eq!(ps.fetch(b, Some(0), s(1.7)), Err(PsError::UnknownWorker(b)));
-        let c = ps.join(s(1.8));
+        let c = ps.join(s(1.8)).unwrap();
         // Mid-iteration joiners wait for the next iteration.
         assert_eq!(ps.fetch(c, None, s(1.8)), Ok(FetchReply::Wait));
         ps.fetch(a, Some(0), s(1.8)).unwrap();
@@ -589,7 +650,7 @@ mod tests {
         let mut c = cfg(1);
         c.staleness = 1;
         let mut ps = PsCore::new(c.clone());
-        let a = ps.join(s(0.0));
+        let a = ps.join(s(0.0)).unwrap();
         ps.push(grad(&ps, a, 0, 1.0, 1), s(0.0)).unwrap();
         assert_eq!(ps.version(), 1);
         // One version old: accepted and counted for step 1 → 2.
@@ -597,10 +658,50 @@ mod tests {
         assert_eq!(ps.version(), 2);
         assert_eq!(ps.push(grad(&ps, a, 0, 1.0, 1), s(0.0)).unwrap().0, PushAck::Ignored, "two versions old");
         let mut sync = PsCore::new(cfg(1));
-        let a = sync.join(s(0.0));
+        let a = sync.join(s(0.0)).unwrap();
         sync.push(grad(&sync, a, 0, 1.0, 1), s(0.0)).unwrap();
         assert_eq!(sync.push(grad(&sync, a, 0, 1.0, 1), s(0.0)).unwrap().0, PushAck::Ignored);
         assert!(matches!(sync.push(grad(&sync, a, 5, 1.0, 1), s(0.0)), Err(PsError::FutureVersion { .. })));
+    }
+
+    #[test]
+    fn malformed_gradients_are_refused_counted_and_the_step_waits() {
+        let mut ps = PsCore::new(cfg(1));
+        let a = ps.join(s(0.0)).unwrap();
+        let n = ps.params().len();
+        let before = ps.params().clone();
+        let mut short = grad(&ps, a, 0, 1.0, 10);
+        short.grad.truncate(n - 1);
+        let mut nan = grad(&ps, a, 0, 1.0, 10);
+        nan.grad[3] = f32::NAN;
+        let mut inf = grad(&ps, a, 0, 1.0, 10);
+        inf.grad[0] = f32::INFINITY;
+        let mut long = grad(&ps, a, 0, 1.0, 10);
+        long.grad.push(0.0);
+        let none = grad(&ps, a, 0, 1.0, 0);
+        let mut stats = grad(&ps, a, 0, 1.0, 10);
+        stats.stats.reward_sum = f64::NAN;
+        for bad in [short, nan, inf, long, none, stats] {
+            assert!(matches!(ps.push(bad, s(0.1)), Err(PsError::BadGradient(_))));
+        }
+        assert_eq!(ps.refused(), 6);
+        assert_eq!(ps.params(), &before, "nothing was averaged");
+        assert_eq!(ps.version(), 0);
+        let (ack, step) = ps.push(grad(&ps, a, 0, 1.0, 10), s(0.2)).unwrap();
+        assert_eq!(ack, PushAck::Accepted);
+        assert!(step.is_some(), "a good gradient still completes the step");
+    }
+
+    #[test]
+    fn joins_are_capped_and_workers_that_never_return_are_forgotten() {
+        let mut ps = PsCore::new(cfg(2));
+        for _ in 0..MAX_WORKERS {
+            ps.join(s(0.0)).unwrap();
+        }
+        assert_eq!(ps.join(s(0.0)), Err(PsError::Full(MAX_WORKERS)));
+        // The first two are expected (the quorum), the rest never fetch.
+        ps.tick(s(10.0));
+        assert!(ps.join(s(10.0)).is_ok(), "silent joiners were dropped");
     }
 
     #[test]
@@ -608,11 +709,11 @@ mod tests {
         // Two shards with gradients 1 and 4 over 30 and 10 samples average
         // to 1.75, exactly what one worker with that gradient produces.
         let mut two = PsCore::new(cfg(2));
-        let (a, b) = (two.join(s(0.0)), two.join(s(0.0)));
+        let (a, b) = (two.join(s(0.0)).unwrap(), two.join(s(0.0)).unwrap());
         two.push(grad(&two, a, 0, 1.0, 30), s(0.0)).unwrap();
         two.push(grad(&two, b, 0, 4.0, 10), s(0.0)).unwrap();
         let mut one = PsCore::new(cfg(1));
-        let c = one.join(s(0.0));
+        let c = one.join(s(0.0)).unwrap();
         one.push(grad(&one, c, 0, 1.75, 40), s(0.0)).unwrap();
         assert_eq!(two.params(), one.params());
         assert!(!one.is_done());

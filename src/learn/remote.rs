@@ -7,19 +7,24 @@ use std::net::SocketAddr;
 
 use actix::Addr;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Channel, Server};
+use tonic::service::Routes;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use super::config::TrainConfig;
 use super::ps::{self, Assignment, FetchReply, GradientMsg, ParameterServer, PsError, PushAck};
 use super::worker::PsLink;
+use crate::net::auth::{Credentials, Secret};
+use crate::net::client::{AdminToken, ClientTls, connect};
+use crate::net::gate::{Gate, GateConfig};
 use crate::net::pb::training_client::TrainingClient;
 use crate::net::pb::training_server::{Training, TrainingServer};
 use crate::net::pb::{
     TrainingAssignment, TrainingFetchReply, TrainingFetchRequest, TrainingJoinReply, TrainingJoinRequest,
     TrainingPushReply, TrainingPushRequest, training_fetch_reply,
 };
+use crate::net::transport::{self, Exposure, TlsFiles};
 
 /// Parameters and gradients of big models exceed tonic's 4 MiB default.
 const MAX_MESSAGE: usize = 256 << 20;
@@ -31,7 +36,8 @@ struct Service {
 fn status(e: PsError) -> Status {
     match e {
         PsError::UnknownWorker(_) => Status::not_found(e.to_string()),
-        PsError::FutureVersion { .. } => Status::invalid_argument(e.to_string()),
+        PsError::FutureVersion { .. } | PsError::BadGradient(_) => Status::invalid_argument(e.to_string()),
+        PsError::Full(_) => Status::resource_exhausted(e.to_string()),
         PsError::Other(m) => Status::internal(m),
     }
 }
@@ -43,7 +49,7 @@ fn mailbox(e: actix::MailboxError) -> Status {
 #[tonic::async_trait]
 impl Training for Service {
     async fn training_join(&self, _: Request<TrainingJoinRequest>) -> Result<Response<TrainingJoinReply>, Status> {
-        let (worker, cfg) = self.ps.send(ps::Join).await.map_err(mailbox)?;
+        let (worker, cfg) = self.ps.send(ps::Join).await.map_err(mailbox)?.map_err(status)?;
         let config_toml = toml::to_string(&cfg).map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(TrainingJoinReply { worker, config_toml }))
     }
@@ -74,39 +80,65 @@ impl Training for Service {
     }
 }
 
-/// Serves the parameter server on `listener` until the future is dropped.
-pub async fn serve(ps: Addr<ParameterServer>, listener: TcpListener) -> Result<(), String> {
+/// How a parameter server is exposed: where, TLS, and the token workers
+/// must show (see [`crate::net::auth`]).
+#[derive(Debug, Clone)]
+pub struct PsServe {
+    pub listen: String,
+    pub tls: Option<TlsFiles>,
+    pub token: Option<Secret>,
+    /// Serve beyond loopback without a token (something else authenticates).
+    pub insecure: bool,
+}
+
+impl PsServe {
+    /// Loopback, no TLS, no token (tests and one-machine runs).
+    pub fn local(listen: &str) -> Self {
+        Self { listen: listen.into(), tls: None, token: None, insecure: false }
+    }
+}
+
+/// Serves the parameter server on `listener` until the future is dropped,
+/// behind the same gate and guard as every negotium server.
+pub async fn serve(ps: Addr<ParameterServer>, listener: TcpListener, how: &PsServe) -> Result<(), String> {
     let svc = TrainingServer::new(Service { ps })
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    Server::builder()
-        .tcp_nodelay(true)
-        .add_service(svc)
-        .serve_with_incoming(TcpListenerStream::new(listener))
-        .await
-        .map_err(|e| e.to_string())
+    let exposure = Exposure {
+        tls: how.tls.clone(),
+        credentials: Credentials { training: how.token.clone(), ..Credentials::default() },
+        gate: Gate::new(GateConfig::default()),
+    };
+    transport::serve(Routes::new(svc), listener, exposure, std::future::pending()).await.map_err(|e| e.to_string())
+}
+
+/// How a worker reaches its parameter server.
+#[derive(Debug, Clone, Default)]
+pub struct PsDial {
+    pub tls: Option<ClientTls>,
+    pub token: Option<Secret>,
 }
 
 /// A worker's connection to a remote parameter server; blocking calls on a
 /// runtime of its own (the worker thread does CPU work in between).
 pub struct RemoteLink {
     rt: tokio::runtime::Runtime,
-    client: TrainingClient<Channel>,
+    client: TrainingClient<InterceptedService<Channel, AdminToken>>,
     device: String,
 }
 
 impl RemoteLink {
-    pub fn connect(addr: &str, device: &str) -> Result<Self, String> {
+    pub fn connect(addr: &str, device: &str, dial: &PsDial) -> Result<Self, String> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        let url = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
-        let client = rt
-            .block_on(async {
-                let channel = Channel::from_shared(url.clone()).map_err(|e| e.to_string())?.connect().await;
-                channel.map_err(|e| format!("cannot reach the parameter server at {addr}: {e}"))
-            })
-            .map(|ch| {
-                TrainingClient::new(ch).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE)
-            })?;
+        let bare = addr.split_once("://").map_or(addr, |(_, rest)| rest);
+        let url = ClientTls::url(dial.tls.as_ref(), bare);
+        let channel = rt
+            .block_on(connect(&url, dial.tls.as_ref().map(ClientTls::config)))
+            .map_err(|e| format!("cannot reach the parameter server at {addr}: {e}"))?;
+        let token = AdminToken::new(dial.token.as_ref().map(|t| t.expose().to_string()));
+        let client = TrainingClient::with_interceptor(channel, token)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
         Ok(Self { rt, client, device: device.into() })
     }
 }
@@ -156,9 +188,14 @@ impl PsLink for RemoteLink {
     }
 }
 
-/// Binds `addr` (port 0 picks one) and returns the listener and its address.
-pub async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), String> {
+/// Binds `how.listen` (port 0 picks one) and returns the listener and its
+/// address; refuses an address beyond loopback without a token unless
+/// `insecure`.
+pub async fn bind(how: &PsServe) -> Result<(TcpListener, SocketAddr), String> {
+    let addr = &how.listen;
     let l = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let a = l.local_addr().map_err(|e| e.to_string())?;
+    let credentials = Credentials { training: how.token.clone(), ..Credentials::default() };
+    credentials.check_exposure(a, how.insecure, true)?;
     Ok((l, a))
 }

@@ -33,7 +33,7 @@ fn mailbox(e: actix::MailboxError) -> PsError {
 
 impl PsLink for LocalLink {
     fn join(&mut self) -> Result<(u64, TrainConfig), PsError> {
-        self.rt.block_on(self.ps.send(ps::Join)).map_err(mailbox)
+        self.rt.block_on(self.ps.send(ps::Join)).map_err(mailbox)?
     }
     fn fetch(&mut self, worker: u64, after: Option<u64>) -> Result<FetchReply, PsError> {
         self.rt.block_on(self.ps.send(ps::Fetch { worker, after })).map_err(mailbox)?
@@ -112,9 +112,9 @@ pub struct LocalRun {
     pub workers: usize,
     pub out: PathBuf,
     pub resume: bool,
-    /// Also serve the parameter server on this address (remote workers may
-    /// join the local ones).
-    pub listen: Option<String>,
+    /// Also serve the parameter server (remote workers may join the local
+    /// ones).
+    pub serve: Option<remote::PsServe>,
     /// Stop a worker thread after this many steps (tests: a worker dying).
     pub kill_after: Option<u64>,
 }
@@ -122,7 +122,7 @@ pub struct LocalRun {
 /// Parameter server plus `workers` local threads (or none: `negotium ps`),
 /// until training is done. `on_event` sees every step and checkpoint.
 pub fn run(mut cfg: TrainConfig, opts: &LocalRun, mut on_event: impl FnMut(&Event)) -> Result<Trained, String> {
-    if opts.listen.is_none() {
+    if opts.serve.is_none() {
         // Alone, the server waits for exactly the workers it starts (a
         // late joiner would make the first iteration's sharding depend on
         // thread timing).
@@ -143,12 +143,12 @@ pub fn run(mut cfg: TrainConfig, opts: &LocalRun, mut on_event: impl FnMut(&Even
     let (threads, result) = system.block_on(async move {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let addr = ParameterServer::new(core, tx, Some(out.clone())).start();
-        if let Some(listen) = &opts.listen {
-            let (listener, bound) = remote::bind(listen).await?;
+        if let Some(how) = &opts.serve {
+            let (listener, bound) = remote::bind(how).await?;
             tracing::info!(%bound, "parameter server listening");
-            let ps = addr.clone();
+            let (ps, how) = (addr.clone(), how.clone());
             tokio::spawn(async move {
-                if let Err(e) = remote::serve(ps, listener).await {
+                if let Err(e) = remote::serve(ps, listener, &how).await {
                     tracing::error!("parameter server RPCs: {e}");
                 }
             });
@@ -184,7 +184,7 @@ pub fn run(mut cfg: TrainConfig, opts: &LocalRun, mut on_event: impl FnMut(&Even
                     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                 }
                 // Let the last replies leave the sockets.
-                if opts.listen.is_some() {
+                if opts.serve.is_some() {
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
                 return Ok((threads, Trained { version, params, model }));
@@ -225,7 +225,7 @@ impl PsLink for Vanish<'_> {
 }
 
 /// `negotium worker --ps ADDR`: connects and works until done.
-pub fn remote_worker(addr: &str, device: Device) -> Result<WorkerSummary, String> {
-    let mut link = remote::RemoteLink::connect(addr, &device.to_string())?;
+pub fn remote_worker(addr: &str, device: Device, dial: &remote::PsDial) -> Result<WorkerSummary, String> {
+    let mut link = remote::RemoteLink::connect(addr, &device.to_string(), dial)?;
     run_worker(&mut link, device, None)
 }

@@ -102,12 +102,20 @@ pub fn management(
     channel: Channel,
     admin_token: Option<String>,
 ) -> NegotiationClient<tonic::service::interceptor::InterceptedService<Channel, AdminToken>> {
-    NegotiationClient::with_interceptor(channel, AdminToken(admin_token))
+    // Results carry their whole trace: far above tonic's 4 MiB default.
+    NegotiationClient::with_interceptor(channel, AdminToken(admin_token)).max_decoding_message_size(64 << 20)
 }
 
-/// Adds `authorization: Bearer <token>` when a token is set.
+/// Adds `authorization: Bearer <token>` when a token is set (the admin
+/// token for management calls, a cluster token for launchers and links).
 #[derive(Clone)]
 pub struct AdminToken(Option<String>);
+
+impl AdminToken {
+    pub fn new(token: Option<String>) -> Self {
+        Self(token)
+    }
+}
 
 impl tonic::service::Interceptor for AdminToken {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
@@ -131,6 +139,18 @@ impl Seat {
     pub fn new(session_id: &str, party: &str, token: &str, strategy: Box<dyn Strategy>) -> Self {
         Self { session_id: session_id.into(), party: party.into(), token: token.into(), strategy }
     }
+
+    pub fn key(&self) -> SeatKey {
+        SeatKey { session_id: self.session_id.clone(), party: self.party.clone() }
+    }
+}
+
+/// Which seat: a session and a party of it (one stream may play several
+/// parties of one session).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeatKey {
+    pub session_id: String,
+    pub party: String,
 }
 
 struct Playing {
@@ -147,10 +167,10 @@ pub enum SeatEvent {
     /// Send this to the server (an answer to a turn).
     Reply(pb::AgentMessage),
     /// A seat's session is over; the seat is forgotten.
-    Finished { session_id: String, result: Option<pb::SessionResult> },
+    Finished { seat: SeatKey, result: Option<pb::SessionResult> },
     /// The server refused a seat (unknown session, wrong token, already
     /// joined or over): it will never finish; the seat is forgotten.
-    Refused { session_id: String, message: String },
+    Refused { seat: SeatKey, message: String },
 }
 
 /// The agent's side of one stream: the seats it plays, each with its
@@ -158,20 +178,46 @@ pub enum SeatEvent {
 /// added at any time (a cluster node plays other nodes' parties this way).
 #[derive(Default)]
 pub struct Seats {
-    playing: HashMap<String, Playing>,
+    playing: HashMap<SeatKey, Playing>,
 }
 
 impl Seats {
     /// Takes a seat; returns the `Join` to send.
     pub fn join(&mut self, seat: Seat) -> pb::AgentMessage {
-        let join = pb::Join { session_id: seat.session_id.clone(), party: seat.party, token: seat.token };
-        self.playing.insert(seat.session_id, Playing { strategy: seat.strategy, domain: None, pending: Vec::new() });
+        let key = seat.key();
+        let join = pb::Join { session_id: seat.session_id, party: seat.party, token: seat.token };
+        self.playing.insert(key, Playing { strategy: seat.strategy, domain: None, pending: Vec::new() });
         pb::AgentMessage { kind: Some(pb::agent_message::Kind::Join(join)) }
     }
 
     /// No seat is still playing.
     pub fn is_empty(&self) -> bool {
         self.playing.is_empty()
+    }
+
+    /// The seat a server message is for: by session and party, or, from a
+    /// server that names no party, the only seat of that session.
+    fn key_of(&self, session_id: &str, party: &str) -> Option<SeatKey> {
+        let key = SeatKey { session_id: session_id.to_string(), party: party.to_string() };
+        if self.playing.contains_key(&key) {
+            return Some(key);
+        }
+        if !party.is_empty() {
+            return None;
+        }
+        let mut of_session = self.playing.keys().filter(|k| k.session_id == session_id);
+        match (of_session.next(), of_session.next()) {
+            (Some(k), None) => Some(k.clone()),
+            _ => None,
+        }
+    }
+
+    fn seat(&mut self, session_id: &str, party: &str, what: &str) -> Result<(SeatKey, &mut Playing), ClientError> {
+        let key = self
+            .key_of(session_id, party)
+            .ok_or_else(|| bad(format!("{what} for a seat this stream does not play")))?;
+        let p = self.playing.get_mut(&key).expect("found above");
+        Ok((key, p))
     }
 
     /// Handles one server message. An error means the server broke the
@@ -181,10 +227,7 @@ impl Seats {
         use pb::server_message::Kind;
         match kind {
             Kind::Settings(s) => {
-                let p = self
-                    .playing
-                    .get_mut(&s.session_id)
-                    .ok_or_else(|| ClientError::Protocol("settings for an unknown session".into()))?;
+                let (_, p) = self.seat(&s.session_id, &s.party, "settings")?;
                 let domain = Arc::new(
                     domain_from_pb(s.domain.as_ref().ok_or_else(|| bad("settings without a domain"))?).map_err(bad)?,
                 );
@@ -207,14 +250,14 @@ impl Seats {
                 Ok(SeatEvent::Quiet)
             }
             Kind::ActionDone(a) => {
-                let p = self.playing.get_mut(&a.session_id).ok_or_else(|| bad("an action for an unknown session"))?;
+                let (_, p) = self.seat(&a.session_id, &a.to_party, "an action")?;
                 let domain = p.domain.clone().ok_or_else(|| bad("an action before the settings"))?;
                 let action = action_from_pb(&domain, a.action.as_ref()).map_err(bad)?;
                 p.pending.push(Observation { party: a.party as usize, action, time: a.time });
                 Ok(SeatEvent::Quiet)
             }
             Kind::YourTurn(t) => {
-                let p = self.playing.get_mut(&t.session_id).ok_or_else(|| bad("a turn for an unknown session"))?;
+                let (key, p) = self.seat(&t.session_id, &t.party, "a turn")?;
                 let domain = p.domain.clone().ok_or_else(|| bad("a turn before the settings"))?;
                 for obs in p.pending.drain(..) {
                     p.strategy.observe(&obs);
@@ -227,20 +270,28 @@ impl Seats {
                     None => None,
                 };
                 let action = p.strategy.act(&Turn { round: t.round, time: t.time, standing });
-                let act =
-                    pb::Act { session_id: t.session_id, turn: t.turn, action: Some(action_to_pb(&domain, &action)) };
+                let act = pb::Act {
+                    session_id: t.session_id,
+                    turn: t.turn,
+                    action: Some(action_to_pb(&domain, &action)),
+                    party: key.party,
+                };
                 Ok(SeatEvent::Reply(pb::AgentMessage { kind: Some(pb::agent_message::Kind::Act(act)) }))
             }
-            Kind::Finished(f) => Ok(match self.playing.remove(&f.session_id) {
-                Some(_) => SeatEvent::Finished { session_id: f.session_id, result: f.result },
+            Kind::Finished(f) => Ok(match self.key_of(&f.session_id, &f.party) {
+                Some(key) => {
+                    self.playing.remove(&key);
+                    SeatEvent::Finished { seat: key, result: f.result }
+                }
                 None => SeatEvent::Quiet,
             }),
             Kind::Error(e) => {
                 // A refused join means this seat will never finish.
                 if matches!(e.code.as_str(), "not-found" | "unauthenticated" | "already-joined" | "finished")
-                    && self.playing.remove(&e.session_id).is_some()
+                    && let Some(key) = self.key_of(&e.session_id, &e.party)
                 {
-                    return Ok(SeatEvent::Refused { session_id: e.session_id, message: e.message });
+                    self.playing.remove(&key);
+                    return Ok(SeatEvent::Refused { seat: key, message: e.message });
                 }
                 tracing::warn!(session = %e.session_id, code = %e.code, "server: {}", e.message);
                 Ok(SeatEvent::Quiet)
@@ -253,13 +304,14 @@ impl Seats {
 /// order of `seats`.
 pub async fn play(channel: Channel, seats: Vec<Seat>) -> Result<Vec<pb::SessionResult>, ClientError> {
     let mut client = NegotiationClient::new(channel).max_decoding_message_size(64 << 20);
+    // Joins and one answer per turn of a seat: bounded by the seats.
     let (tx, rx) = mpsc::unbounded_channel::<pb::AgentMessage>();
-    let order: Vec<String> = seats.iter().map(|s| s.session_id.clone()).collect();
+    let order: Vec<SeatKey> = seats.iter().map(Seat::key).collect();
     let mut table = Seats::default();
     for seat in seats {
         tx.send(table.join(seat)).expect("receiver alive");
     }
-    let mut results: HashMap<String, pb::SessionResult> = HashMap::new();
+    let mut results: HashMap<SeatKey, pb::SessionResult> = HashMap::new();
     let mut inbound = client.negotiate(UnboundedReceiverStream::new(rx)).await?.into_inner();
     while !table.is_empty() {
         let Some(msg) = inbound.next().await else {
@@ -270,15 +322,15 @@ pub async fn play(channel: Channel, seats: Vec<Seat>) -> Result<Vec<pb::SessionR
             SeatEvent::Reply(m) => {
                 let _ = tx.send(m);
             }
-            SeatEvent::Finished { session_id, result } => {
-                results.insert(session_id, result.unwrap_or_default());
+            SeatEvent::Finished { seat, result } => {
+                results.insert(seat, result.unwrap_or_default());
             }
-            SeatEvent::Refused { session_id, message } => {
-                return Err(ClientError::Refused { session: session_id, message });
+            SeatEvent::Refused { seat, message } => {
+                return Err(ClientError::Refused { session: seat.session_id, message });
             }
         }
     }
-    Ok(order.into_iter().map(|id| results.remove(&id).unwrap_or_default()).collect())
+    Ok(order.into_iter().map(|k| results.remove(&k).unwrap_or_default()).collect())
 }
 
 fn bad(message: impl ToString) -> ClientError {

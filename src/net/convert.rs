@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::pb;
+use super::untrusted::shown;
 use crate::core::domain::{Domain, Issue, Outcome, Value};
 use crate::core::protocol::{Action, Ending};
 use crate::core::session::{SessionResult, TraceEntry};
@@ -67,32 +68,91 @@ pub fn outcome_to_pb(d: &Domain, o: &Outcome) -> pb::Outcome {
 }
 
 /// An outcome sent by an agent: every issue exactly once, every value inside
-/// its issue.
+/// its issue. Discrete values are found by a scan; [`Decoder`] finds them in
+/// O(log n) where a domain's offers are read many times.
 pub fn outcome_from_pb(d: &Domain, o: &pb::Outcome) -> Result<Outcome, String> {
+    outcome_with(d, o, |_, issue, s| match issue {
+        Issue::Discrete { values, .. } => values.iter().position(|x| x == s).map(|k| k as u32),
+        _ => None,
+    })
+}
+
+fn outcome_with(
+    d: &Domain,
+    o: &pb::Outcome,
+    position: impl Fn(usize, &Issue, &str) -> Option<u32>,
+) -> Result<Outcome, String> {
     if o.values.len() != d.issues.len() {
         return Err(format!("the outcome names {} issues, the domain has {}", o.values.len(), d.issues.len()));
     }
     let mut values = Vec::with_capacity(d.issues.len());
-    for issue in &d.issues {
+    for (k, issue) in d.issues.iter().enumerate() {
         let v = o.values.get(issue.name()).ok_or_else(|| format!("the outcome lacks issue `{}`", issue.name()))?;
         let value = match (issue, &v.kind) {
-            (Issue::Discrete { values, .. }, Some(pb::value::Kind::Discrete(s))) => Value::Discrete(
-                values
-                    .iter()
-                    .position(|x| x == s)
-                    .ok_or_else(|| format!("`{s}` is not a value of `{}`", issue.name()))? as u32,
+            (Issue::Discrete { .. }, Some(pb::value::Kind::Discrete(s))) => Value::Discrete(
+                position(k, issue, s).ok_or_else(|| format!("`{}` is not a value of `{}`", shown(s), issue.name()))?,
             ),
             (Issue::Integer { .. }, Some(pb::value::Kind::Integer(x))) => Value::Integer(*x),
             (Issue::Real { .. }, Some(pb::value::Kind::Real(x))) => Value::Real(*x),
             (Issue::Real { .. }, Some(pb::value::Kind::Integer(x))) => Value::Real(*x as f64),
-            (_, other) => return Err(format!("issue `{}` cannot take {other:?}", issue.name())),
+            (_, other) => return Err(format!("issue `{}` cannot take {}", issue.name(), kind_name(other))),
         };
         if !issue.contains(&value) {
-            return Err(format!("value {v:?} is outside issue `{}`", issue.name()));
+            return Err(format!("value {} is outside issue `{}`", kind_name(&v.kind), issue.name()));
         }
         values.push(value);
     }
     Ok(Outcome::from(values))
+}
+
+/// A wire value as an error message shows it (a caller's string, cut).
+fn kind_name(k: &Option<pb::value::Kind>) -> String {
+    match k {
+        None => "no value".into(),
+        Some(pb::value::Kind::Discrete(s)) => format!("the string `{}`", shown(s)),
+        Some(pb::value::Kind::Integer(x)) => format!("the integer {x}"),
+        Some(pb::value::Kind::Real(x)) => format!("the real {x}"),
+    }
+}
+
+/// Reads an agent's actions against one domain. Built once per session:
+/// each discrete issue's values sorted, so that a value is found by binary
+/// search instead of a scan of (possibly) thousands of names per offer.
+#[derive(Debug)]
+pub struct Decoder {
+    pub domain: Arc<Domain>,
+    /// Per issue, value positions in the order of their names.
+    sorted: Vec<Vec<u32>>,
+}
+
+impl Decoder {
+    pub fn new(domain: Arc<Domain>) -> Self {
+        let sorted = domain
+            .issues
+            .iter()
+            .map(|i| match i {
+                Issue::Discrete { values, .. } => {
+                    let mut order: Vec<u32> = (0..values.len() as u32).collect();
+                    order.sort_unstable_by(|&a, &b| values[a as usize].cmp(&values[b as usize]));
+                    order
+                }
+                _ => Vec::new(),
+            })
+            .collect();
+        Self { domain, sorted }
+    }
+
+    pub fn outcome(&self, o: &pb::Outcome) -> Result<Outcome, String> {
+        outcome_with(&self.domain, o, |k, issue, s| {
+            let Issue::Discrete { values, .. } = issue else { return None };
+            let order = &self.sorted[k];
+            order.binary_search_by(|&p| values[p as usize].as_str().cmp(s)).ok().map(|j| order[j])
+        })
+    }
+
+    pub fn action(&self, a: Option<&pb::Action>) -> Result<Action, String> {
+        action_with(a, |o| self.outcome(o))
+    }
 }
 
 pub fn action_to_pb(d: &Domain, a: &Action) -> pb::Action {
@@ -106,9 +166,16 @@ pub fn action_to_pb(d: &Domain, a: &Action) -> pb::Action {
 }
 
 pub fn action_from_pb(d: &Domain, a: Option<&pb::Action>) -> Result<Action, String> {
+    action_with(a, |o| outcome_from_pb(d, o))
+}
+
+fn action_with(
+    a: Option<&pb::Action>,
+    outcome: impl Fn(&pb::Outcome) -> Result<Outcome, String>,
+) -> Result<Action, String> {
     match a.and_then(|a| a.kind.as_ref()) {
         Some(pb::action::Kind::Offer(o)) => {
-            Ok(Action::Offer(outcome_from_pb(d, o).map_err(|e| format!("offer outside the domain: {e}"))?))
+            Ok(Action::Offer(outcome(o).map_err(|e| format!("offer outside the domain: {e}"))?))
         }
         Some(pb::action::Kind::Accept(_)) => Ok(Action::Accept),
         Some(pb::action::Kind::EndNegotiation(_)) => Ok(Action::EndNegotiation),
@@ -216,6 +283,7 @@ pub fn action_done(session_id: &str, d: &Domain, e: &TraceEntry) -> pb::ActionDo
         action: Some(action_to_pb(d, &e.action)),
         round: e.round,
         time: e.time,
+        to_party: String::new(),
     }
 }
 
@@ -276,6 +344,23 @@ mod tests {
         nan.values.insert("x".into(), pb::Value { kind: Some(pb::value::Kind::Real(f64::NAN)) });
         assert!(outcome_from_pb(&d, &nan).is_err());
         assert!(action_from_pb(&d, None).unwrap_err().contains("malformed"));
+        let dec = Decoder::new(Arc::new(d.clone()));
+        assert_eq!(dec.outcome(&outcome_to_pb(&d, &o)).unwrap(), o);
+        let mut unknown = outcome_to_pb(&d, &o);
+        unknown.values.insert("color".into(), pb::Value { kind: Some(pb::value::Kind::Discrete("x".repeat(1 << 20))) });
+        let e = dec.outcome(&unknown).unwrap_err();
+        assert!(e.len() < 200 && e.contains("is not a value of `color`"), "{}", e.len());
+    }
+
+    #[test]
+    fn the_decoder_finds_every_value_of_a_wide_issue() {
+        let values: Vec<String> = (0..5000).map(|k| format!("v{}", (k * 7919) % 5000)).collect();
+        let d = Arc::new(Domain::new("w", vec![Issue::Discrete { name: "x".into(), values: values.clone() }]));
+        let dec = Decoder::new(d.clone());
+        for k in (0..5000).step_by(37) {
+            let o = Outcome::from(vec![Value::Discrete(k)]);
+            assert_eq!(dec.outcome(&outcome_to_pb(&d, &o)).unwrap(), o);
+        }
     }
 
     #[test]

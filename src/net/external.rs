@@ -11,18 +11,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use tokio::sync::{mpsc, oneshot};
-use tonic::Status;
+use tokio::sync::oneshot;
 
-use super::convert::{action_done, action_from_pb, outcome_to_pb};
+use super::convert::{Decoder, action_done, outcome_to_pb};
+use super::outbound::{Gone, Outbound};
 use super::pb;
-use crate::core::domain::Domain;
+use super::untrusted::{LogBudget, shown};
 use crate::core::protocol::Action;
 use crate::core::session::TraceEntry;
 use crate::engine::actors::{PartyFailed, ToParty};
-
-/// Messages to one agent's stream.
-pub type Outbound = mpsc::UnboundedSender<Result<pb::ServerMessage, Status>>;
 
 /// Round-trip times of turns (YourTurn sent to Act received), for benchmarks.
 #[derive(Debug, Default)]
@@ -35,7 +32,10 @@ type Answer = Result<Option<Action>, String>;
 pub struct ExternalParty {
     session_id: String,
     party: usize,
-    domain: Arc<Domain>,
+    /// The party's name: every message to the agent carries it, since one
+    /// stream may play several parties of a session.
+    name: String,
+    decoder: Arc<Decoder>,
     /// Sent when the agent joins.
     settings: pb::SessionSettings,
     join_timeout: Duration,
@@ -55,7 +55,7 @@ impl ExternalParty {
     pub fn new(
         session_id: String,
         party: usize,
-        domain: Arc<Domain>,
+        decoder: Arc<Decoder>,
         settings: pb::SessionSettings,
         join_timeout: Duration,
         latencies: Option<Arc<LatencyLog>>,
@@ -63,7 +63,8 @@ impl ExternalParty {
         Self {
             session_id,
             party,
-            domain,
+            name: settings.party.clone(),
+            decoder,
             settings,
             join_timeout,
             outbound: None,
@@ -76,11 +77,28 @@ impl ExternalParty {
         }
     }
 
-    fn send(&self, kind: pb::server_message::Kind) {
-        if let Some(out) = &self.outbound {
+    /// Queues a message for the agent. An agent that does not read its
+    /// stream (its queue passed the budget) can no longer take part.
+    fn send(&mut self, kind: pb::server_message::Kind) {
+        let Some(out) = &self.outbound else { return };
+        match out.send(kind) {
+            Ok(()) => {}
             // A closed stream shows up as `Disconnected`; nothing to do here.
-            let _ = out.send(Ok(pb::ServerMessage { kind: Some(kind) }));
+            Err(Gone::Closed) => {}
+            Err(Gone::CutOff) => {
+                self.outbound = None;
+                self.fail("the agent did not read its stream (cut off)".into());
+            }
         }
+    }
+
+    fn error(&self, message: &str) -> pb::server_message::Kind {
+        pb::server_message::Kind::Error(pb::Error {
+            session_id: self.session_id.clone(),
+            code: "violation".into(),
+            message: message.to_string(),
+            party: self.name.clone(),
+        })
     }
 
     /// Ends this party's participation: answers a pending turn with the
@@ -89,13 +107,12 @@ impl ExternalParty {
         if self.failed.is_some() {
             return;
         }
-        tracing::warn!(session = %self.session_id, party = self.party, reason = %reason, "external party fails");
+        if let Some(suppressed) = FAIL_LOG.allow() {
+            tracing::warn!(session = %self.session_id, party = self.party, reason = %shown(&reason), suppressed, "external party fails");
+        }
         self.failed = Some(reason.clone());
-        self.send(pb::server_message::Kind::Error(pb::Error {
-            session_id: self.session_id.clone(),
-            code: "violation".into(),
-            message: reason.clone(),
-        }));
+        let error = self.error(&reason);
+        self.send(error);
         match self.pending.take() {
             Some((_, tx, _)) => {
                 let _ = tx.send(Err(reason));
@@ -108,6 +125,8 @@ impl ExternalParty {
         }
     }
 }
+
+static FAIL_LOG: LogBudget = LogBudget::new(10);
 
 impl Actor for ExternalParty {
     type Context = Context<Self>;
@@ -145,25 +164,31 @@ impl Handler<ToParty> for ExternalParty {
                         time: obs.time,
                         action: obs.action.clone(),
                     };
-                    self.send(pb::server_message::Kind::ActionDone(action_done(
-                        &self.session_id,
-                        &self.domain,
-                        &entry,
-                    )));
+                    let mut done = action_done(&self.session_id, &self.decoder.domain, &entry);
+                    done.to_party = self.name.clone();
+                    self.send(pb::server_message::Kind::ActionDone(done));
+                }
+                if let Some(reason) = &self.failed {
+                    let reason = reason.clone();
+                    return Box::pin(async move { Err(reason) });
                 }
                 let turn = self.next_turn;
                 self.next_turn += 1;
                 let standing = req.turn.standing.as_ref();
-                self.send(pb::server_message::Kind::YourTurn(pb::YourTurn {
+                let your_turn = pb::YourTurn {
                     session_id: self.session_id.clone(),
                     turn,
                     round: req.turn.round,
                     time: req.turn.time,
-                    standing_offer: standing.map(|s| outcome_to_pb(&self.domain, &s.offer)),
+                    standing_offer: standing.map(|s| outcome_to_pb(&self.decoder.domain, &s.offer)),
                     proposer: standing.map_or(0, |s| s.proposer as u32),
-                }));
+                    party: self.name.clone(),
+                };
+                // Pending before it is sent: if sending fails, the failure
+                // answers this turn.
                 let (tx, rx) = oneshot::channel();
                 self.pending = Some((turn, tx, Instant::now()));
+                self.send(pb::server_message::Kind::YourTurn(your_turn));
                 Box::pin(async move { rx.await.unwrap_or_else(|_| Err("the agent's turn was abandoned".into())) })
             }
             ToParty::Finish(_) => {
@@ -187,7 +212,8 @@ impl Handler<Bind> for ExternalParty {
             return Err("this party has already been joined".into());
         }
         self.outbound = Some(msg.0);
-        self.send(pb::server_message::Kind::Settings(self.settings.clone()));
+        let settings = pb::server_message::Kind::Settings(self.settings.clone());
+        self.send(settings);
         if let Some(w) = self.join_waiter.take() {
             let _ = w.send(());
         }
@@ -216,14 +242,11 @@ impl Handler<AgentAct> for ExternalParty {
                     let us = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
                     log.micros.lock().expect("latency log").push(us);
                 }
-                let answer = action_from_pb(&self.domain, msg.action.as_ref());
+                let answer = self.decoder.action(msg.action.as_ref());
                 if let Err(reason) = &answer {
                     self.failed = Some(reason.clone());
-                    self.send(pb::server_message::Kind::Error(pb::Error {
-                        session_id: self.session_id.clone(),
-                        code: "violation".into(),
-                        message: reason.clone(),
-                    }));
+                    let error = self.error(reason);
+                    self.send(error);
                 }
                 let _ = tx.send(answer.map(Some));
             }

@@ -3,17 +3,30 @@
 //! - [`pb`] — code generated from the proto files.
 //! - [`convert`] — core types to and from their wire form, with every value
 //!   an agent sends checked against the domain.
-//! - [`external`] — the party endpoint behind which an external agent sits.
-//! - [`server`] — `negotium serve`: sessions, agents, security and limits.
+//! - [`server`] — `negotium serve`: sessions, their limits and results;
+//!   [`registry`] — the sessions a node knows and the memory they hold;
+//!   [`agents`] — one agent stream; [`external`] — the party endpoint behind
+//!   which an external agent sits.
+//! - Every server's door: [`transport`] (one function that serves), with
+//!   [`gate`] (connection caps and timeouts), [`auth`] (credentials per
+//!   call), [`outbound`] (streams bounded in bytes) and [`untrusted`]
+//!   (callers' strings in logs and errors).
 //! - [`client`] — a Rust client; an external agent is a few lines with it.
 //! - [`cluster`] — multi-node runs: `negotium node`, the launcher, remote
 //!   parties, metrics.
 
+mod agents;
+pub mod auth;
 pub mod client;
 pub mod cluster;
 pub mod convert;
 pub mod external;
+pub mod gate;
+pub mod outbound;
+pub mod registry;
 pub mod server;
+pub mod transport;
+pub mod untrusted;
 
 /// Generated from `proto/negotium/v1/negotiation.proto`.
 #[allow(clippy::all, missing_docs)]

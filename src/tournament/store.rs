@@ -22,6 +22,11 @@ use crate::core::scenario::ScenarioError;
 pub enum StoreError {
     #[error(transparent)]
     Io(#[from] io::Error),
+    /// Another process writes this file: two writers would interleave lines.
+    #[error(
+        "{0} is in use by another negotium run (it holds the file's lock); wait for it to end or choose another output"
+    )]
+    Locked(String),
     /// The file holds something this tournament cannot resume from.
     #[error("{0}")]
     Content(ScenarioError),
@@ -40,9 +45,22 @@ pub struct Existing {
     pub truncated_bytes: u64,
 }
 
-/// Opens (or creates) `path` for appending, after reading what it holds.
+/// Opens (or creates) a results file and takes its lock, held as long as
+/// the returned file is open: a second run writing into it at the same
+/// time is refused instead of interleaving its lines.
+pub fn lock(path: &Path) -> Result<File, StoreError> {
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(path.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io(e)),
+    }
+}
+
+/// Opens (or creates) `path` for appending, after reading what it holds;
+/// the file stays locked while it is open (see [`lock`]).
 pub fn open(path: &Path, tournament: &str, plan: &[Planned]) -> Result<(Existing, File), StoreError> {
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    let mut file = lock(path)?;
     let by_key: HashMap<&str, &Planned> = plan.iter().map(|p| (p.key.as_str(), p)).collect();
     let mut existing = Existing::default();
     let mut seen = vec![false; plan.len()];

@@ -97,6 +97,37 @@ impl StrategySpec {
         }
     }
 
+    /// A remote caller's model: `{ learned = "NAME" }` names a model the
+    /// operator published in `dir` (`--models`), never a path, so that a
+    /// caller cannot make the server read files of its choosing. Rewrites
+    /// the name into the published path; other strategies are untouched.
+    pub fn publish_in(&mut self, dir: Option<&Path>) -> Result<(), StrategyError> {
+        if self.name != "learned" {
+            return Ok(());
+        }
+        let p = Params { spec: self };
+        let name = self.params.get("path").and_then(Json::as_str).unwrap_or("");
+        let Some(dir) = dir else {
+            return Err(
+                p.bad("path", "cannot be used here: this server publishes no models (it runs without --models)")
+            );
+        };
+        let bare = !name.is_empty()
+            && name.len() <= 128
+            && !name.contains("..")
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            && !name.starts_with('.');
+        if !bare {
+            return Err(p.bad(
+                "path",
+                "must be the name of a model this server publishes (letters, digits, `_`, `-`, `.`; no paths)",
+            ));
+        }
+        let path = dir.join(name).to_string_lossy().into_owned();
+        self.params.insert("path".into(), Json::String(path));
+        Ok(())
+    }
+
     /// The form [`StrategySpec::from_json`] reads back (how strategies travel
     /// to cluster nodes).
     pub fn to_json(&self) -> Json {

@@ -17,6 +17,11 @@
 //! cert = "launcher.pem"  # with key: a client certificate (nodes with --client-ca)
 //! key = "launcher.key"
 //! domain = "negotium-node"  # the name in the nodes' certificates (nodes are dialled by address)
+//!
+//! # The nodes' cluster token (`negotium node --cluster-token`): a file
+//! # holding it, relative to this file; NEGOTIUM_CLUSTER_TOKEN or
+//! # --cluster-token override it.
+//! # token_file = "cluster.token"
 //! ```
 
 use std::path::Path;
@@ -24,6 +29,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::net::auth::Secret;
 use crate::net::client::ClientTls;
 
 /// Where the nodes are.
@@ -77,6 +83,8 @@ pub struct ClusterConfig {
     pub no_node_timeout: Duration,
     /// Dial nodes over TLS.
     pub tls: Option<ClientTls>,
+    /// The nodes' cluster token, sent on every work stream.
+    pub token: Option<Secret>,
 }
 
 impl ClusterConfig {
@@ -90,6 +98,7 @@ impl ClusterConfig {
             max_attempts: 5,
             no_node_timeout: Duration::from_secs(30),
             tls: None,
+            token: None,
         }
     }
 
@@ -168,6 +177,12 @@ impl ClusterConfig {
             let (cert, key) = (at(&t.cert), at(&t.key));
             c.tls = Some(ClientTls::read(&base.join(&t.ca), cert.as_deref(), key.as_deref(), t.domain)?);
         }
+        if let Some(f) = raw.token_file {
+            let path = base.join(f);
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            c.token =
+                Some(Secret::new(text.trim()).ok_or_else(|| format!("{}: the token file is empty", path.display()))?);
+        }
         Ok(c)
     }
 
@@ -192,10 +207,16 @@ impl ClusterConfig {
     }
 }
 
-fn check_address(a: &str) -> Result<(), String> {
+/// `host:port`, with a host of DNS-name or IP characters: what a node may
+/// be told to dial (a node never dials a URL, a path or a long string it
+/// was sent).
+pub(crate) fn check_address(a: &str) -> Result<(), String> {
+    let fine = |h: &str| {
+        h.len() <= 253 && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'))
+    };
     match a.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
-        _ => Err(format!("`{a}` is not HOST:PORT")),
+        Some((host, port)) if !host.is_empty() && fine(host) && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(format!("`{}` is not HOST:PORT", crate::net::untrusted::shown(a))),
     }
 }
 
@@ -211,6 +232,7 @@ struct ClusterToml {
     max_attempts: Option<u32>,
     no_node_timeout_s: Option<f64>,
     tls: Option<TlsToml>,
+    token_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -249,5 +271,9 @@ mod tests {
         }
         assert!(ClusterConfig::from_list("a:1, b:2").is_ok());
         assert!(ClusterConfig::from_list("a").is_err());
+        for bad in ["http://a:1", "a/b:1", "a b:1", "a:99999"] {
+            assert!(check_address(bad).is_err(), "accepted {bad}");
+        }
+        assert!(check_address("[::1]:7000").is_ok() && check_address("node-0.nodes.svc:7000").is_ok());
     }
 }

@@ -9,9 +9,13 @@
 //! Faults: a node whose stream ends, or that misses heartbeats for the node
 //! timeout, is dead; every session it hosted or played a party of is queued
 //! again under a new attempt (same seed: same negotiation), and late messages
-//! of the old attempt are ignored. Nodes that are down are dialled again
-//! every second and DNS is resolved again every few seconds, so a node that
-//! starts late gets work.
+//! of the old attempt are ignored. A re-run goes to a node it was not lost
+//! on where there is one, and counts toward the attempt limit: a session
+//! that takes down every node it touches ends the run with its story
+//! instead of walking through the cluster. Nodes that are down are dialled
+//! again after a pause that doubles each time they are lost (1 s to 30 s),
+//! and DNS is resolved again every few seconds, so a node that starts late
+//! gets work.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -25,7 +29,8 @@ use super::ScenarioWire;
 use super::config::{ClusterConfig, Placement};
 use crate::core::session::SessionResult;
 use crate::core::strategy::StrategySpec;
-use crate::net::client::{ClientTls, connect};
+use crate::net::auth::Secret;
+use crate::net::client::{AdminToken, ClientTls, connect};
 use crate::net::pb;
 use crate::net::pb::cluster_client::ClusterClient;
 
@@ -75,10 +80,14 @@ pub struct Report {
 pub enum LaunchError {
     #[error("no node reachable for {0:.0} s (last problem: {1})")]
     NoNodes(f64, String),
-    #[error("session {key} failed {attempts} times; last: {message}")]
+    #[error("session {key} gave up after {attempts} attempts (--max-attempts); last: {message}")]
     Exhausted { key: u64, attempts: u32, message: String },
     #[error("a scenario cannot be sent: {0}")]
     Scenario(String),
+    #[error(
+        "node {0} refused this launcher: {1} (give the nodes' cluster token: --cluster-token, NEGOTIUM_CLUSTER_TOKEN or the cluster file's token_file)"
+    )]
+    Unauthorized(String, String),
     #[error("{0}")]
     Runtime(String),
     #[error("stopped: {0}")]
@@ -109,10 +118,29 @@ pub fn run_blocking(
     runtime.block_on(handle).map_err(|e| LaunchError::Runtime(e.to_string()))?
 }
 
+/// A session queued again: the next placement number, the re-runs so far,
+/// and the nodes to avoid.
+struct Retry {
+    job: Job,
+    attempt: u32,
+    reruns: u32,
+    avoid: Vec<usize>,
+}
+
+/// Events the launcher's task may have waiting from its nodes.
+const EVENT_BUFFER: usize = 4096;
+/// Longest pause between dials of a node that keeps being lost.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
 enum Event {
+    /// Sends to the node; unbounded: the launcher's windows bound what it
+    /// sends (sessions, their seats, scenarios) besides one heartbeat a
+    /// period.
     Connected(mpsc::UnboundedSender<pb::LauncherMessage>),
     Message(pb::NodeMessage),
     Closed(String),
+    /// The node refused this launcher's credentials: retrying cannot help.
+    Unauthorized(String),
 }
 
 #[derive(PartialEq)]
@@ -124,6 +152,10 @@ enum LinkState {
 
 struct Node {
     addr: String,
+    /// The most sessions the node hosts for this launcher (its Hello).
+    max_sessions: usize,
+    /// Pause before the next dial: doubles each time the node is lost.
+    backoff: Duration,
     /// Where other nodes reach it (its `--advertise`, else `addr`).
     reachable: String,
     state: LinkState,
@@ -179,10 +211,13 @@ struct Running {
     /// Times the session ran before and was lost to a fault (a refusal by
     /// a draining node is not one).
     reruns: u32,
+    /// Nodes earlier attempts were lost or failed on: avoided for re-runs.
+    avoid: Vec<usize>,
     host: usize,
     /// (party, node) of every remote party.
     seats: Vec<(usize, usize)>,
-    seats_done: usize,
+    /// Remote parties whose node said `SeatDone` (each counted once).
+    seats_done: Vec<usize>,
     result: Option<SessionResult>,
 }
 
@@ -192,11 +227,13 @@ struct Launcher {
     uses: u64,
     nodes: Vec<Node>,
     running: HashMap<u64, Running>,
-    /// Jobs to run again: (job, next placement number, reruns so far).
-    retry: VecDeque<(Job, u32, u32)>,
+    /// Jobs to run again.
+    retry: VecDeque<Retry>,
     jobs: Box<dyn Iterator<Item = Job> + Send>,
     jobs_left: bool,
-    events: mpsc::UnboundedSender<(usize, u64, Event)>,
+    /// From the per-node connection tasks; bounded, so a flood from a node
+    /// waits in its TCP window rather than in memory.
+    events: mpsc::Sender<(usize, u64, Event)>,
     out: mpsc::Sender<Finished>,
     report: Report,
     retried: HashSet<u64>,
@@ -209,7 +246,7 @@ async fn run(
     jobs: Box<dyn Iterator<Item = Job> + Send>,
     out: mpsc::Sender<Finished>,
 ) -> Result<Report, LaunchError> {
-    let (events, mut inbox) = mpsc::unbounded_channel();
+    let (events, mut inbox) = mpsc::channel(EVENT_BUFFER);
     let mut l = Launcher {
         launch,
         uses: 0,
@@ -244,7 +281,7 @@ async fn run(
                 let now = Instant::now();
                 if now.duration_since(last_heartbeat) >= l.launch.config.heartbeat {
                     last_heartbeat = now;
-                    l.heartbeat();
+                    l.heartbeat()?;
                 }
                 if now.duration_since(last_discovery) >= Duration::from_secs(2) {
                     last_discovery = now;
@@ -277,6 +314,8 @@ impl Launcher {
                 let past = Instant::now() - Duration::from_secs(3600);
                 self.nodes.push(Node {
                     reachable: addr.clone(),
+                    max_sessions: usize::MAX,
+                    backoff: Duration::from_secs(1),
                     addr,
                     state: LinkState::Down,
                     generation: 0,
@@ -294,11 +333,11 @@ impl Launcher {
         self.redial();
     }
 
-    /// Dials nodes that are down, at most once a second each.
+    /// Dials nodes that are down, each after its backoff.
     fn redial(&mut self) {
         let now = Instant::now();
         for (i, n) in self.nodes.iter_mut().enumerate() {
-            if n.state != LinkState::Down || now.duration_since(n.last_dial) < Duration::from_secs(1) {
+            if n.state != LinkState::Down || now.duration_since(n.last_dial) < n.backoff {
                 continue;
             }
             n.state = LinkState::Connecting;
@@ -306,15 +345,15 @@ impl Launcher {
             n.generation += 1;
             let (events, addr, generation) = (self.events.clone(), n.addr.clone(), n.generation);
             let timeout = self.launch.config.node_timeout;
-            let tls = self.launch.config.tls.clone();
+            let (tls, token) = (self.launch.config.tls.clone(), self.launch.config.token.clone());
             tokio::spawn(async move {
-                let reason = open(&addr, tls.as_ref(), i, generation, timeout, &events).await;
-                let _ = events.send((i, generation, Event::Closed(reason)));
+                let end = open(&addr, tls.as_ref(), token, i, generation, timeout, &events).await;
+                let _ = events.send((i, generation, end)).await;
             });
         }
     }
 
-    fn heartbeat(&mut self) {
+    fn heartbeat(&mut self) -> Result<(), LaunchError> {
         let now = Instant::now();
         let timeout = self.launch.config.node_timeout;
         let mut dead = Vec::new();
@@ -329,8 +368,9 @@ impl Launcher {
         }
         for i in dead {
             let silent = format!("silent for {:.1} s", timeout.as_secs_f64());
-            self.lose(i, silent);
+            self.lose(i, silent)?;
         }
+        Ok(())
     }
 
     fn live(&self) -> Vec<usize> {
@@ -357,27 +397,32 @@ impl Launcher {
             if live.is_empty() {
                 return Ok(());
             }
-            // The least loaded node with room; ties go round robin.
             let window = self.launch.config.window;
-            let start = self.next_node;
-            let Some(pos) = (0..live.len())
-                .map(|k| (k + start) % live.len())
-                .filter(|&k| self.nodes[live[k]].hosting < window)
-                .min_by_key(|&k| self.nodes[live[k]].hosting)
-            else {
+            let room = |n: &Node| n.hosting < window.min(n.max_sessions);
+            if !live.iter().any(|&i| room(&self.nodes[i])) {
                 return Ok(());
-            };
-            self.next_node = (pos + 1) % live.len();
-            let (job, attempt, reruns) = match self.retry.pop_front() {
+            }
+            let Retry { job, attempt, reruns, avoid } = match self.retry.pop_front() {
                 Some(r) => r,
                 None => match self.jobs_left.then(|| self.jobs.next()).flatten() {
-                    Some(job) => (job, 0, 0),
+                    Some(job) => Retry { job, attempt: 0, reruns: 0, avoid: Vec::new() },
                     None => {
                         self.jobs_left = false;
                         return Ok(());
                     }
                 },
             };
+            // The least loaded node with room, one the session was not lost
+            // on where there is one; ties go round robin.
+            let start = self.next_node;
+            let by_load = |avoiding: bool| {
+                (0..live.len())
+                    .map(|k| (k + start) % live.len())
+                    .filter(|&k| room(&self.nodes[live[k]]) && !(avoiding && avoid.contains(&live[k])))
+                    .min_by_key(|&k| self.nodes[live[k]].hosting)
+            };
+            let pos = by_load(true).or_else(|| by_load(false)).expect("a node with room exists");
+            self.next_node = (pos + 1) % live.len();
             let host = live[pos];
             let n = job.strategies.len();
             let seats: Vec<(usize, usize)> = match self.launch.config.placement {
@@ -427,7 +472,8 @@ impl Launcher {
                 trace: self.launch.trace,
             }));
             node.hosting += 1;
-            self.running.insert(job.key, Running { job, attempt, reruns, host, seats, seats_done: 0, result: None });
+            let r = Running { job, attempt, reruns, avoid, host, seats, seats_done: Vec::new(), result: None };
+            self.running.insert(r.job.key, r);
             // Let node events in between when the windows are large.
             tokio::task::yield_now().await;
         }
@@ -455,13 +501,16 @@ impl Launcher {
             }
             Event::Closed(reason) => {
                 if self.nodes[i].state == LinkState::Live {
-                    self.lose(i, reason);
+                    self.lose(i, reason)?;
                 } else {
                     let n = &mut self.nodes[i];
                     n.state = LinkState::Down;
                     n.tx = None;
                     n.last_problem = reason;
                 }
+            }
+            Event::Unauthorized(reason) => {
+                return Err(LaunchError::Unauthorized(self.nodes[i].addr.clone(), reason));
             }
             Event::Message(m) => {
                 self.nodes[i].last_seen = Instant::now();
@@ -478,7 +527,14 @@ impl Launcher {
         let current =
             |r: &HashMap<u64, Running>, job: u64, attempt: u32| r.get(&job).is_some_and(|r| r.attempt == attempt);
         match kind {
-            Kind::Hello(h) if !h.advertise.is_empty() => self.nodes[i].reachable = h.advertise,
+            Kind::Hello(h) => {
+                let n = &mut self.nodes[i];
+                if !h.advertise.is_empty() {
+                    n.reachable = h.advertise;
+                }
+                // Older nodes say nothing: no cap of theirs to respect.
+                n.max_sessions = if h.max_sessions == 0 { usize::MAX } else { h.max_sessions as usize };
+            }
             Kind::Heartbeat(_) => {
                 // The answer to a heartbeat sent after the suspicion clears it.
                 let n = &mut self.nodes[i];
@@ -512,7 +568,7 @@ impl Launcher {
                 }
                 if let Some(node) = lost {
                     let reason = format!("node {} went away before it could play its party", self.nodes[node].addr);
-                    self.requeue(h.job, reason, Requeue::Lost)?;
+                    self.requeue(h.job, reason, Requeue::Lost, Some(node))?;
                 }
             }
             Kind::Done(d) if current(&self.running, d.job, d.attempt) => {
@@ -523,7 +579,11 @@ impl Launcher {
                 self.complete_if_done(d.job);
             }
             Kind::SeatDone(s) if current(&self.running, s.job, s.attempt) => {
-                self.running.get_mut(&s.job).expect("current").seats_done += 1;
+                let r = self.running.get_mut(&s.job).expect("current");
+                let party = s.party as usize;
+                if r.seats.iter().any(|&(p, _)| p == party) && !r.seats_done.contains(&party) {
+                    r.seats_done.push(party);
+                }
                 self.complete_if_done(s.job);
             }
             Kind::Failed(f) if current(&self.running, f.job, f.attempt) => {
@@ -540,7 +600,7 @@ impl Launcher {
                 // A broken link to a host counts as an attempt: a node that
                 // died costs one, a link that can never open (TLS settings)
                 // ends the run with its reason instead of retrying forever.
-                self.requeue(f.job, reason, if f.draining { Requeue::Refused } else { Requeue::Failed })?;
+                self.requeue(f.job, reason, if f.draining { Requeue::Refused } else { Requeue::Failed }, Some(i))?;
             }
             // A message of an attempt that no longer counts.
             _ => {}
@@ -550,12 +610,14 @@ impl Launcher {
 
     fn complete_if_done(&mut self, key: u64) {
         let r = &self.running[&key];
-        if r.result.is_none() || r.seats_done < r.seats.len() {
+        if r.result.is_none() || r.seats_done.len() < r.seats.len() {
             return;
         }
         let r = self.running.remove(&key).expect("present");
         let host = &mut self.nodes[r.host];
         host.release(r.job.scenario);
+        // It works again: the next loss starts the backoff afresh.
+        host.backoff = Duration::from_secs(1);
         self.report.sessions += 1;
         let done =
             Finished { key, result: r.result.expect("checked"), node: host.addr.clone(), attempts: r.reruns + 1 };
@@ -567,24 +629,32 @@ impl Launcher {
         }
     }
 
-    /// Queues `key` again under a new placement number.
-    fn requeue(&mut self, key: u64, reason: String, why: Requeue) -> Result<(), LaunchError> {
+    /// Queues `key` again under a new placement number, avoiding `on` (the
+    /// node it failed or was lost on). Every re-run but a draining node's
+    /// refusal counts toward the attempt limit.
+    fn requeue(&mut self, key: u64, reason: String, why: Requeue, on: Option<usize>) -> Result<(), LaunchError> {
         let Some(r) = self.running.remove(&key) else { return Ok(()) };
         self.nodes[r.host].release(r.job.scenario);
         let reruns = r.reruns + u32::from(why != Requeue::Refused);
-        if why == Requeue::Failed && reruns >= self.launch.config.max_attempts {
-            return Err(LaunchError::Exhausted { key, attempts: reruns, message: reason });
+        let mut avoid = r.avoid;
+        if let Some(n) = on.filter(|n| !avoid.contains(n)) {
+            avoid.push(n);
+        }
+        if why != Requeue::Refused && reruns >= self.launch.config.max_attempts {
+            let nodes: Vec<&str> = avoid.iter().map(|&n| self.nodes[n].addr.as_str()).collect();
+            let message = format!("{reason} (earlier attempts ended on: {})", nodes.join(", "));
+            return Err(LaunchError::Exhausted { key, attempts: reruns, message });
         }
         tracing::debug!(session = key, reruns, "session queued again: {reason}");
         if why != Requeue::Refused {
             self.retried.insert(key);
         }
-        self.retry.push_back((r.job, r.attempt + 1, reruns));
+        self.retry.push_back(Retry { job: r.job, attempt: r.attempt + 1, reruns, avoid });
         Ok(())
     }
 
     /// Node `i` is gone: every session it hosted or played in runs again.
-    fn lose(&mut self, i: usize, reason: String) {
+    fn lose(&mut self, i: usize, reason: String) -> Result<(), LaunchError> {
         let n = &mut self.nodes[i];
         n.state = LinkState::Down;
         n.tx = None;
@@ -594,8 +664,9 @@ impl Launcher {
         if drained {
             // It said it was stopping and finished its work: not a loss.
             tracing::info!(node = %n.addr, "node drained and left: {reason}");
-            return;
+            return Ok(());
         }
+        n.backoff = (n.backoff * 2).min(MAX_BACKOFF);
         tracing::warn!(node = %n.addr, "node lost: {reason}");
         if !self.report.lost.contains(&n.addr) {
             self.report.lost.push(n.addr.clone());
@@ -609,44 +680,53 @@ impl Launcher {
         let why = format!("node {} lost: {reason}", self.nodes[i].addr);
         tracing::warn!(node = %self.nodes[i].addr, sessions = affected.len(), "re-running the node's sessions elsewhere");
         for key in affected {
-            // Losing a node is not the session's fault: no attempt limit.
-            let _ = self.requeue(key, why.clone(), Requeue::Lost);
+            self.requeue(key, why.clone(), Requeue::Lost, Some(i))?;
         }
+        Ok(())
     }
 }
 
-/// Opens the work stream to `addr` and forwards its messages; returns why it ended.
+/// Opens the work stream to `addr` and forwards its messages; returns how
+/// it ended (`Closed` with why, or `Unauthorized`).
 async fn open(
     addr: &str,
     tls: Option<&ClientTls>,
+    token: Option<Secret>,
     node: usize,
     generation: u64,
     timeout: Duration,
-    events: &mpsc::UnboundedSender<(usize, u64, Event)>,
-) -> String {
+    events: &mpsc::Sender<(usize, u64, Event)>,
+) -> Event {
     let (tx, rx) = mpsc::unbounded_channel();
     let opening = async {
-        let channel =
-            connect(&ClientTls::url(tls, addr), tls.map(ClientTls::config)).await.map_err(|e| e.to_string())?;
-        let mut client =
-            ClusterClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);
+        let channel = connect(&ClientTls::url(tls, addr), tls.map(ClientTls::config))
+            .await
+            .map_err(|e| Event::Closed(e.to_string()))?;
+        let mut client = ClusterClient::with_interceptor(channel, AdminToken::new(token.map(|t| t.expose().into())))
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20);
         match client.work(UnboundedReceiverStream::new(rx)).await {
             Ok(r) => Ok(r.into_inner()),
-            Err(status) => Err(format!("refused: {}", status.message())),
+            Err(status) if matches!(status.code(), tonic::Code::Unauthenticated | tonic::Code::PermissionDenied) => {
+                Err(Event::Unauthorized(status.message().to_string()))
+            }
+            Err(status) => Err(Event::Closed(format!("refused: {}", status.message()))),
         }
     };
     let mut inbound = match tokio::time::timeout(timeout, opening).await {
         Ok(Ok(inbound)) => inbound,
-        Ok(Err(reason)) => return reason,
-        Err(_) => return format!("no answer within {:.1} s", timeout.as_secs_f64()),
+        Ok(Err(end)) => return end,
+        Err(_) => return Event::Closed(format!("no answer within {:.1} s", timeout.as_secs_f64())),
     };
-    let _ = events.send((node, generation, Event::Connected(tx)));
+    let _ = events.send((node, generation, Event::Connected(tx))).await;
     loop {
         match inbound.next().await {
-            None => return "the node closed the stream".into(),
-            Some(Err(status)) => return format!("stream broke: {}", status.message()),
+            None => return Event::Closed("the node closed the stream".into()),
+            Some(Err(status)) => return Event::Closed(format!("stream broke: {}", status.message())),
             Some(Ok(m)) => {
-                let _ = events.send((node, generation, Event::Message(m)));
+                if events.send((node, generation, Event::Message(m))).await.is_err() {
+                    return Event::Closed("the launcher stopped".into());
+                }
             }
         }
     }

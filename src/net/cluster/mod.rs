@@ -56,9 +56,10 @@ impl ScenarioWire {
     }
 
     /// The scenario, every party with a placeholder strategy (a session
-    /// always says which strategies play).
-    pub fn into_scenario(self) -> Scenario {
-        Scenario {
+    /// always says which strategies play), after the check every scenario
+    /// passes ([`Scenario::check`]): a wire scenario is as trusted as a file.
+    pub fn into_scenario(self) -> Result<Scenario, String> {
+        let scenario = Scenario {
             name: self.name,
             description: String::new(),
             domain: self.domain,
@@ -74,6 +75,8 @@ impl ScenarioWire {
                 .collect(),
             deadline: self.deadline,
             seed: 0,
-        }
+        };
+        scenario.check()?;
+        Ok(scenario)
     }
 }

@@ -7,35 +7,52 @@
 //! heartbeat with one of its own. On SIGTERM or ctrl-c it drains: refuses new
 //! work (the launcher places it elsewhere), lets running sessions finish for
 //! up to the drain time, then stops.
+//!
+//! Only launchers that proved the cluster token reach this service (see
+//! [`crate::net::auth`]); even so, a scenario from one passes the same
+//! check and limits as one from a file or the API, its sessions count
+//! against the memory budget, and one launcher has at most
+//! `max_sessions_per_client` sessions and [`MAX_LOADED`] scenarios here at
+//! a time.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio::sync::oneshot;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 use super::ScenarioWire;
+use super::config::check_address;
 use super::metrics::{self, Metrics};
 use super::peer::PeerLinks;
 use crate::core::inverse::OutcomeIndex;
+use crate::core::limits::Footprint;
 use crate::core::scenario::Scenario;
 use crate::core::strategy::StrategySpec;
 use crate::engine::shared_indexes;
+use crate::net::auth::Secret;
 use crate::net::client::{ClientTls, Seat};
+use crate::net::outbound::{self, Outbound};
 use crate::net::pb;
 use crate::net::pb::cluster_server::{Cluster, ClusterServer};
+use crate::net::registry::Reservation;
 use crate::net::server::{HostOptions, Hosting, NegotiationService, ServerConfig, TlsFiles};
+use crate::net::untrusted::shown;
 
 /// Largest cluster message (scenarios with big tables, results with traces).
 const MAX_CLUSTER_MESSAGE: usize = 64 << 20;
+/// Scenarios a node keeps loaded for one launcher (the launcher unloads the
+/// least recently used idle one beyond this).
+pub const MAX_LOADED: usize = 256;
+/// Bytes of replies that may wait for a launcher that does not read them.
+const REPLY_BUDGET: usize = 4 * MAX_CLUSTER_MESSAGE;
 
 /// The cluster service of one node.
 #[derive(Clone)]
@@ -52,12 +69,21 @@ pub struct NodeService {
 struct Loaded {
     scenario: Scenario,
     indexes: Vec<Option<Arc<OutcomeIndex>>>,
+    /// The memory its indexes take, given back when it is unloaded.
+    _memory: Reservation,
 }
 
-type Reply = mpsc::UnboundedSender<Result<pb::NodeMessage, Status>>;
+type Reply = Outbound<pb::NodeMessage>;
+
+impl From<pb::node_message::Kind> for pb::NodeMessage {
+    fn from(kind: pb::node_message::Kind) -> Self {
+        pb::NodeMessage { kind: Some(kind) }
+    }
+}
 
 fn send(tx: &Reply, kind: pb::node_message::Kind) {
-    let _ = tx.send(Ok(pb::NodeMessage { kind: Some(kind) }));
+    // A launcher that stopped reading is cut off; its stream then ends.
+    let _ = tx.send(kind);
 }
 
 fn failed(tx: &Reply, job: u64, attempt: u32, message: String, draining: bool) {
@@ -72,10 +98,11 @@ impl NodeService {
         advertise: String,
         join_timeout: Duration,
         peer_tls: Option<ClientTls>,
+        peer_token: Option<Secret>,
     ) -> Self {
         Self {
             hosting,
-            peers: Arc::new(PeerLinks::new(metrics.clone(), peer_tls)),
+            peers: Arc::new(PeerLinks::new(metrics.clone(), peer_tls, peer_token)),
             metrics,
             node_id: node_id.into(),
             advertise: advertise.into(),
@@ -87,38 +114,63 @@ impl NodeService {
         self.metrics.draining.load(Ordering::Relaxed)
     }
 
+    /// Sessions one launcher may have here at a time.
+    fn per_launcher(&self) -> usize {
+        self.hosting.config().max_sessions_per_client
+    }
+
+    /// A scenario as a launcher sent it: parsed, checked, admitted, and
+    /// its outcome indexes built under the memory budget.
+    fn load(&self, json: &str) -> Result<Loaded, String> {
+        let wire: ScenarioWire = serde_json::from_str(json).map_err(|e| format!("does not parse here: {e}"))?;
+        let scenario = wire.into_scenario()?;
+        self.hosting.config().limits.admit(&scenario)?;
+        let local = vec![true; scenario.parties.len()];
+        // The shared indexes cost what one session's own would.
+        let bytes = Footprint::of(&scenario, &local, false).running;
+        let memory = self.hosting.memory.reserve(bytes, "this scenario's outcome indexes")?;
+        let indexes = shared_indexes(&scenario.domain, &scenario.preferences());
+        Ok(Loaded { scenario, indexes, _memory: memory })
+    }
+
     async fn serve_launcher(self, mut inbound: Streaming<pb::LauncherMessage>, tx: Reply) {
         self.metrics.launchers.fetch_add(1, Ordering::Relaxed);
-        // A scenario that does not parse stays as its error, for its sessions.
+        // A scenario that does not load stays as its error, for its sessions.
         let mut scenarios: HashMap<u32, Result<Arc<Loaded>, String>> = HashMap::new();
+        let in_flight = Arc::new(AtomicUsize::new(0));
         let end = loop {
-            let msg = match inbound.next().await {
+            let msg = tokio::select! {
+                m = inbound.next() => m,
+                _ = tx.closed() => break Some("the launcher did not read its stream (cut off)".to_string()),
+            };
+            let msg = match msg {
                 None => break None,
-                Some(Err(status)) => break Some(status.message().to_string()),
+                Some(Err(status)) => break Some(shown(status.message()).to_string()),
                 Some(Ok(m)) => m,
             };
             use pb::launcher_message::Kind;
             match msg.kind {
-                Some(Kind::Scenario(s)) => match serde_json::from_str::<ScenarioWire>(&s.scenario_json) {
-                    Ok(wire) => {
-                        let scenario = wire.into_scenario();
-                        let (domain, prefs) = (scenario.domain.clone(), scenario.preferences());
-                        // Built once per scenario, off the async threads.
-                        let indexes = tokio::task::spawn_blocking(move || shared_indexes(&domain, &prefs))
-                            .await
-                            .unwrap_or_default();
-                        tracing::info!(scenario = %scenario.name, id = s.id, "scenario loaded");
-                        scenarios.insert(s.id, Ok(Arc::new(Loaded { scenario, indexes })));
+                Some(Kind::Scenario(s)) => {
+                    if !scenarios.contains_key(&s.id) && scenarios.len() >= MAX_LOADED {
+                        let e = format!("this node keeps at most {MAX_LOADED} scenarios loaded per launcher");
+                        scenarios.insert(s.id, Err(e));
+                        continue;
                     }
-                    Err(e) => {
-                        tracing::error!(id = s.id, "a scenario that does not parse: {e}");
-                        scenarios.insert(s.id, Err(format!("scenario {} does not parse here: {e}", s.id)));
+                    // Parsed and indexed once per scenario, off the async threads.
+                    let this = self.clone();
+                    let loaded = tokio::task::spawn_blocking(move || this.load(&s.scenario_json))
+                        .await
+                        .unwrap_or_else(|_| Err("loading it failed on this node".into()));
+                    match &loaded {
+                        Ok(l) => tracing::info!(scenario = %shown(&l.scenario.name), id = s.id, "scenario loaded"),
+                        Err(e) => tracing::error!(id = s.id, "a scenario that does not load: {}", shown(e)),
                     }
-                },
+                    scenarios.insert(s.id, loaded.map(Arc::new).map_err(|e| format!("scenario {}: {e}", s.id)));
+                }
                 Some(Kind::Unload(u)) => {
                     scenarios.remove(&u.id);
                 }
-                Some(Kind::Host(h)) => self.host(&scenarios, h, &tx),
+                Some(Kind::Host(h)) => self.host(&scenarios, h, &tx, &in_flight),
                 Some(Kind::Seat(s)) => self.seat(s, &tx),
                 Some(Kind::Heartbeat(_)) => {
                     send(&tx, pb::node_message::Kind::Heartbeat(pb::Heartbeat { sent_unix_ms: unix_ms() }))
@@ -136,10 +188,23 @@ impl NodeService {
         }
     }
 
-    fn host(&self, scenarios: &HashMap<u32, Result<Arc<Loaded>, String>>, h: pb::HostSession, tx: &Reply) {
+    fn host(
+        &self,
+        scenarios: &HashMap<u32, Result<Arc<Loaded>, String>>,
+        h: pb::HostSession,
+        tx: &Reply,
+        in_flight: &Arc<AtomicUsize>,
+    ) {
         let (job, attempt) = (h.job, h.attempt);
         if self.draining() {
             return failed(tx, job, attempt, "the node is draining".into(), true);
+        }
+        if in_flight.load(Ordering::Acquire) >= self.per_launcher() {
+            let message = format!(
+                "this node hosts at most {} sessions per launcher at a time (--max-sessions-per-client); lower --window",
+                self.per_launcher()
+            );
+            return failed(tx, job, attempt, message, false);
         }
         let loaded = match scenarios.get(&h.scenario) {
             Some(Ok(loaded)) => loaded,
@@ -153,6 +218,9 @@ impl NodeService {
         if h.strategies.len() != scenario.parties.len() {
             let message = format!("{} strategies for {} parties", h.strategies.len(), scenario.parties.len());
             return failed(tx, job, attempt, message, false);
+        }
+        if let Some(&k) = h.remote.iter().find(|&&k| k as usize >= scenario.parties.len()) {
+            return failed(tx, job, attempt, format!("no party {k} to play remotely"), false);
         }
         for (k, text) in h.strategies.iter().enumerate() {
             let spec = serde_json::from_str(text)
@@ -170,28 +238,30 @@ impl NodeService {
         let (result_tx, result_rx) = oneshot::channel();
         let options =
             HostOptions { shared_indexes: loaded.indexes.clone(), trace: h.trace, on_result: Some(result_tx) };
-        let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-        let (session_id, tokens) = match self.hosting.host(scenario, h.seed, unspecified, self.join_timeout, options) {
+        let created = match self.hosting.host(scenario, h.seed, None, self.join_timeout, options) {
             Ok(created) => created,
             Err(status) => {
                 self.metrics.sessions_failed.fetch_add(1, Ordering::Relaxed);
                 return failed(tx, job, attempt, status.message().to_string(), false);
             }
         };
+        let session_id = created.session_id;
         if !h.remote.is_empty() {
-            let tokens = tokens.into_iter().map(|(party, token)| pb::PartyToken { party, token }).collect();
+            let tokens = created.tokens.into_iter().map(|(party, token)| pb::PartyToken { party, token }).collect();
             send(
                 tx,
                 pb::node_message::Kind::Hosted(pb::Hosted { job, attempt, session_id: session_id.clone(), tokens }),
             );
         }
         self.metrics.sessions_running.fetch_add(1, Ordering::Relaxed);
-        let (metrics, tx) = (self.metrics.clone(), tx.clone());
+        in_flight.fetch_add(1, Ordering::AcqRel);
+        let (metrics, tx, in_flight) = (self.metrics.clone(), tx.clone(), in_flight.clone());
         let span = tracing::debug_span!("session", session = %session_id, job, attempt);
         tokio::spawn(
             async move {
                 let outcome = result_rx.await;
                 metrics.sessions_running.fetch_sub(1, Ordering::Relaxed);
+                in_flight.fetch_sub(1, Ordering::AcqRel);
                 match outcome {
                     Ok(result) => {
                         metrics.sessions_done.fetch_add(1, Ordering::Relaxed);
@@ -213,6 +283,10 @@ impl NodeService {
         let (job, attempt, party) = (s.job, s.attempt, s.party_index);
         if self.draining() {
             return failed(tx, job, attempt, "the node is draining".into(), true);
+        }
+        // The host is dialled: only a well-formed address, never a URL.
+        if let Err(e) = check_address(&s.host) {
+            return failed(tx, job, attempt, format!("party {party}: the host node's address: {e}"), false);
         }
         let strategy = serde_json::from_str(&s.strategy)
             .map_err(|e| e.to_string())
@@ -257,18 +331,19 @@ impl Cluster for NodeService {
         if self.draining() {
             return Err(Status::unavailable("the node is draining"));
         }
-        let peer = req.remote_addr().map(|a| a.to_string()).unwrap_or_default();
-        let (tx, rx) = mpsc::unbounded_channel();
+        let launcher = crate::net::auth::Caller::of(&req).client;
+        let (tx, rx) = outbound::bounded(REPLY_BUDGET);
         send(
             &tx,
             pb::node_message::Kind::Hello(pb::NodeHello {
                 node_id: self.node_id.to_string(),
                 advertise: self.advertise.to_string(),
+                max_sessions: self.per_launcher().min(u32::MAX as usize) as u32,
             }),
         );
-        let span = tracing::info_span!("launcher", node = %self.node_id, launcher = %peer);
+        let span = tracing::info_span!("launcher", node = %self.node_id, launcher = %launcher);
         tokio::spawn(self.clone().serve_launcher(req.into_inner(), tx).instrument(span));
-        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(rx)))
     }
 }
 
@@ -309,6 +384,8 @@ pub fn run(options: NodeOptions) -> anyhow::Result<()> {
         }
         tokio::spawn(metrics.clone().keep_rate(Duration::from_secs(5)));
         let join_timeout = options.config.join_timeout;
+        // Links to other nodes prove this node a cluster member.
+        let peer_token = options.config.credentials.cluster.clone().or(options.config.credentials.admin.clone());
         let hosting = Hosting::start(options.config);
         let service = NodeService::new(
             hosting.service.clone(),
@@ -317,6 +394,7 @@ pub fn run(options: NodeOptions) -> anyhow::Result<()> {
             options.advertise,
             join_timeout,
             options.peer_tls,
+            peer_token,
         );
         let cluster = ClusterServer::new(service)
             .max_decoding_message_size(MAX_CLUSTER_MESSAGE)

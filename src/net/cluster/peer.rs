@@ -3,7 +3,11 @@
 //! One agent stream per host node, opened on first use and shared by every
 //! party played there (the public `Negotiate` stream: a remote party is, to
 //! its host, an external agent with a token). A broken link fails the
-//! parties on it; the next seat opens a fresh one.
+//! parties on it; the next seat opens a fresh one. Seats are keyed by
+//! (session, party): a link may play several parties of one session.
+//!
+//! The link shows the host this node's cluster token, so that the host
+//! treats it as a cluster member (its stream may idle between sessions).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -14,7 +18,8 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::metrics::Metrics;
-use crate::net::client::{ClientTls, Seat, SeatEvent, Seats, connect};
+use crate::net::auth::Secret;
+use crate::net::client::{AdminToken, ClientTls, Seat, SeatEvent, SeatKey, Seats, connect};
 use crate::net::pb::negotiation_client::NegotiationClient;
 
 /// The end of one seat: `Ok` once its session finished, or why it could not
@@ -26,17 +31,21 @@ struct SeatRequest {
     done: oneshot::Sender<SeatOutcome>,
 }
 
-/// The links of one node, by host address.
+/// The links of one node, by host address. Seat requests wait in an
+/// unbounded channel: they come from launchers' `PlaySeat`s, which a
+/// launcher's window bounds.
 pub struct PeerLinks {
     links: Mutex<HashMap<String, mpsc::UnboundedSender<SeatRequest>>>,
     metrics: Arc<Metrics>,
     /// Dial other nodes over TLS.
     tls: Option<Arc<ClientTls>>,
+    /// This node's cluster token, shown to the hosts it dials.
+    token: Option<Secret>,
 }
 
 impl PeerLinks {
-    pub fn new(metrics: Arc<Metrics>, tls: Option<ClientTls>) -> Self {
-        Self { links: Mutex::new(HashMap::new()), metrics, tls: tls.map(Arc::new) }
+    pub fn new(metrics: Arc<Metrics>, tls: Option<ClientTls>, token: Option<Secret>) -> Self {
+        Self { links: Mutex::new(HashMap::new()), metrics, tls: tls.map(Arc::new), token }
     }
 
     /// Plays `seat` of a session hosted at `host` (`host:port`).
@@ -47,7 +56,8 @@ impl PeerLinks {
         loop {
             let link = links.entry(host.to_string()).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(run_link(host.to_string(), rx, self.metrics.clone(), self.tls.clone()));
+                let (metrics, tls, token) = (self.metrics.clone(), self.tls.clone(), self.token.clone());
+                tokio::spawn(run_link(host.to_string(), rx, metrics, tls, token));
                 tx
             });
             match link.send(request) {
@@ -67,9 +77,10 @@ async fn run_link(
     mut requests: mpsc::UnboundedReceiver<SeatRequest>,
     metrics: Arc<Metrics>,
     tls: Option<Arc<ClientTls>>,
+    token: Option<Secret>,
 ) {
-    let mut waiting: HashMap<String, oneshot::Sender<SeatOutcome>> = HashMap::new();
-    let reason = match play_link(&host, tls.as_deref(), &mut requests, &mut waiting).await {
+    let mut waiting: HashMap<SeatKey, oneshot::Sender<SeatOutcome>> = HashMap::new();
+    let reason = match play_link(&host, tls.as_deref(), token, &mut requests, &mut waiting).await {
         Ok(()) => return,
         Err(reason) => reason,
     };
@@ -79,7 +90,7 @@ async fn run_link(
     // close, then fail whatever is still queued.
     requests.close();
     while let Ok(r) = requests.try_recv() {
-        waiting.insert(r.seat.session_id.clone(), r.done);
+        waiting.insert(r.seat.key(), r.done);
     }
     for (_, done) in waiting {
         let _ = done.send(Err(format!("link to {host} broke: {reason}")));
@@ -89,12 +100,16 @@ async fn run_link(
 async fn play_link(
     host: &str,
     tls: Option<&ClientTls>,
+    token: Option<Secret>,
     requests: &mut mpsc::UnboundedReceiver<SeatRequest>,
-    waiting: &mut HashMap<String, oneshot::Sender<SeatOutcome>>,
+    waiting: &mut HashMap<SeatKey, oneshot::Sender<SeatOutcome>>,
 ) -> Result<(), String> {
     // Requests that arrive while connecting wait in the channel.
     let channel = connect(&ClientTls::url(tls, host), tls.map(ClientTls::config)).await.map_err(|e| e.to_string())?;
-    let mut client = NegotiationClient::new(channel).max_decoding_message_size(64 << 20);
+    let mut client =
+        NegotiationClient::with_interceptor(channel, AdminToken::new(token.map(|t| t.expose().to_string())))
+            .max_decoding_message_size(64 << 20);
+    // Joins and one answer per turn of a seat: bounded by the seats played.
     let (tx, rx) = mpsc::unbounded_channel();
     let mut inbound =
         client.negotiate(UnboundedReceiverStream::new(rx)).await.map_err(|s| s.message().to_string())?.into_inner();
@@ -103,7 +118,7 @@ async fn play_link(
         tokio::select! {
             request = requests.recv() => {
                 let Some(r) = request else { return Ok(()) };
-                waiting.insert(r.seat.session_id.clone(), r.done);
+                waiting.insert(r.seat.key(), r.done);
                 let _ = tx.send(seats.join(r.seat));
             }
             message = inbound.next() => {
@@ -117,13 +132,13 @@ async fn play_link(
                     SeatEvent::Reply(m) => {
                         let _ = tx.send(m);
                     }
-                    SeatEvent::Finished { session_id, .. } => {
-                        if let Some(done) = waiting.remove(&session_id) {
+                    SeatEvent::Finished { seat, .. } => {
+                        if let Some(done) = waiting.remove(&seat) {
                             let _ = done.send(Ok(()));
                         }
                     }
-                    SeatEvent::Refused { session_id, message } => {
-                        if let Some(done) = waiting.remove(&session_id) {
+                    SeatEvent::Refused { seat, message } => {
+                        if let Some(done) = waiting.remove(&seat) {
                             let _ = done.send(Err(format!("the host refused the seat: {message}")));
                         }
                     }

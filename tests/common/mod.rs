@@ -1,0 +1,102 @@
+//! Fixtures shared by the integration tests: an in-process node, scenario
+//! texts of the reference workload, bounded waits, the binary.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use negotium::core::workload::Workload;
+use negotium::net::server::{Hosting, NegotiationService, ServerConfig, TlsFiles};
+
+/// The negotium binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_negotium");
+
+/// A node on its own thread (an actix system on a tokio runtime), stopped
+/// on drop. `service` is its session hosting, for looking inside.
+pub struct Node {
+    pub port: u16,
+    pub service: NegotiationService,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Node {
+    pub fn start(config: ServerConfig, tls: Option<TlsFiles>) -> Node {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let system = actix::System::with_tokio_rt(|| {
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+            });
+            system.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let port = listener.local_addr().unwrap().port();
+                let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+                // The arbiters start here, on the system's thread.
+                let hosting = Hosting::start(config);
+                let service = hosting.service.clone();
+                let server = hosting.serve(listener, tls, None, async {
+                    let _ = stop_rx.await;
+                });
+                tx.send((port, stop_tx, service)).unwrap();
+                server.await.unwrap();
+            });
+        });
+        let (port, stop, service) = rx.recv_timeout(Duration::from_secs(10)).expect("node started");
+        Node { port, service, stop: Some(stop), thread: Some(thread) }
+    }
+
+    pub fn url(&self, scheme: &str) -> String {
+        format!("{scheme}://localhost:{}", self.port)
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Awaits `f` for at most `secs` seconds; a hang fails the test.
+pub async fn within_secs<T>(secs: u64, what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within {secs} s"))
+}
+
+pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    within_secs(30, what, f).await
+}
+
+/// Scenario text of W1 negotiation `j` (DESIGN.md's reference workload):
+/// party A plays `a`, party B plays `b` and is external where `b_external`.
+pub fn w1_scenario(j: u64, a: &str, b: &str, b_external: bool) -> String {
+    Workload::named("w1").expect("w1 exists").scenario_text(j, a, b, b_external)
+}
+
+/// A scenario of `issues` binary integer issues, equal weights, two
+/// parties (external or not), `rounds` rounds.
+pub fn wide_scenario(issues: usize, external: bool, rounds: u32) -> String {
+    let mut text = format!("name = \"wide-{issues}\"\n[protocol]\nrounds = {rounds}\n");
+    for i in 0..issues {
+        text += &format!("[[issues]]\nname = \"i{i}\"\ntype = \"integer\"\nmin = 0\nmax = 1\n");
+    }
+    let w = 1.0 / issues as f64;
+    for (name, up) in [("a", true), ("b", false)] {
+        text += &format!("[[parties]]\nname = \"{name}\"\nstrategy = \"hardliner\"\nexternal = {external}\n");
+        let ws: Vec<String> = (0..issues).map(|i| format!("i{i} = {w:?}")).collect();
+        text += &format!("weights = {{ {} }}\n", ws.join(", "));
+        let f = if up { "[0.0, 1.0]" } else { "[1.0, 0.0]" };
+        for i in 0..issues {
+            text += &format!("values.i{i} = {{ linear = {f} }}\n");
+        }
+    }
+    text
+}
