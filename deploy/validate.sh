@@ -142,7 +142,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 IMAGE_SCENARIOS = "/opt/negotium/scenarios/"
 # The keys src/net/cluster/config.rs accepts (it denies unknown ones).
 CLUSTER_KEYS = {"nodes", "discover", "placement", "window", "heartbeat_ms", "node_timeout_ms",
-                "max_attempts", "no_node_timeout_s", "tls"}
+                "max_attempts", "no_node_timeout_s", "tls", "token_file"}
 
 checks = 0
 failures = 0
@@ -375,7 +375,14 @@ if check(svc is not None and sts is not None, "Service negotium-nodes and Statef
     labels = sts["spec"]["template"]["metadata"].get("labels", {})
     check(sel and all(labels.get(k) == v for k, v in sel.items()), "the Service selects the node pods")
     ns = svc["metadata"].get("namespace", "default")
-    expect_dns = f"negotium-nodes.{ns}.svc.cluster.local:7000"
+    c0 = sts["spec"]["template"]["spec"]["containers"][0]
+    _, _, v0, _ = split_argv((c0.get("command") or ["negotium"]) + c0.get("args", []))
+    # Launchers find the nodes where the cluster service is.
+    port = (v0.get("--cluster-listen") or v0.get("--listen", ":7000")).rsplit(":", 1)[1]
+    expect_dns = f"negotium-nodes.{ns}.svc.cluster.local:{port}"
+    svc_ports = {str(p_.get("port")) for p_ in svc["spec"].get("ports", [])}
+    check(port in svc_ports, f"Service negotium-nodes publishes the cluster port {port}", f"ports {sorted(svc_ports)}")
+    check(v0.get("--advertise", "").endswith(f":{port}"), f"node --advertise names the cluster port {port}")
     for where, conf in tomls.items():
         if "discover" in conf and where.startswith("ConfigMap"):
             check(conf["discover"] == expect_dns, f"{where}: discover is {expect_dns}", f"got {conf['discover']}")
@@ -389,6 +396,51 @@ if check(svc is not None and sts is not None, "Service negotium-nodes and Statef
     grace = sts["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
     drain = float(values.get("--drain-seconds", 30))
     check(grace > drain, f"terminationGracePeriodSeconds ({grace}) > --drain-seconds ({drain:g})")
+
+section("Secure by default: servers beyond loopback have their tokens, clients theirs")
+
+SERVER_TOKENS = {"node": {"NEGOTIUM_ADMIN_TOKEN", "NEGOTIUM_CLUSTER_TOKEN"}, "serve": {"NEGOTIUM_ADMIN_TOKEN"},
+                 "ps": {"NEGOTIUM_TRAINING_TOKEN"}}
+CLIENT_TOKENS = {"worker": {"NEGOTIUM_TRAINING_TOKEN"}}
+
+
+def env_of(where):
+    """Token variables a command gets: from Secrets in k8s, from the host's
+    environment (`${VAR:?...}`, required) in compose."""
+    found = set()
+    for f, owner, spec in pod_specs():
+        for c in spec.get("initContainers", []) + spec.get("containers", []):
+            if f"{f} {owner} container {c['name']}" == where:
+                for e in c.get("env", []):
+                    ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+                    if ref and ref.get("name"):
+                        found.add(e["name"])
+    for name, svc_c in (compose.get("services") or {}).items():
+        if where == f"deploy/compose.yaml service {name}":
+            for k, v in (svc_c.get("environment") or {}).items():
+                if isinstance(v, str) and re.fullmatch(r"\$\{" + k + r":\?[^}]*\}", v):
+                    found.add(k)
+    return found
+
+
+for where, argv, _ in commands:
+    sub, flags, values, _ = split_argv(argv)
+    check("--insecure" not in flags, f"{where}: no --insecure")
+    listen = values.get("--listen", "")
+    need = set()
+    if sub in SERVER_TOKENS and listen and not listen.startswith(("127.", "[::1]", "localhost")):
+        need = SERVER_TOKENS[sub]
+    elif sub in CLIENT_TOKENS:
+        need = CLIENT_TOKENS[sub]
+    elif sub in ("run", "tournament") and ({"--cluster", "--discover", "--nodes"} & set(flags)):
+        need = {"NEGOTIUM_CLUSTER_TOKEN"}
+    if need:
+        missing = need - env_of(where)
+        check(not missing, f"{where}: negotium {sub} gets {', '.join(sorted(need))} from a Secret (or a required variable)",
+              f"missing {sorted(missing)}")
+check(any(d.get("kind") == "NetworkPolicy" for _, d in objects), "a NetworkPolicy keeps the cluster port internal")
+text = "\n".join(p.read_text() for p in sorted(K8S.glob("*.yaml")))
+check("# - name: NEGOTIUM_" not in text, "no token variable is left commented out in deploy/k8s")
 
 ps_svc = find("Service", "negotium-ps")
 if ps_svc is not None:

@@ -6,7 +6,9 @@
 //! - [`learn`] — learned bidding policies: RL environment, burn model,
 //!   PPO, parameter server and training workers (local or over gRPC).
 //! - [`net`] — the public gRPC API (`proto/negotium/v1`): `negotium serve`,
-//!   external agents, and a Rust client.
+//!   external agents, a Rust client, multi-node runs ([`net::cluster`]), and
+//!   the one door every server sits behind (credentials, connection and
+//!   stream bounds: [`net::transport`]).
 //! - [`tournament`] — strategies × scenarios × repetitions with role
 //!   rotation, resumable, on the direct engine.
 //! - [`engine`] — runs sessions: a direct loop for batch work, actix actors
@@ -16,11 +18,9 @@
 //! - [`core`] — pure negotiation logic: domains ([`core::domain`]), utility
 //!   functions ([`core::utility`]), the SAOP protocol ([`core::protocol`]),
 //!   strategies ([`core::strategy`]), sessions ([`core::session`]), analysis
-//!   ([`core::analysis`]), scenario files ([`core::scenario`]), result
-//!   records ([`core::record`]) and the reference workload
-//!   ([`core::workload`]).
-//!
-//! Planned (see DESIGN.md): multi-node runs in `net`.
+//!   ([`core::analysis`]), scenario files ([`core::scenario`]), what a
+//!   scenario may cost ([`core::limits`]), result records
+//!   ([`core::record`]) and the reference workload ([`core::workload`]).
 
 pub mod cli;
 pub mod core;

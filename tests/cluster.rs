@@ -25,6 +25,8 @@ struct Node {
     child: Child,
     addr: String,
     metrics: Option<String>,
+    /// With --cluster-listen: where the cluster service is.
+    cluster: Option<String>,
 }
 
 impl Drop for Node {
@@ -52,8 +54,9 @@ impl Node {
         cmd.args(["node", "--listen", listen]).args(extra).stdout(Stdio::piped()).stderr(Stdio::null());
         let mut child = cmd.spawn().expect("start a node");
         let mut lines = BufReader::new(child.stdout.take().expect("piped"));
-        let (mut addr, mut metrics) = (None, None);
-        while addr.is_none() {
+        let (mut addr, mut metrics, mut cluster) = (None, None, None);
+        let wants_cluster = extra.contains(&"--cluster-listen");
+        while addr.is_none() || (wants_cluster && cluster.is_none()) {
             let mut line = String::new();
             if lines.read_line(&mut line).expect("read the node's stdout") == 0 {
                 panic!("the node exited before listening");
@@ -62,9 +65,11 @@ impl Node {
                 addr = Some(a.to_string());
             } else if let Some(m) = line.trim().strip_prefix("metrics on ") {
                 metrics = Some(m.to_string());
+            } else if let Some(c) = line.trim().strip_prefix("cluster on ") {
+                cluster = Some(c.to_string());
             }
         }
-        Node { child, addr: addr.expect("set"), metrics }
+        Node { child, addr: addr.expect("set"), metrics, cluster }
     }
 
     fn terminate(&self) {
@@ -683,6 +688,104 @@ fn re_runs_avoid_the_node_they_were_lost_on_and_stop_at_the_attempt_limit() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("gave up after 2 attempts") && err.contains(&crashing), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+}
+
+/// Scenarios that only the cluster wire could carry (the file checks never
+/// saw them): two of them panicked arbiter threads. Now each is refused by
+/// the check every scenario passes, its sessions fail with the reason, a
+/// seat naming a URL is refused before anything is dialled, and the node
+/// keeps answering.
+#[test]
+fn a_node_checks_wire_scenarios_and_seats_as_it_checks_files() {
+    use negotium::net::pb;
+    use tokio_stream::StreamExt;
+    let node = Node::start(&["--cluster-token", "clu"]);
+    let good = {
+        let sc = negotium::core::scenario::Scenario::parse(
+            &std::fs::read_to_string(scenarios().join("series-a.toml")).unwrap(),
+            "series-a.toml",
+        )
+        .unwrap();
+        serde_json::to_value(negotium::net::cluster::ScenarioWire::of(&sc)).unwrap()
+    };
+    let mut bad: Vec<(&str, Json)> = Vec::new();
+    let mut v = good.clone();
+    v["parties"] = Json::Array(vec![]);
+    bad.push(("two parties", v));
+    let mut v = good.clone();
+    // JSON has no NaN (it arrives as null and fails to parse); a negative
+    // weight is what gets through the JSON and not through the check.
+    v["parties"][0][1]["utility"]["weights"][0] = Json::from(-0.5);
+    bad.push(("non-negative", v));
+    let mut v = good.clone();
+    v["parties"][0][1]["utility"] =
+        serde_json::json!({"type": "hyper-rectangles", "rectangles": [{"utility": 1.0, "includes": [[99, 0.0, 1.0]]}], "aggregation": "sum", "max_utility": 1.0});
+    bad.push(("names issue 99", v));
+    let mut v = good.clone();
+    v["deadline"] = serde_json::json!({"rounds": null, "seconds": null});
+    bad.push(("deadline", v));
+    let mut v = good.clone();
+    v["domain"]["issues"][0] = serde_json::json!({"type": "integer", "name": v["domain"]["issues"][0]["name"], "min": 9, "max": 1});
+    bad.push(("above max", v));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let channel = negotium::net::client::connect(&format!("http://{}", node.addr), None).await.unwrap();
+        let token = negotium::net::client::AdminToken::new(Some("clu".into()));
+        let mut client = pb::cluster_client::ClusterClient::with_interceptor(channel, token);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut inbound = client.work(tokio_stream::wrappers::UnboundedReceiverStream::new(rx)).await.unwrap().into_inner();
+        let send = |kind| tx.send(pb::LauncherMessage { kind: Some(kind) }).unwrap();
+        use pb::launcher_message::Kind;
+        for (k, (_, v)) in bad.iter().enumerate() {
+            send(Kind::Scenario(pb::LoadScenario { id: k as u32, scenario_json: v.to_string() }));
+            let strategies = vec!["\"boulware\"".to_string(); 2];
+            let host = pb::HostSession { job: k as u64, attempt: 0, scenario: k as u32, strategies, seed: 1, remote: vec![], trace: false };
+            send(Kind::Host(host));
+        }
+        let seat = pb::PlaySeat { job: 99, host: "http://169.254.169.254/latest:80".into(), strategy: "\"boulware\"".into(), ..Default::default() };
+        send(Kind::Seat(seat));
+        send(Kind::Heartbeat(pb::Heartbeat { sent_unix_ms: 0 }));
+        let mut failed = std::collections::BTreeMap::new();
+        let mut heartbeat = false;
+        while !(heartbeat && failed.len() == bad.len() + 1) {
+            let m = tokio::time::timeout(Duration::from_secs(30), inbound.next()).await.expect("the node answers").unwrap().unwrap();
+            match m.kind {
+                Some(pb::node_message::Kind::Failed(f)) => {
+                    failed.insert(f.job, f.message);
+                }
+                Some(pb::node_message::Kind::Heartbeat(_)) => heartbeat = true,
+                _ => {}
+            }
+        }
+        for (k, (why, _)) in bad.iter().enumerate() {
+            assert!(failed[&(k as u64)].contains(why), "{why}: {}", failed[&(k as u64)]);
+        }
+        assert!(failed[&99].contains("is not HOST:PORT"), "{}", failed[&99]);
+    });
+    // Still serving launchers.
+    let out = run(&["run", scenarios().join("series-a.toml").to_str().unwrap(), "--nodes", &node.addr, "--cluster-token", "clu"]);
+    ok(&out);
+}
+
+/// `--cluster-listen`: the cluster service on a port of its own, which an
+/// operator keeps internal; the public port serves agents only.
+#[test]
+fn the_cluster_service_can_have_a_port_apart_from_the_agents() {
+    let tmp = TempDir::new().unwrap();
+    let nodes: Vec<Node> = (0..2).map(|_| Node::start(&["--cluster-listen", "127.0.0.1:0"])).collect();
+    let scenario = scenarios().join("data-alliance.toml");
+    let cluster: Vec<&str> = nodes.iter().map(|n| n.cluster.as_deref().unwrap()).collect();
+    let dist = tmp.path().join("dist.jsonl");
+    let base = ["run", scenario.to_str().unwrap(), "--repeat", "6"];
+    ok(&run(&[&base[..], &["--nodes", &cluster.join(","), "--placement", "split", "--out", dist.to_str().unwrap()]].concat()));
+    let local = tmp.path().join("local.jsonl");
+    ok(&run(&[&base[..], &["--engine", "direct", "--out", local.to_str().unwrap()]].concat()));
+    assert_eq!(records(&dist, "session").0, records(&local, "session").0);
+    // The public port has no cluster service.
+    let file = tmp.path().join("public.toml");
+    std::fs::write(&file, format!("nodes = [\"{}\"]\nno_node_timeout_s = 1\n", nodes[0].addr)).unwrap();
+    let out = run(&[&base[..], &["--cluster", file.to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(1));
 }
 
 /// Three hosts: network namespaces on one bridge (in a namespace of its

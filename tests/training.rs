@@ -121,14 +121,19 @@ fn resuming_from_a_checkpoint_gives_identical_results() {
 }
 
 #[test]
-fn remote_workers_train_over_grpc() {
-    let cfg = tiny();
+fn remote_workers_train_over_grpc_with_the_token_and_bad_gradients_are_refused() {
+    use negotium::learn::ps::{GradientMsg as Msg, PsError};
+    use negotium::learn::remote::RemoteLink;
+    use negotium::learn::worker::PsLink;
+    use negotium::net::auth::Secret;
+    // The rogue worker below is dropped at this timeout.
+    let cfg = TrainConfig { worker_timeout_s: 2.0, ..tiny() };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_path_buf();
     let (tx, rx) = mpsc::channel();
+    let serve = PsServe { token: Secret::new("train-secret"), ..PsServe::local("127.0.0.1:0") };
     let server = std::thread::spawn(move || {
-        let opts =
-            LocalRun { workers: 0, out, resume: false, serve: Some(PsServe::local("127.0.0.1:0")), kill_after: None };
+        let opts = LocalRun { workers: 0, out, resume: false, serve: Some(serve), kill_after: None };
         train::run(cfg, &opts, move |e| {
             if let Event::Listening(addr) = e {
                 tx.send(*addr).unwrap();
@@ -136,10 +141,24 @@ fn remote_workers_train_over_grpc() {
         })
     });
     let addr = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("server listening").to_string();
+    // Without the token nothing is taken, not even a join.
+    let mut anonymous = RemoteLink::connect(&addr, "cpu", &PsDial::default()).unwrap();
+    let err = anonymous.join().unwrap_err();
+    assert!(err.to_string().contains("training token"), "{err}");
+    let dial = PsDial { tls: None, token: Secret::new("train-secret") };
+    // A worker with the token whose gradient is malformed: refused with
+    // the reason (a `zip` once truncated it into the average).
+    let mut rogue = RemoteLink::connect(&addr, "cpu", &dial).unwrap();
+    let (id, _) = rogue.join().unwrap();
+    let bad = Msg { worker: id, version: 0, grad: vec![f32::NAN; 3], samples: 10, stats: WorkerStats::default() };
+    match rogue.push(bad) {
+        Err(PsError::Other(m)) => assert!(m.contains("gradient refused") && m.contains("3 values"), "{m}"),
+        other => panic!("{other:?}"),
+    }
     let workers: Vec<_> = (0..2)
         .map(|_| {
-            let addr = addr.clone();
-            std::thread::spawn(move || train::remote_worker(&addr, Device::Cpu, &PsDial::default()))
+            let (addr, dial) = (addr.clone(), dial.clone());
+            std::thread::spawn(move || train::remote_worker(&addr, Device::Cpu, &dial))
         })
         .collect();
     for w in workers {

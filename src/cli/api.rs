@@ -56,7 +56,7 @@ pub struct ServeArgs {
     /// Serve an address beyond loopback with calls open to anyone (when a
     /// mesh or a firewall authenticates callers instead).
     #[arg(long)]
-    insecure: bool,
+    pub(crate) insecure: bool,
     /// Models remote scenarios may name: `{ learned = "NAME" }` is NAME.mpk
     /// (with NAME.json) in this folder. Without it, no learned strategy is
     /// taken from a caller.

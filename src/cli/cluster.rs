@@ -17,6 +17,10 @@ use crate::net::cluster::node::{self, NodeOptions};
 pub struct NodeArgs {
     #[command(flatten)]
     serve: ServeArgs,
+    /// Serve the cluster service (launchers, other nodes) on this address
+    /// only, apart from the public agent port of --listen.
+    #[arg(long, value_name = "ADDR")]
+    cluster_listen: Option<SocketAddr>,
     /// HOST:PORT where other nodes reach this one (default: the address the
     /// launcher dialled). In Kubernetes: the pod's name in the headless Service.
     #[arg(long)]
@@ -46,7 +50,11 @@ pub struct NodeArgs {
 }
 
 pub fn node(args: NodeArgs) -> Result<(), CliError> {
+    let insecure = args.serve.insecure;
     let (listen, config, tls) = hosting(args.serve, args.cluster_token)?;
+    if let Some(addr) = args.cluster_listen {
+        config.credentials.check_exposure(addr, insecure, false).map_err(CliError::Input)?;
+    }
     let drain = Duration::try_from_secs_f64(args.drain_seconds)
         .map_err(|_| CliError::Input("--drain-seconds must be a number of seconds".into()))?;
     let peer_tls = match &args.peer_ca {
@@ -58,6 +66,7 @@ pub fn node(args: NodeArgs) -> Result<(), CliError> {
     };
     let options = NodeOptions {
         listen,
+        cluster_listen: args.cluster_listen,
         peer_tls,
         advertise: args.advertise.unwrap_or_default(),
         metrics: args.metrics,

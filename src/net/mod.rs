@@ -5,7 +5,7 @@
 //!   an agent sends checked against the domain.
 //! - [`server`] — `negotium serve`: sessions, their limits and results;
 //!   [`registry`] — the sessions a node knows and the memory they hold;
-//!   [`agents`] — one agent stream; [`external`] — the party endpoint behind
+//!   `agents` — one agent stream; [`external`] — the party endpoint behind
 //!   which an external agent sits.
 //! - Every server's door: [`transport`] (one function that serves), with
 //!   [`gate`] (connection caps and timeouts), [`auth`] (credentials per

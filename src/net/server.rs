@@ -7,7 +7,7 @@
 //! each session reports its result on a channel that a small task turns into
 //! the stored result, the watchers' last event and every agent's `Finished`.
 //! Parsing a scenario and analysing a result run on the blocking pool, a
-//! few at a time ([`NegotiationService::heavy`]).
+//! few at a time (see `NegotiationService::heavy`).
 //!
 //! What a caller may cost (see README "Security"): every scenario is checked
 //! ([`Scenario::check`]) and admitted under [`Limits`]; a session's estimated
@@ -693,8 +693,39 @@ impl Hosting {
         if let Some(c) = cluster {
             routes = routes.add_service(c);
         }
-        let exposure = self.exposure(tls);
-        let result = transport::serve(routes, listener, exposure, shutdown).await;
+        self.serve_many(vec![(listener, routes)], tls, shutdown).await
+    }
+
+    /// Serves each listener its routes (a node's public port and its
+    /// cluster port), each behind its own gate, until `shutdown`.
+    pub async fn serve_many(
+        self,
+        listeners: Vec<(tokio::net::TcpListener, Routes)>,
+        tls: Option<TlsFiles>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), tonic::transport::Error> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let servers: Vec<_> = listeners
+            .into_iter()
+            .map(|(listener, routes)| {
+                let mut stopped = stopped.clone();
+                let exposure = self.exposure(tls.clone());
+                tokio::spawn(transport::serve(routes, listener, exposure, async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                }))
+            })
+            .collect();
+        let mut result = Ok(());
+        for s in servers {
+            match s.await {
+                Ok(Err(e)) if result.is_ok() => result = Err(e),
+                _ => {}
+            }
+        }
         for a in self.arbiters {
             a.stop();
         }

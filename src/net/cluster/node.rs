@@ -350,6 +350,9 @@ impl Cluster for NodeService {
 /// How to run a node.
 pub struct NodeOptions {
     pub listen: SocketAddr,
+    /// A port of its own for the cluster service (launchers and other
+    /// nodes); `None`: the cluster service shares the public port.
+    pub cluster_listen: Option<SocketAddr>,
     /// Where other nodes reach this one; empty: where launchers reach it.
     pub advertise: String,
     /// Prometheus endpoint (`/metrics`, `/healthz`).
@@ -374,7 +377,21 @@ pub fn run(options: NodeOptions) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;
         let local = listener.local_addr()?;
-        let node_id = if options.advertise.is_empty() { local.to_string() } else { options.advertise.clone() };
+        let cluster_listener = match options.cluster_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for the cluster on {addr}"))?,
+            ),
+            None => None,
+        };
+        let cluster_local = match &cluster_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
+        // Launchers and other nodes reach it where the cluster service is.
+        let reached = cluster_local.unwrap_or(local);
+        let node_id = if options.advertise.is_empty() { reached.to_string() } else { options.advertise.clone() };
         let metrics = Arc::new(Metrics::default());
         if let Some(addr) = options.metrics {
             let l =
@@ -400,11 +417,23 @@ pub fn run(options: NodeOptions) -> anyhow::Result<()> {
             .max_decoding_message_size(MAX_CLUSTER_MESSAGE)
             .max_encoding_message_size(MAX_CLUSTER_MESSAGE);
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(hosting.serve(listener, options.tls, Some(cluster), async {
+        let stopped = async {
             let _ = stopped.await;
-        }));
+        };
+        let server = match cluster_listener {
+            None => tokio::spawn(hosting.serve(listener, options.tls, Some(cluster), stopped)),
+            Some(cl) => {
+                // The public port serves agents only; the cluster port
+                // serves launchers and the agent streams of other nodes.
+                let listeners = vec![(listener, hosting.routes()), (cl, hosting.routes().add_service(cluster))];
+                tokio::spawn(hosting.serve_many(listeners, options.tls, stopped))
+            }
+        };
         tracing::info!(node = %node_id, "node listening on {local}");
         println!("listening on {local}");
+        if let Some(c) = cluster_local {
+            println!("cluster on {c}");
+        }
         std::io::stdout().flush()?;
 
         shutdown_signal().await;
