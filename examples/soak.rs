@@ -7,9 +7,13 @@
 //!     cargo build --release && cargo run --release --example soak -- [SECONDS] [BIN]
 //!
 //! (`bash benches/soak.sh` does both.) Every abuse loop is paced, so the
-//! run is bounded in messages as well as in time.
+//! run is bounded in messages as well as in time. Each kind of abuse dials
+//! from a loopback address of its own (127.0.0.2, .3, …) and the honest
+//! agents from 127.0.0.1: to the server they are different clients, as
+//! they would be on a network.
 
 use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,10 +29,46 @@ use negotium::net::pb::negotiation_client::NegotiationClient;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+/// Dials the server from `from` (a loopback address of the caller's choice).
+#[derive(Clone, Copy)]
+struct From(Ipv4Addr);
+
+impl tower_service::Service<Uri> for From {
+    type Response = hyper_util::rt::TokioIo<tokio::net::TcpStream>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let from = self.0;
+        Box::pin(async move {
+            let to: SocketAddr = format!("{}:{}", uri.host().unwrap_or("127.0.0.1"), uri.port_u16().unwrap_or(80))
+                .parse()
+                .map_err(|e| std::io::Error::other(format!("{e}")))?;
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::from((from, 0)))?;
+            let stream = socket.connect(to).await?;
+            stream.set_nodelay(true)?;
+            Ok(hyper_util::rt::TokioIo::new(stream))
+        })
+    }
+}
+
+/// A channel to `url` from loopback address 127.0.0.`host`.
+async fn dial(url: &str, host: u8) -> Option<Channel> {
+    Endpoint::from_shared(url.to_string()).ok()?.connect_with_connector(From(Ipv4Addr::new(127, 0, 0, host))).await.ok()
+}
 
 /// Counts of one run, printed at the end.
 #[derive(Default)]
 struct Counts {
+    /// Why the first few honest sessions that failed did.
+    why: std::sync::Mutex<Vec<String>>,
     honest: AtomicU64,
     honest_equal: AtomicU64,
     honest_failed: AtomicU64,
@@ -98,10 +138,14 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let seconds: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(600);
     let bin = args.get(1).cloned().unwrap_or_else(|| "target/release/negotium".into());
+    // The server's log (warnings, the default): its size shows whether a
+    // caller could make it grow.
+    let log_path = std::env::temp_dir().join("negotium-soak-serve.log");
+    let log = std::fs::File::create(&log_path).expect("the log file");
     let mut child = Command::new(&bin)
         .args(["serve", "--listen", "127.0.0.1:0", "--turn-timeout", "2", "--join-timeout", "5"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("start negotium serve");
     let mut line = String::new();
@@ -132,30 +176,40 @@ async fn main() {
                 let pair =
                     [("boulware", "conceder"), ("linear", "tit-for-tat"), ("conceder", "boulware")][j as usize % 3];
                 let text = w.scenario_text(j, pair.0, pair.1, true);
-                let ok = async {
-                    let channel = connect(&url, None).await.ok()?;
-                    let r = management(channel.clone(), None).create_session(create(text.clone(), 20.0)).await.ok()?;
-                    let r = r.into_inner();
-                    let seat =
-                        Seat::new(&r.session_id, "B", &r.tokens[0].token, StrategySpec::named(pair.1).build().ok()?);
-                    play(channel, vec![seat]).await.ok().map(|v| v.into_iter().next())?
+                let ok: Result<pb::SessionResult, String> = async {
+                    let channel = connect(&url, None).await.map_err(|e| format!("connect: {e}"))?;
+                    let r = management(channel.clone(), None)
+                        .create_session(create(text.clone(), 20.0))
+                        .await
+                        .map_err(|e| format!("create: {e}"))?
+                        .into_inner();
+                    let strategy = StrategySpec::named(pair.1).build().map_err(|e| e.to_string())?;
+                    let seat = Seat::new(&r.session_id, "B", &r.tokens[0].token, strategy);
+                    let results = play(channel, vec![seat]).await.map_err(|e| format!("play: {e}"))?;
+                    results.into_iter().next().ok_or_else(|| "no result".to_string())
                 }
                 .await;
                 counts.honest.fetch_add(1, Ordering::Relaxed);
-                match ok {
-                    Some(got) => {
+                let failure = match ok {
+                    Ok(got) => {
                         let want = local(&text);
                         if got.utilities == want.utilities
                             && got.rounds == want.rounds
                             && got.ended_by == want.ending.label()
                         {
                             counts.honest_equal.fetch_add(1, Ordering::Relaxed);
+                            None
                         } else {
-                            counts.honest_failed.fetch_add(1, Ordering::Relaxed);
+                            Some(format!("differs from the local run: {} {:?}", got.ended_by, got.violation))
                         }
                     }
-                    None => {
-                        counts.honest_failed.fetch_add(1, Ordering::Relaxed);
+                    Err(e) => Some(e),
+                };
+                if let Some(why) = failure {
+                    counts.honest_failed.fetch_add(1, Ordering::Relaxed);
+                    let mut w = counts.why.lock().unwrap();
+                    if w.len() < 5 {
+                        w.push(why);
                     }
                 }
             }
@@ -163,11 +217,12 @@ async fn main() {
     }
 
     // Abuse, each loop paced.
-    type Abuse = fn(String, Arc<Counts>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+    // Each gets the server's URL, its own source address, and the counts.
+    type Abuse = fn(String, u8, Arc<Counts>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
     let abuses: Vec<(&str, Duration, Abuse)> = vec![
-        ("wide domains", Duration::from_millis(200), |url, c| {
+        ("wide domains", Duration::from_millis(200), |url, host, c| {
             Box::pin(async move {
-                let Ok(ch) = connect(&url, None).await else { return };
+                let Some(ch) = dial(&url, host).await else { return };
                 let mut m = management(ch, None);
                 for issues in [2_000, 256] {
                     match m.create_session(create(wide(issues), 0.5)).await {
@@ -177,9 +232,9 @@ async fn main() {
                 }
             })
         }),
-        ("unread errors with long ids", Duration::from_millis(500), |url, c| {
+        ("unread errors with long ids", Duration::from_millis(500), |url, host, c| {
             Box::pin(async move {
-                let Ok(ch) = connect(&url, None).await else { return };
+                let Some(ch) = dial(&url, host).await else { return };
                 let (tx, rx) = mpsc::unbounded_channel();
                 let Ok(resp) = NegotiationClient::new(ch).negotiate(UnboundedReceiverStream::new(rx)).await else {
                     return;
@@ -194,9 +249,9 @@ async fn main() {
                 drop(resp);
             })
         }),
-        ("unread watchers", Duration::from_secs(2), |url, c| {
+        ("unread watchers", Duration::from_secs(2), |url, host, c| {
             Box::pin(async move {
-                let Ok(ch) = connect(&url, None).await else { return };
+                let Some(ch) = dial(&url, host).await else { return };
                 let mut m = management(ch, None);
                 let text = Workload::named("w1")
                     .unwrap()
@@ -209,9 +264,9 @@ async fn main() {
                 drop(w);
             })
         }),
-        ("endless deadlines, cancelled sessions", Duration::from_millis(300), |url, c| {
+        ("endless deadlines, cancelled sessions", Duration::from_millis(300), |url, host, c| {
             Box::pin(async move {
-                let Ok(ch) = connect(&url, None).await else { return };
+                let Some(ch) = dial(&url, host).await else { return };
                 let mut m = management(ch, None);
                 let w = Workload::named("w1").unwrap();
                 for d in ["rounds = 4294967295", "seconds = 1e308"] {
@@ -232,9 +287,9 @@ async fn main() {
                 }
             })
         }),
-        ("800 KB scenarios, six at once", Duration::from_secs(3), |url, c| {
+        ("800 KB scenarios, six at once", Duration::from_secs(3), |url, host, c| {
             Box::pin(async move {
-                let Ok(ch) = connect(&url, None).await else { return };
+                let Some(ch) = dial(&url, host).await else { return };
                 let text = many_values(40_000);
                 let calls: Vec<_> = (0..6)
                     .map(|_| {
@@ -251,11 +306,19 @@ async fn main() {
                 }
             })
         }),
-        ("idle connections and streams", Duration::from_secs(5), |url, c| {
+        ("idle connections and streams", Duration::from_secs(5), |url, host, c| {
             Box::pin(async move {
-                let addr = url.trim_start_matches("http://").to_string();
-                let held: Vec<_> = (0..300).filter_map(|_| std::net::TcpStream::connect(&addr).ok()).collect();
-                let Ok(ch) = connect(&url, None).await else { return };
+                let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+                let mut held = Vec::new();
+                for _ in 0..300 {
+                    let Ok(socket) = tokio::net::TcpSocket::new_v4() else { continue };
+                    if socket.bind(SocketAddr::from((Ipv4Addr::new(127, 0, 0, host), 0))).is_ok()
+                        && let Ok(s) = socket.connect(addr).await
+                    {
+                        held.push(s);
+                    }
+                }
+                let Some(ch) = dial(&url, host).await else { return };
                 let mut streams = Vec::new();
                 for _ in 0..32 {
                     let (tx, rx) = mpsc::unbounded_channel::<pb::AgentMessage>();
@@ -268,9 +331,9 @@ async fn main() {
                 tokio::time::sleep(Duration::from_secs(4)).await;
             })
         }),
-        ("long names, list pages, refused joins, file probes", Duration::from_millis(250), |url, c| {
+        ("long names, list pages, refused joins, file probes", Duration::from_millis(250), |url, host, c| {
             Box::pin(async move {
-                let Ok(ch) = connect(&url, None).await else { return };
+                let Some(ch) = dial(&url, host).await else { return };
                 let mut m = management(ch.clone(), None);
                 let w = Workload::named("w1").unwrap();
                 let named = w
@@ -302,11 +365,12 @@ async fn main() {
             })
         }),
     ];
-    for (_, pause, abuse) in abuses {
+    for (k, (_, pause, abuse)) in abuses.into_iter().enumerate() {
         let (url, counts, running) = (url.clone(), counts.clone(), running.clone());
+        let host = 2 + k as u8;
         tasks.push(tokio::spawn(async move {
             while running() {
-                abuse(url.clone(), counts.clone()).await;
+                abuse(url.clone(), host, counts.clone()).await;
                 tokio::time::sleep(pause).await;
             }
         }));
@@ -361,8 +425,12 @@ async fn main() {
         ("abuse_refused", c.refused.load(Ordering::Relaxed).into()),
         ("checks_unanswered", c.down.load(Ordering::Relaxed).into()),
         ("server_up_at_end", alive.into()),
+        ("server_log_bytes", std::fs::metadata(&log_path).map_or(0, |m| m.len()).into()),
     ]);
     println!("{}", serde_json::to_string(&summary).unwrap());
+    for why in c.why.lock().unwrap().iter() {
+        println!("  an honest session failed: {why}");
+    }
     let ok = alive && c.honest_failed.load(Ordering::Relaxed) == 0 && c.down.load(Ordering::Relaxed) == 0;
     drop(server);
     std::process::exit(if ok { 0 } else { 1 });

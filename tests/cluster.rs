@@ -718,14 +718,14 @@ fn a_node_checks_wire_scenarios_and_seats_as_it_checks_files() {
     v["parties"][0][1]["utility"]["weights"][0] = Json::from(-0.5);
     bad.push(("non-negative", v));
     let mut v = good.clone();
-    v["parties"][0][1]["utility"] =
-        serde_json::json!({"type": "hyper-rectangles", "rectangles": [{"utility": 1.0, "includes": [[99, 0.0, 1.0]]}], "aggregation": "sum", "max_utility": 1.0});
+    v["parties"][0][1]["utility"] = serde_json::json!({"type": "hyper-rectangles", "rectangles": [{"utility": 1.0, "includes": [[99, 0.0, 1.0]]}], "aggregation": "sum", "max_utility": 1.0});
     bad.push(("names issue 99", v));
     let mut v = good.clone();
     v["deadline"] = serde_json::json!({"rounds": null, "seconds": null});
     bad.push(("deadline", v));
     let mut v = good.clone();
-    v["domain"]["issues"][0] = serde_json::json!({"type": "integer", "name": v["domain"]["issues"][0]["name"], "min": 9, "max": 1});
+    v["domain"]["issues"][0] =
+        serde_json::json!({"type": "integer", "name": v["domain"]["issues"][0]["name"], "min": 9, "max": 1});
     bad.push(("above max", v));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -733,22 +733,40 @@ fn a_node_checks_wire_scenarios_and_seats_as_it_checks_files() {
         let token = negotium::net::client::AdminToken::new(Some("clu".into()));
         let mut client = pb::cluster_client::ClusterClient::with_interceptor(channel, token);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut inbound = client.work(tokio_stream::wrappers::UnboundedReceiverStream::new(rx)).await.unwrap().into_inner();
+        let mut inbound =
+            client.work(tokio_stream::wrappers::UnboundedReceiverStream::new(rx)).await.unwrap().into_inner();
         let send = |kind| tx.send(pb::LauncherMessage { kind: Some(kind) }).unwrap();
         use pb::launcher_message::Kind;
         for (k, (_, v)) in bad.iter().enumerate() {
             send(Kind::Scenario(pb::LoadScenario { id: k as u32, scenario_json: v.to_string() }));
             let strategies = vec!["\"boulware\"".to_string(); 2];
-            let host = pb::HostSession { job: k as u64, attempt: 0, scenario: k as u32, strategies, seed: 1, remote: vec![], trace: false };
+            let host = pb::HostSession {
+                job: k as u64,
+                attempt: 0,
+                scenario: k as u32,
+                strategies,
+                seed: 1,
+                remote: vec![],
+                trace: false,
+            };
             send(Kind::Host(host));
         }
-        let seat = pb::PlaySeat { job: 99, host: "http://169.254.169.254/latest:80".into(), strategy: "\"boulware\"".into(), ..Default::default() };
+        let seat = pb::PlaySeat {
+            job: 99,
+            host: "http://169.254.169.254/latest:80".into(),
+            strategy: "\"boulware\"".into(),
+            ..Default::default()
+        };
         send(Kind::Seat(seat));
         send(Kind::Heartbeat(pb::Heartbeat { sent_unix_ms: 0 }));
         let mut failed = std::collections::BTreeMap::new();
         let mut heartbeat = false;
         while !(heartbeat && failed.len() == bad.len() + 1) {
-            let m = tokio::time::timeout(Duration::from_secs(30), inbound.next()).await.expect("the node answers").unwrap().unwrap();
+            let m = tokio::time::timeout(Duration::from_secs(30), inbound.next())
+                .await
+                .expect("the node answers")
+                .unwrap()
+                .unwrap();
             match m.kind {
                 Some(pb::node_message::Kind::Failed(f)) => {
                     failed.insert(f.job, f.message);
@@ -763,7 +781,14 @@ fn a_node_checks_wire_scenarios_and_seats_as_it_checks_files() {
         assert!(failed[&99].contains("is not HOST:PORT"), "{}", failed[&99]);
     });
     // Still serving launchers.
-    let out = run(&["run", scenarios().join("series-a.toml").to_str().unwrap(), "--nodes", &node.addr, "--cluster-token", "clu"]);
+    let out = run(&[
+        "run",
+        scenarios().join("series-a.toml").to_str().unwrap(),
+        "--nodes",
+        &node.addr,
+        "--cluster-token",
+        "clu",
+    ]);
     ok(&out);
 }
 
@@ -777,7 +802,8 @@ fn the_cluster_service_can_have_a_port_apart_from_the_agents() {
     let cluster: Vec<&str> = nodes.iter().map(|n| n.cluster.as_deref().unwrap()).collect();
     let dist = tmp.path().join("dist.jsonl");
     let base = ["run", scenario.to_str().unwrap(), "--repeat", "6"];
-    ok(&run(&[&base[..], &["--nodes", &cluster.join(","), "--placement", "split", "--out", dist.to_str().unwrap()]].concat()));
+    ok(&run(&[&base[..], &["--nodes", &cluster.join(","), "--placement", "split", "--out", dist.to_str().unwrap()]]
+        .concat()));
     let local = tmp.path().join("local.jsonl");
     ok(&run(&[&base[..], &["--engine", "direct", "--out", local.to_str().unwrap()]].concat()));
     assert_eq!(records(&dist, "session").0, records(&local, "session").0);
@@ -786,6 +812,18 @@ fn the_cluster_service_can_have_a_port_apart_from_the_agents() {
     std::fs::write(&file, format!("nodes = [\"{}\"]\nno_node_timeout_s = 1\n", nodes[0].addr)).unwrap();
     let out = run(&[&base[..], &["--cluster", file.to_str().unwrap()]].concat());
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// The reference workload draws a scenario per negotiation: more scenarios
+/// than a node keeps loaded (256) pass through one launcher stream, the
+/// launcher freeing idle ones before it loads new ones.
+#[test]
+fn a_run_over_more_scenarios_than_a_node_keeps_loaded() {
+    let node = Node::start(&[]);
+    let out = ok(&run(&["bench", "--workload", "w1", "--n", "700", "--nodes", &node.addr, "--json"]));
+    let v: Json = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["n_negotiations"], 700, "{v}");
+    assert_eq!(v["agreement_rate"], 1.0, "{v}");
 }
 
 /// Three hosts: network namespaces on one bridge (in a namespace of its

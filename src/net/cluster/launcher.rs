@@ -185,8 +185,8 @@ enum Requeue {
     Refused,
 }
 
-/// Scenarios a node keeps loaded for one launcher.
-const MAX_LOADED: usize = 256;
+/// Scenarios a node keeps loaded for one launcher (the node refuses more).
+use super::node::MAX_LOADED;
 
 impl Node {
     /// A session of `scenario` hosted here is over (or will not count).
@@ -398,7 +398,13 @@ impl Launcher {
                 return Ok(());
             }
             let window = self.launch.config.window;
-            let room = |n: &Node| n.hosting < window.min(n.max_sessions);
+            // Room for a session, and for its scenario: a node whose loaded
+            // scenarios are all in use (a window above MAX_LOADED) takes
+            // no new scenario until one is idle.
+            let room = |n: &Node| {
+                n.hosting < window.min(n.max_sessions)
+                    && (n.loaded.len() < MAX_LOADED || n.loaded.values().any(|&(_, in_flight)| in_flight == 0))
+            };
             if !live.iter().any(|&i| room(&self.nodes[i])) {
                 return Ok(());
             }
@@ -439,17 +445,10 @@ impl Launcher {
                     *in_flight += 1;
                 }
                 None => {
-                    let wire = &self.launch.scenarios[job.scenario as usize];
-                    let scenario_json =
-                        serde_json::to_string(wire).map_err(|e| LaunchError::Scenario(e.to_string()))?;
-                    node.send(pb::launcher_message::Kind::Scenario(pb::LoadScenario {
-                        id: job.scenario,
-                        scenario_json,
-                    }));
-                    node.loaded.insert(job.scenario, (self.uses, 1));
                     // Runs over many scenarios (W draws one per negotiation):
-                    // free the least recently used idle one.
-                    if node.loaded.len() > MAX_LOADED
+                    // free the least recently used idle one first, so that
+                    // the node never holds more than MAX_LOADED.
+                    if node.loaded.len() >= MAX_LOADED
                         && let Some(old) = node
                             .loaded
                             .iter()
@@ -460,6 +459,14 @@ impl Launcher {
                         node.loaded.remove(&old);
                         node.send(pb::launcher_message::Kind::Unload(pb::UnloadScenario { id: old }));
                     }
+                    let wire = &self.launch.scenarios[job.scenario as usize];
+                    let scenario_json =
+                        serde_json::to_string(wire).map_err(|e| LaunchError::Scenario(e.to_string()))?;
+                    node.send(pb::launcher_message::Kind::Scenario(pb::LoadScenario {
+                        id: job.scenario,
+                        scenario_json,
+                    }));
+                    node.loaded.insert(job.scenario, (self.uses, 1));
                 }
             }
             node.send(pb::launcher_message::Kind::Host(pb::HostSession {
