@@ -6,6 +6,8 @@
 //!
 //!     cargo build --release && cargo run --release --example soak -- [SECONDS] [BIN]
 //!
+//! SOAK_SERVE_ARGS adds flags to `negotium serve` (e.g. `--keep-results-mib 32`).
+//!
 //! (`bash benches/soak.sh` does both.) Every abuse loop is paced, so the
 //! run is bounded in messages as well as in time. Each kind of abuse dials
 //! from a loopback address of its own (127.0.0.2, .3, …) and the honest
@@ -144,6 +146,7 @@ async fn main() {
     let log = std::fs::File::create(&log_path).expect("the log file");
     let mut child = Command::new(&bin)
         .args(["serve", "--listen", "127.0.0.1:0", "--turn-timeout", "2", "--join-timeout", "5"])
+        .args(std::env::var("SOAK_SERVE_ARGS").unwrap_or_default().split_whitespace())
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()

@@ -130,6 +130,12 @@ impl Registry {
             return false;
         };
         self.forget(&oldest);
+        // The id stays in `finished` until it comes up; a client that keeps
+        // making room would make that list grow: sweep it now and then.
+        if self.finished.len() > 2 * self.retained + 64 {
+            let sessions = &self.sessions;
+            self.finished.retain(|id| matches!(sessions.get(id), Some(Entry::Done(_))));
+        }
         true
     }
 
@@ -369,6 +375,14 @@ mod tests {
         assert!(!r.sessions.contains_key("a3"));
         assert!(r.sessions.contains_key("b1"), "nobody else's result is dropped");
         assert_eq!(r.running(), 1);
+        // A client that makes room for ever leaves no trail.
+        for k in 0..1_000 {
+            let id = format!("c{k}");
+            r.insert(id.clone(), live(B));
+            r.finish(&id, done(B, 1), Retention { count: 100_000, bytes: 1 << 30 });
+            assert!(r.make_room(B, 3));
+        }
+        assert!(r.finished.len() <= 2 * r.retained + 64, "{}", r.finished.len());
     }
 
     #[test]
