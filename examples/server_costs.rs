@@ -12,6 +12,9 @@
 //! and 15,000 finished (W1, both parties local). Works against older
 //! binaries too (the fields it uses are all in v1 from the start).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -85,16 +88,7 @@ async fn main() {
         per(with_finished.saturating_sub(with_waiting), finished)
     );
     // Parsing: one big scenario alone, then six at once beside a small call.
-    let values: Vec<String> = (0..30_000).map(|k| format!("\"v{k}\"")).collect();
-    let table: Vec<String> = (0..30_000).map(|k| format!("v{k} = {}", if k == 0 { 1.0 } else { 0.0 })).collect();
-    let big = format!(
-        "name = \"many\"\n[protocol]\nrounds = 10\n[[issues]]\nname = \"x\"\ntype = \"discrete\"\nvalues = [{}]\n\
-         [[parties]]\nname = \"a\"\nexternal = true\nweights = {{ x = 1.0 }}\nvalues.x = {{ {} }}\n\
-         [[parties]]\nname = \"b\"\nexternal = true\nweights = {{ x = 1.0 }}\nvalues.x = {{ {} }}\n",
-        values.join(","),
-        table.join(", "),
-        table.join(", ")
-    );
+    let big = common::many_values(30_000);
     let started = std::time::Instant::now();
     let one = m.create_session(create(big.clone())).await;
     let alone = started.elapsed();
@@ -121,4 +115,5 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
     let _ = child.kill();
+    let _ = child.wait();
 }

@@ -14,6 +14,9 @@
 //! agents from 127.0.0.1: to the server they are different clients, as
 //! they would be on a network.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
@@ -116,19 +119,6 @@ fn wide(issues: usize) -> String {
         }
     }
     t
-}
-
-fn many_values(n: usize) -> String {
-    let values: Vec<String> = (0..n).map(|k| format!("\"v{k}\"")).collect();
-    let table: Vec<String> = (0..n).map(|k| format!("v{k} = {}", if k == 0 { 1.0 } else { 0.0 })).collect();
-    format!(
-        "name = \"many\"\n[protocol]\nrounds = 10\n[[issues]]\nname = \"x\"\ntype = \"discrete\"\nvalues = [{}]\n\
-         [[parties]]\nname = \"a\"\nexternal = true\nweights = {{ x = 1.0 }}\nvalues.x = {{ {} }}\n\
-         [[parties]]\nname = \"b\"\nexternal = true\nweights = {{ x = 1.0 }}\nvalues.x = {{ {} }}\n",
-        values.join(","),
-        table.join(", "),
-        table.join(", ")
-    )
 }
 
 fn create(text: String, join: f64) -> pb::CreateSessionRequest {
@@ -290,10 +280,10 @@ async fn main() {
                 }
             })
         }),
-        ("800 KB scenarios, six at once", Duration::from_secs(3), |url, host, c| {
+        ("950 KB scenarios, six at once", Duration::from_secs(3), |url, host, c| {
             Box::pin(async move {
                 let Some(ch) = dial(&url, host).await else { return };
-                let text = many_values(40_000);
+                let text = common::many_values(30_000);
                 let calls: Vec<_> = (0..6)
                     .map(|_| {
                         let (mut m, text) = (management(ch.clone(), None), text.clone());

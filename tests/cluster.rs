@@ -124,6 +124,30 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Runs `scenario` `repeat` times in one process and with `--placement
+/// split` over `nodes` (plus `extra` launcher options), asserts that both
+/// give the same records, and returns where each session ran and the
+/// launcher's output.
+fn split_equals_local(
+    dir: &Path,
+    scenario: &Path,
+    repeat: &str,
+    nodes: &[&str],
+    extra: &[&str],
+) -> (BTreeMap<String, (String, u64)>, String) {
+    let base = ["run", scenario.to_str().unwrap(), "--repeat", repeat];
+    let local = dir.join("local.jsonl");
+    ok(&run(&[&base[..], &["--engine", "direct", "--out", local.to_str().unwrap()]].concat()));
+    let dist = dir.join("dist.jsonl");
+    let list = nodes.join(",");
+    let launch = [&base[..], &["--nodes", &list, "--placement", "split", "--out", dist.to_str().unwrap()], extra];
+    let out = ok(&run(&launch.concat()));
+    let (want, _) = records(&local, "session");
+    let (got, placed) = records(&dist, "session");
+    assert_eq!(got, want, "split over {list} differs from one process");
+    (placed, out)
+}
+
 /// Two bilateral venues (the Series-A scenario and two W1 domains) and a
 /// three-party one, three strategies, self-play and order rotation: 270
 /// negotiations with their traces.
@@ -191,42 +215,16 @@ fn a_tournament_survives_a_node_killed_mid_run_with_every_session_once() {
 #[test]
 fn parties_split_over_three_nodes_give_the_local_traces() {
     let tmp = TempDir::new().unwrap();
-    let scenario = scenarios().join("data-alliance.toml");
-    let local = tmp.path().join("local.jsonl");
-    ok(&run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--repeat",
-        "12",
-        "--engine",
-        "direct",
-        "--out",
-        local.to_str().unwrap(),
-    ]));
     let nodes: Vec<Node> = (0..3).map(|_| Node::start(&[])).collect();
-    let list = nodes.iter().map(|n| n.addr.as_str()).collect::<Vec<_>>().join(",");
-    let dist = tmp.path().join("dist.jsonl");
-    let out = ok(&run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--repeat",
-        "12",
-        "--out",
-        dist.to_str().unwrap(),
-        "--nodes",
-        &list,
-        "--placement",
-        "split",
-    ]));
+    let addrs: Vec<&str> = nodes.iter().map(|n| n.addr.as_str()).collect();
+    let (placed, out) = split_equals_local(tmp.path(), &scenarios().join("data-alliance.toml"), "12", &addrs, &[]);
     assert!(out.contains("engine cluster"), "{out}");
-    let (want, _) = records(&local, "session");
-    let (got, placed) = records(&dist, "session");
-    assert_eq!(got, want);
     // Hosts rotate, so every node hosted some session.
     for n in &nodes {
         assert!(placed.values().any(|(node, _)| node == &n.addr), "{} hosted nothing", n.addr);
     }
     // Three parties, three nodes: some traces hold offers from all three.
+    let (got, _) = records(&tmp.path().join("dist.jsonl"), "session");
     assert!(got.values().any(|r| r["trace"].as_array().is_some_and(|t| t.len() >= 3)));
 }
 
@@ -559,35 +557,9 @@ fn four_parties_split_over_two_nodes_run_once_each_as_locally() {
     }
     let scenario = tmp.path().join("four.toml");
     std::fs::write(&scenario, text).unwrap();
-    let local = tmp.path().join("local.jsonl");
-    ok(&run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--repeat",
-        "40",
-        "--engine",
-        "direct",
-        "--out",
-        local.to_str().unwrap(),
-    ]));
     let nodes: Vec<Node> = (0..2).map(|_| Node::start(&[])).collect();
-    let list = nodes.iter().map(|n| n.addr.as_str()).collect::<Vec<_>>().join(",");
-    let dist = tmp.path().join("dist.jsonl");
-    let out = ok(&run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--repeat",
-        "40",
-        "--out",
-        dist.to_str().unwrap(),
-        "--nodes",
-        &list,
-        "--placement",
-        "split",
-    ]));
-    let (want, _) = records(&local, "session");
-    let (got, placed) = records(&dist, "session");
-    assert_eq!(got, want);
+    let addrs: Vec<&str> = nodes.iter().map(|n| n.addr.as_str()).collect();
+    let (placed, out) = split_equals_local(tmp.path(), &scenario, "40", &addrs, &[]);
     assert!(placed.values().all(|(_, attempts)| *attempts == 1), "{placed:?}\n{out}");
     assert!(!out.contains("lost"), "{out}");
     for n in &nodes {
@@ -800,13 +772,8 @@ fn the_cluster_service_can_have_a_port_apart_from_the_agents() {
     let nodes: Vec<Node> = (0..2).map(|_| Node::start(&["--cluster-listen", "127.0.0.1:0"])).collect();
     let scenario = scenarios().join("data-alliance.toml");
     let cluster: Vec<&str> = nodes.iter().map(|n| n.cluster.as_deref().unwrap()).collect();
-    let dist = tmp.path().join("dist.jsonl");
+    split_equals_local(tmp.path(), &scenario, "6", &cluster, &[]);
     let base = ["run", scenario.to_str().unwrap(), "--repeat", "6"];
-    ok(&run(&[&base[..], &["--nodes", &cluster.join(","), "--placement", "split", "--out", dist.to_str().unwrap()]]
-        .concat()));
-    let local = tmp.path().join("local.jsonl");
-    ok(&run(&[&base[..], &["--engine", "direct", "--out", local.to_str().unwrap()]].concat()));
-    assert_eq!(records(&dist, "session").0, records(&local, "session").0);
     // The public port has no cluster service.
     let file = tmp.path().join("public.toml");
     std::fs::write(&file, format!("nodes = [\"{}\"]\nno_node_timeout_s = 1\n", nodes[0].addr)).unwrap();

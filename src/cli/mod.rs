@@ -58,6 +58,8 @@ impl Engine {
     }
 }
 
+// Parsed once per process: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run negotiations of a scenario and summarise them.
