@@ -10,7 +10,7 @@ use tonic::transport::ClientTlsConfig;
 use super::{CliError, load_scenario};
 use crate::core::limits::Limits;
 use crate::core::strategy::StrategySpec;
-use crate::net::auth::{Credentials, Secret};
+use crate::net::auth::{Credentials, Role, Secret};
 use crate::net::client::{ClientError, ClientTls, Seat, connect, management, play};
 use crate::net::gate::{GateConfig, raise_fd_limit};
 use crate::net::pb;
@@ -144,7 +144,7 @@ fn read(path: &PathBuf) -> Result<String, CliError> {
 }
 
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
-    let (listen, config, tls) = hosting(args, None)?;
+    let (listen, config, tls) = hosting(args, None, &[Role::Admin])?;
     run_node(listen, config, tls).map_err(CliError::Failure)
 }
 
@@ -153,6 +153,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
 pub fn hosting(
     args: ServeArgs,
     cluster_token: Option<String>,
+    serves: &[Role],
 ) -> Result<(SocketAddr, ServerConfig, Option<TlsFiles>), CliError> {
     let positive = |name: &str, n: usize| {
         if n == 0 { Err(CliError::Input(format!("--{name} must be at least 1"))) } else { Ok(n) }
@@ -170,7 +171,7 @@ pub fn hosting(
         cluster: cluster_token.and_then(Secret::new),
         training: None,
     };
-    credentials.check_exposure(args.listen, args.insecure, false).map_err(CliError::Input)?;
+    credentials.check_exposure(args.listen, args.insecure, serves).map_err(CliError::Input)?;
     let config = ServerConfig {
         turn_timeout: seconds("turn-timeout", args.turn_timeout)?,
         join_timeout: seconds("join-timeout", args.join_timeout)?,
@@ -301,9 +302,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| CliError::Failure(e.into()))
 }
 
+/// A client's error as the command reports it: the server's own words,
+/// once (a status, not the chain of errors that carried it).
 fn remote(e: ClientError) -> CliError {
     match e {
         ClientError::Status(s) if s.code() == tonic::Code::InvalidArgument => CliError::Input(s.message().to_string()),
+        ClientError::Status(s) => super::failure(format!("the server refused: {}", s.message())),
         other => CliError::Failure(anyhow::Error::new(other)),
     }
 }

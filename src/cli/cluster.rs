@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::CliError;
 use super::api::{ServeArgs, hosting};
-use crate::net::auth::Secret;
+use crate::net::auth::{Role, Secret};
 use crate::net::client::ClientTls;
 use crate::net::cluster::config::{ClusterConfig, Placement};
 use crate::net::cluster::launcher::LaunchError;
@@ -51,9 +51,11 @@ pub struct NodeArgs {
 
 pub fn node(args: NodeArgs) -> Result<(), CliError> {
     let insecure = args.serve.insecure;
-    let (listen, config, tls) = hosting(args.serve, args.cluster_token)?;
+    // Without a port of its own the cluster service shares the public one.
+    let public: &[Role] = if args.cluster_listen.is_some() { &[Role::Admin] } else { &[Role::Admin, Role::Cluster] };
+    let (listen, config, tls) = hosting(args.serve, args.cluster_token, public)?;
     if let Some(addr) = args.cluster_listen {
-        config.credentials.check_exposure(addr, insecure, false).map_err(CliError::Input)?;
+        config.credentials.check_exposure(addr, insecure, &[Role::Admin, Role::Cluster]).map_err(CliError::Input)?;
     }
     let drain = Duration::try_from_secs_f64(args.drain_seconds)
         .map_err(|_| CliError::Input("--drain-seconds must be a number of seconds".into()))?;

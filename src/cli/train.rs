@@ -214,7 +214,9 @@ pub fn ps(args: PsArgs) -> Result<(), CliError> {
     let token = args.token.and_then(Secret::new);
     if let Ok(addr) = args.listen.parse::<std::net::SocketAddr>() {
         let credentials = crate::net::auth::Credentials { training: token.clone(), ..Default::default() };
-        credentials.check_exposure(addr, args.insecure, true).map_err(CliError::Input)?;
+        credentials
+            .check_exposure(addr, args.insecure, &[crate::net::auth::Role::Training])
+            .map_err(CliError::Input)?;
     }
     let serve = PsServe { listen: args.listen.clone(), tls: args.tls.files()?, token, insecure: args.insecure };
     let opts = LocalRun {

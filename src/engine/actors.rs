@@ -352,6 +352,8 @@ pub fn run_sessions(
     let system = System::new();
     system.block_on(async move {
         let arbiters: Vec<Arbiter> = (0..opts.arbiters.max(1)).map(|_| Arbiter::new()).collect();
+        // One report per session launched, and at most `concurrency` are
+        // launched ahead of the reports read: bounded by construction.
         let (tx, mut rx) = mpsc::unbounded_channel::<SessionReport>();
         // Sessions are tagged with their position internally, so ids chosen
         // by the caller need not be unique.

@@ -196,6 +196,6 @@ pub async fn bind(how: &PsServe) -> Result<(TcpListener, SocketAddr), String> {
     let l = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let a = l.local_addr().map_err(|e| e.to_string())?;
     let credentials = Credentials { training: how.token.clone(), ..Credentials::default() };
-    credentials.check_exposure(a, how.insecure, true)?;
+    credentials.check_exposure(a, how.insecure, &[crate::net::auth::Role::Training])?;
     Ok((l, a))
 }

@@ -141,6 +141,8 @@ pub fn run(mut cfg: TrainConfig, opts: &LocalRun, mut on_event: impl FnMut(&Even
     });
     let out = opts.out.clone();
     let (threads, result) = system.block_on(async move {
+        // Step reports and checkpoints, read by this loop as they come; one
+        // per parameter-server step, which waits for the workers' compute.
         let (tx, mut rx) = mpsc::unbounded_channel();
         let addr = ParameterServer::new(core, tx, Some(out.clone())).start();
         if let Some(how) = &opts.serve {

@@ -76,6 +76,14 @@ pub struct Credentials {
     pub training: Option<Secret>,
 }
 
+/// A credential's role, for what a server serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Cluster,
+    Training,
+}
+
 /// What a call needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -132,28 +140,25 @@ impl Credentials {
         self.cluster.as_ref().or(self.admin.as_ref())
     }
 
-    /// Whether any role is open (no token for it).
-    fn open_roles(&self) -> Vec<&'static str> {
-        let mut open = Vec::new();
-        if self.admin.is_none() {
-            open.push("management (--admin-token)");
-        }
-        if self.cluster_secret().is_none() {
-            open.push("cluster (--cluster-token)");
-        }
-        open
-    }
-
-    /// Refuses to serve `addr` beyond loopback with a role open to anyone,
-    /// unless `insecure`. `roles`: the roles this server serves.
-    pub fn check_exposure(&self, addr: SocketAddr, insecure: bool, training: bool) -> Result<(), String> {
+    /// Refuses to serve `addr` beyond loopback with a role of `serves`
+    /// open to anyone (no token for it), unless `insecure`.
+    pub fn check_exposure(&self, addr: SocketAddr, insecure: bool, serves: &[Role]) -> Result<(), String> {
         if addr.ip().is_loopback() || insecure {
             return Ok(());
         }
-        let mut open = if training { Vec::new() } else { self.open_roles() };
-        if training && self.training.is_none() {
-            open.push("training (--token)");
-        }
+        let open: Vec<&str> = serves
+            .iter()
+            .filter(|r| match r {
+                Role::Admin => self.admin.is_none(),
+                Role::Cluster => self.cluster_secret().is_none(),
+                Role::Training => self.training.is_none(),
+            })
+            .map(|r| match r {
+                Role::Admin => "management (--admin-token)",
+                Role::Cluster => "cluster (--cluster-token, or --admin-token for both)",
+                Role::Training => "training (--token)",
+            })
+            .collect();
         if open.is_empty() {
             return Ok(());
         }
@@ -320,8 +325,8 @@ mod tests {
         assert!(c.decide("/grpc.reflection.v1.ServerReflection/Info", Some("Bearer adm"), LOCAL).is_err());
         // Training is open here (no token): fine on loopback only.
         assert!(c.decide("/negotium.v1.Training/TrainingJoin", None, LOCAL).is_ok());
-        assert!(c.check_exposure("0.0.0.0:7100".parse().unwrap(), false, true).is_err());
-        assert!(c.check_exposure("0.0.0.0:7000".parse().unwrap(), false, false).is_ok());
+        assert!(c.check_exposure("0.0.0.0:7100".parse().unwrap(), false, &[Role::Training]).is_err());
+        assert!(c.check_exposure("0.0.0.0:7000".parse().unwrap(), false, &[Role::Admin, Role::Cluster]).is_ok());
     }
 
     #[test]
@@ -330,10 +335,11 @@ mod tests {
         assert!(c.decide("/negotium.v1.Cluster/Work", None, LOCAL).is_err());
         assert!(c.decide("/negotium.v1.Cluster/Work", Some("Bearer adm"), LOCAL).is_ok());
         let open = Credentials::default();
-        let e = open.check_exposure("0.0.0.0:7000".parse().unwrap(), false, false).unwrap_err();
+        let e = open.check_exposure("0.0.0.0:7000".parse().unwrap(), false, &[Role::Admin]).unwrap_err();
+        assert!(!e.contains("cluster"), "serve has no cluster service: {e}");
         assert!(e.contains("--admin-token") && e.contains("--insecure"), "{e}");
-        assert!(open.check_exposure("127.0.0.1:7000".parse().unwrap(), false, false).is_ok());
-        assert!(open.check_exposure("0.0.0.0:7000".parse().unwrap(), true, false).is_ok());
+        assert!(open.check_exposure("127.0.0.1:7000".parse().unwrap(), false, &[Role::Admin]).is_ok());
+        assert!(open.check_exposure("0.0.0.0:7000".parse().unwrap(), true, &[Role::Admin]).is_ok());
         assert!(Secret::new("").is_none());
         assert_eq!(format!("{:?}", Secret::new("hunter2").unwrap()), "Secret(…)");
     }
