@@ -378,14 +378,7 @@ async fn main() {
         let rss = kib(pid, "VmRSS:");
         peak_rss = peak_rss.max(rss);
         samples.push((started.elapsed().as_secs(), rss));
-        let up = async {
-            let ch = connect(&url, None).await.ok()?;
-            management(ch, None)
-                .list_sessions(pb::ListSessionsRequest { page_size: 1, page_token: String::new() })
-                .await
-                .ok()
-        };
-        if tokio::time::timeout(Duration::from_secs(5), up).await.ok().flatten().is_none() {
+        if !server_alive(&url, Duration::from_secs(5)).await {
             counts.down.fetch_add(1, Ordering::Relaxed);
         }
         if samples.len().is_multiple_of(60) {
@@ -404,7 +397,7 @@ async fn main() {
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(30), t).await;
     }
-    let alive = server_alive(&url).await;
+    let alive = server_alive(&url, Duration::from_secs(10)).await;
     let hwm = kib(pid, "VmHWM:");
     let c = &counts;
     let summary: HashMap<&str, serde_json::Value> = HashMap::from([
@@ -429,10 +422,14 @@ async fn main() {
     std::process::exit(if ok { 0 } else { 1 });
 }
 
-async fn server_alive(url: &str) -> bool {
+/// Whether the server answers a one-session page of ListSessions within `limit`.
+async fn server_alive(url: &str, limit: Duration) -> bool {
     let check = async {
         let ch = connect(url, None).await.ok()?;
-        management(ch, None).list_sessions(pb::ListSessionsRequest::default()).await.ok()
+        management(ch, None)
+            .list_sessions(pb::ListSessionsRequest { page_size: 1, page_token: String::new() })
+            .await
+            .ok()
     };
-    tokio::time::timeout(Duration::from_secs(10), check).await.ok().flatten().is_some()
+    tokio::time::timeout(limit, check).await.ok().flatten().is_some()
 }

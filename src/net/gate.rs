@@ -89,28 +89,19 @@ struct Slots {
     per_client: HashMap<IpAddr, usize>,
 }
 
-/// Counts of a gate, for metrics and tests.
-#[derive(Debug, Default)]
-pub struct GateCounts {
-    pub open: AtomicUsize,
-    pub refused: AtomicU64,
-    pub timed_out: AtomicU64,
-}
-
 /// The connection limits of one server, shared by its accept loop and its
 /// connections.
 pub struct Gate {
     config: GateConfig,
     /// Taken on accept, given back when the connection is dropped.
     slots: Mutex<Slots>,
-    pub counts: GateCounts,
 }
 
 static REFUSED_LOG: LogBudget = LogBudget::new(5);
 
 impl Gate {
     pub fn new(config: GateConfig) -> Arc<Self> {
-        Arc::new(Self { config, slots: Mutex::new(Slots::default()), counts: GateCounts::default() })
+        Arc::new(Self { config, slots: Mutex::new(Slots::default()) })
     }
 
     fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
@@ -118,7 +109,6 @@ impl Gate {
         let mine = slots.per_client.get(&ip).copied().unwrap_or(0);
         if slots.total >= self.config.max_connections || mine >= self.config.max_per_client {
             drop(slots);
-            self.counts.refused.fetch_add(1, Ordering::Relaxed);
             if let Some(suppressed) = REFUSED_LOG.allow() {
                 tracing::warn!(client = %ip, suppressed, "connection refused: over the connection cap");
             }
@@ -126,7 +116,6 @@ impl Gate {
         }
         slots.total += 1;
         *slots.per_client.entry(ip).or_default() += 1;
-        self.counts.open.fetch_add(1, Ordering::Relaxed);
         Some(Slot { gate: self.clone(), ip })
     }
 
@@ -153,7 +142,6 @@ impl Drop for Slot {
                 slots.per_client.remove(&self.ip);
             }
         }
-        self.gate.counts.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -185,7 +173,6 @@ impl Stream for AcceptStream {
                 io: stream,
                 peer: Peer { addr, activity: Arc::new(Activity::new()) },
                 config: this.gate.config.clone(),
-                gate: this.gate.clone(),
                 timer: Box::pin(tokio::time::sleep_until(deadline)),
                 _slot: slot,
             })));
@@ -239,7 +226,6 @@ pub struct GatedConn {
     io: TcpStream,
     peer: Peer,
     config: GateConfig,
-    gate: Arc<Gate>,
     /// Fires when the connection has been without a call for too long.
     timer: Pin<Box<Sleep>>,
     _slot: Slot,
@@ -259,7 +245,6 @@ impl GatedConn {
         let limit = if a.calls.load(Ordering::Relaxed) == 0 { self.config.first_call } else { self.config.idle };
         let deadline = since + limit;
         if Instant::now() >= deadline {
-            self.gate.counts.timed_out.fetch_add(1, Ordering::Relaxed);
             if let Some(suppressed) = TIMEOUT_LOG.allow() {
                 tracing::info!(client = %self.peer.addr, suppressed, "closing a connection without calls for {limit:?}");
             }

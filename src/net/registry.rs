@@ -111,13 +111,6 @@ impl Registry {
         self.sessions.len() - self.retained
     }
 
-    pub fn live_mut(&mut self, id: &str) -> Option<&mut Live> {
-        match self.sessions.get_mut(id) {
-            Some(Entry::Live(l)) => Some(l),
-            _ => None,
-        }
-    }
-
     /// Room for one more session of `client` under `cap`: drops the
     /// client's oldest finished result if it must; `false` if all its
     /// sessions are still running.
