@@ -7,7 +7,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::cluster::{ClusterArgs, launch_error};
+use super::cluster::{ClusterArgs, launch_error, launcher_runtime};
 use super::report::Summary;
 use super::{CliError, Engine, peak_rss_mib};
 use crate::core::session::SessionResult;
@@ -104,7 +104,8 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
                 strategies: strategies.clone(),
                 seed: seed.wrapping_add(j),
             });
-            let report = launcher::run_blocking(launch, Box::new(jobs), |done| {
+            let runtime = launcher_runtime()?;
+            let report = launcher::run_blocking(runtime.handle(), launch, Box::new(jobs), |done| {
                 summary.add(&done.result, None);
                 Ok(())
             })

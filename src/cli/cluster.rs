@@ -141,3 +141,14 @@ impl ClusterArgs {
 pub fn launch_error(e: LaunchError) -> CliError {
     CliError::Failure(anyhow::anyhow!("cluster: {e}"))
 }
+
+/// The runtime a launcher's shell runs on: the command owns it, the library
+/// only spawns onto it. Two threads: the shell is one task, the rest is the
+/// nodes' streams.
+pub fn launcher_runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failure(e.into()))
+}

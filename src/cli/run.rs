@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use super::analyze::fmt_utils;
-use super::cluster::{ClusterArgs, launch_error};
+use super::cluster::{ClusterArgs, launch_error, launcher_runtime};
 use super::report::Summary;
 use super::tournament::TournamentArgs;
 use super::{CliError, Engine, load_scenario};
@@ -187,7 +187,8 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
                 strategies: strategies.clone(),
                 seed: base_seed.wrapping_add(j),
             });
-            let report = launcher::run_blocking(launch, Box::new(jobs), |done| {
+            let runtime = launcher_runtime()?;
+            let report = launcher::run_blocking(runtime.handle(), launch, Box::new(jobs), |done| {
                 consume(done.key, done.result, Some((&done.node, done.attempts)));
                 Ok(())
             })

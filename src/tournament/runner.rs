@@ -283,7 +283,14 @@ pub fn run_on_cluster(
         .collect();
     let launch = Launch { config, scenarios, trace: t.trace };
     let mut failure: Option<RunError> = None;
-    let report = launcher::run_blocking(launch, Box::new(jobs.into_iter()), |f| {
+    // The launcher's shell runs on a runtime of its own beside the
+    // consumer (this thread).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Pool(e.to_string()))?;
+    let report = launcher::run_blocking(runtime.handle(), launch, Box::new(jobs.into_iter()), |f| {
         let p = &plan[f.key as usize];
         let prepared = prepared[p.venue].as_ref().expect("prepared above");
         let written = done_of(t, prepared, p, &f.result, "cluster", Some((&f.node, f.attempts))).and_then(|done| {
