@@ -5,11 +5,14 @@
 //!   placement policy, windows and timeouts.
 //! - [`node`] — the node: hosts sessions for launchers and plays parties of
 //!   sessions hosted elsewhere, drains on shutdown.
+//! - [`work`] — what a node decides on one launcher's stream (pure: loads,
+//!   sessions waiting for their scenario, caps, draining).
 //! - [`peer`] — a node's links to other nodes: one agent stream per host
 //!   node, shared by every party it plays there (the remote-party path).
 //! - [`launcher`] — places sessions, streams results back, notices dead nodes
 //!   (stream end or missed heartbeats) and re-runs their sessions from their
-//!   seeds, reporting each session exactly once.
+//!   seeds, reporting each session exactly once; its decisions are a pure
+//!   core ([`launcher::core`]) tested under simulated faults.
 //! - [`metrics`] — per-node counters and the Prometheus endpoint.
 //!
 //! A session's parties may sit on different nodes: the host runs the session
@@ -23,6 +26,7 @@ pub mod launcher;
 pub mod metrics;
 pub mod node;
 pub mod peer;
+pub mod work;
 
 use std::sync::Arc;
 

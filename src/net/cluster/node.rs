@@ -15,15 +15,14 @@
 //! `max_sessions_per_client` sessions and [`MAX_LOADED`] scenarios here at
 //! a time.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
@@ -32,6 +31,7 @@ use super::ScenarioWire;
 use super::config::check_address;
 use super::metrics::{self, Metrics};
 use super::peer::PeerLinks;
+use super::work::{LauncherWork, Step};
 use crate::core::inverse::OutcomeIndex;
 use crate::core::limits::Footprint;
 use crate::core::scenario::Scenario;
@@ -48,9 +48,7 @@ use crate::net::untrusted::shown;
 
 /// Largest cluster message (scenarios with big tables, results with traces).
 const MAX_CLUSTER_MESSAGE: usize = 64 << 20;
-/// Scenarios a node keeps loaded for one launcher (the launcher unloads the
-/// least recently used idle one beyond this).
-pub const MAX_LOADED: usize = 256;
+pub use super::work::MAX_LOADED;
 /// Bytes of replies that may wait for a launcher that does not read them.
 const REPLY_BUDGET: usize = 4 * MAX_CLUSTER_MESSAGE;
 
@@ -135,47 +133,49 @@ impl NodeService {
 
     async fn serve_launcher(self, mut inbound: Streaming<pb::LauncherMessage>, tx: Reply) {
         self.metrics.launchers.fetch_add(1, Ordering::Relaxed);
-        // A scenario that does not load stays as its error, for its sessions.
-        let mut scenarios: HashMap<u32, Result<Arc<Loaded>, String>> = HashMap::new();
-        let in_flight = Arc::new(AtomicUsize::new(0));
+        let mut work = LauncherWork::<Loaded>::new(self.per_launcher());
+        // Loads run one at a time, in order, off this loop (heartbeats are
+        // answered meanwhile); the work state bounds how many are asked.
+        let (load_tx, load_rx) = mpsc::unbounded_channel::<(u32, u64, String)>();
+        let (loaded_tx, mut loaded_rx) = mpsc::unbounded_channel::<(u32, u64, Result<Loaded, String>)>();
+        tokio::spawn(self.clone().loader(load_rx, loaded_tx));
+        // One message per hosted session when it ends: bounded by the
+        // per-launcher cap.
+        let (ended_tx, mut ended_rx) = mpsc::unbounded_channel::<()>();
         let end = loop {
-            let msg = tokio::select! {
-                m = inbound.next() => m,
+            let steps = tokio::select! {
+                m = inbound.next() => match m {
+                    None => break None,
+                    Some(Err(status)) => break Some(shown(status.message()).to_string()),
+                    Some(Ok(pb::LauncherMessage { kind: None })) => continue,
+                    Some(Ok(pb::LauncherMessage { kind: Some(kind) })) => work.on_message(kind, self.draining(), unix_ms()),
+                },
+                Some((id, load, result)) = loaded_rx.recv() => {
+                    match &result {
+                        Ok(l) => tracing::info!(scenario = %shown(&l.scenario.name), id, "scenario loaded"),
+                        Err(e) => tracing::error!(id, "a scenario that does not load: {}", shown(e)),
+                    }
+                    work.loaded(id, load, result, self.draining())
+                }
+                Some(()) = ended_rx.recv() => {
+                    work.session_ended();
+                    continue;
+                }
                 _ = tx.closed() => break Some("the launcher did not read its stream (cut off)".to_string()),
             };
-            let msg = match msg {
-                None => break None,
-                Some(Err(status)) => break Some(shown(status.message()).to_string()),
-                Some(Ok(m)) => m,
-            };
-            use pb::launcher_message::Kind;
-            match msg.kind {
-                Some(Kind::Scenario(s)) => {
-                    if !scenarios.contains_key(&s.id) && scenarios.len() >= MAX_LOADED {
-                        let e = format!("this node keeps at most {MAX_LOADED} scenarios loaded per launcher");
-                        scenarios.insert(s.id, Err(e));
-                        continue;
+            for step in steps {
+                match step {
+                    Step::Reply(kind) => send(&tx, kind),
+                    Step::Load { id, load, json } => {
+                        let _ = load_tx.send((id, load, json));
                     }
-                    // Parsed and indexed once per scenario, off the async threads.
-                    let this = self.clone();
-                    let loaded = tokio::task::spawn_blocking(move || this.load(&s.scenario_json))
-                        .await
-                        .unwrap_or_else(|_| Err("loading it failed on this node".into()));
-                    match &loaded {
-                        Ok(l) => tracing::info!(scenario = %shown(&l.scenario.name), id = s.id, "scenario loaded"),
-                        Err(e) => tracing::error!(id = s.id, "a scenario that does not load: {}", shown(e)),
+                    Step::Host { session, scenario } => {
+                        if !self.host(&scenario, session, &tx, &ended_tx) {
+                            work.session_ended();
+                        }
                     }
-                    scenarios.insert(s.id, loaded.map(Arc::new).map_err(|e| format!("scenario {}: {e}", s.id)));
+                    Step::Seat(s) => self.seat(s, &tx),
                 }
-                Some(Kind::Unload(u)) => {
-                    scenarios.remove(&u.id);
-                }
-                Some(Kind::Host(h)) => self.host(&scenarios, h, &tx, &in_flight),
-                Some(Kind::Seat(s)) => self.seat(s, &tx),
-                Some(Kind::Heartbeat(_)) => {
-                    send(&tx, pb::node_message::Kind::Heartbeat(pb::Heartbeat { sent_unix_ms: unix_ms() }))
-                }
-                None => {}
             }
         };
         self.metrics.launchers.fetch_sub(1, Ordering::Relaxed);
@@ -188,39 +188,42 @@ impl NodeService {
         }
     }
 
-    fn host(
-        &self,
-        scenarios: &HashMap<u32, Result<Arc<Loaded>, String>>,
-        h: pb::HostSession,
-        tx: &Reply,
-        in_flight: &Arc<AtomicUsize>,
+    /// Loads scenarios in the order asked, each on the blocking pool; a
+    /// load that panics is reported as an error that says so.
+    async fn loader(
+        self,
+        mut asked: mpsc::UnboundedReceiver<(u32, u64, String)>,
+        done: mpsc::UnboundedSender<(u32, u64, Result<Loaded, String>)>,
     ) {
-        let (job, attempt) = (h.job, h.attempt);
-        if self.draining() {
-            return failed(tx, job, attempt, "the node is draining".into(), true);
-        }
-        if in_flight.load(Ordering::Acquire) >= self.per_launcher() {
-            let message = format!(
-                "this node hosts at most {} sessions per launcher at a time (--max-sessions-per-client); lower --window",
-                self.per_launcher()
-            );
-            return failed(tx, job, attempt, message, false);
-        }
-        let loaded = match scenarios.get(&h.scenario) {
-            Some(Ok(loaded)) => loaded,
-            Some(Err(e)) => return failed(tx, job, attempt, e.clone(), false),
-            None => {
-                let message = format!("scenario {} was not sent on this stream", h.scenario);
-                return failed(tx, job, attempt, message, false);
+        while let Some((id, load, json)) = asked.recv().await {
+            let this = self.clone();
+            let result = match tokio::task::spawn_blocking(move || this.load(&json)).await {
+                Ok(result) => result,
+                Err(e) => {
+                    let why = if e.is_panic() { panic_message(e.into_panic()) } else { e.to_string() };
+                    tracing::error!(id, "loading a scenario panicked: {why}");
+                    Err(format!("loading it failed on this node ({why})"))
+                }
+            };
+            if done.send((id, load, result)).is_err() {
+                return;
             }
-        };
+        }
+    }
+
+    /// Hosts one session of a loaded scenario; `false` if it could not
+    /// start (the launcher was told why).
+    fn host(&self, loaded: &Arc<Loaded>, h: pb::HostSession, tx: &Reply, ended: &mpsc::UnboundedSender<()>) -> bool {
+        let (job, attempt) = (h.job, h.attempt);
         let mut scenario = loaded.scenario.clone();
         if h.strategies.len() != scenario.parties.len() {
             let message = format!("{} strategies for {} parties", h.strategies.len(), scenario.parties.len());
-            return failed(tx, job, attempt, message, false);
+            failed(tx, job, attempt, message, false);
+            return false;
         }
         if let Some(&k) = h.remote.iter().find(|&&k| k as usize >= scenario.parties.len()) {
-            return failed(tx, job, attempt, format!("no party {k} to play remotely"), false);
+            failed(tx, job, attempt, format!("no party {k} to play remotely"), false);
+            return false;
         }
         for (k, text) in h.strategies.iter().enumerate() {
             let spec = serde_json::from_str(text)
@@ -232,7 +235,10 @@ impl NodeService {
                     party.strategy = spec;
                     party.external = h.remote.contains(&(k as u32));
                 }
-                Err(e) => return failed(tx, job, attempt, format!("party {k}: {e}"), false),
+                Err(e) => {
+                    failed(tx, job, attempt, format!("party {k}: {e}"), false);
+                    return false;
+                }
             }
         }
         let (result_tx, result_rx) = oneshot::channel();
@@ -242,7 +248,8 @@ impl NodeService {
             Ok(created) => created,
             Err(status) => {
                 self.metrics.sessions_failed.fetch_add(1, Ordering::Relaxed);
-                return failed(tx, job, attempt, status.message().to_string(), false);
+                failed(tx, job, attempt, status.message().to_string(), false);
+                return false;
             }
         };
         let session_id = created.session_id;
@@ -254,20 +261,23 @@ impl NodeService {
             );
         }
         self.metrics.sessions_running.fetch_add(1, Ordering::Relaxed);
-        in_flight.fetch_add(1, Ordering::AcqRel);
-        let (metrics, tx, in_flight) = (self.metrics.clone(), tx.clone(), in_flight.clone());
+        let (metrics, tx, ended) = (self.metrics.clone(), tx.clone(), ended.clone());
         let span = tracing::debug_span!("session", session = %session_id, job, attempt);
         tokio::spawn(
             async move {
                 let outcome = result_rx.await;
                 metrics.sessions_running.fetch_sub(1, Ordering::Relaxed);
-                in_flight.fetch_sub(1, Ordering::AcqRel);
+                let _ = ended.send(());
                 match outcome {
                     Ok(result) => {
                         metrics.sessions_done.fetch_add(1, Ordering::Relaxed);
                         metrics.offers.fetch_add(result.offers, Ordering::Relaxed);
-                        let result_json = serde_json::to_string(&result).expect("a result serialises");
-                        send(&tx, pb::node_message::Kind::Done(pb::SessionDone { job, attempt, result_json }));
+                        match serde_json::to_string(&result) {
+                            Ok(result_json) => {
+                                send(&tx, pb::node_message::Kind::Done(pb::SessionDone { job, attempt, result_json }))
+                            }
+                            Err(e) => failed(&tx, job, attempt, format!("its result does not serialise: {e}"), false),
+                        }
                     }
                     Err(_) => {
                         metrics.sessions_failed.fetch_add(1, Ordering::Relaxed);
@@ -277,13 +287,11 @@ impl NodeService {
             }
             .instrument(span),
         );
+        true
     }
 
     fn seat(&self, s: pb::PlaySeat, tx: &Reply) {
         let (job, attempt, party) = (s.job, s.attempt, s.party_index);
-        if self.draining() {
-            return failed(tx, job, attempt, "the node is draining".into(), true);
-        }
         // The host is dialled: only a well-formed address, never a URL.
         if let Err(e) = check_address(&s.host) {
             return failed(tx, job, attempt, format!("party {party}: the host node's address: {e}"), false);
@@ -315,6 +323,15 @@ impl NodeService {
             send(&tx, kind);
         });
     }
+}
+
+/// What a panic said, as far as it said anything.
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
 }
 
 fn unix_ms() -> u64 {

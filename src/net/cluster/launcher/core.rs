@@ -34,6 +34,9 @@ pub enum Command {
     /// Send on node `node`'s stream of `generation`; a stream that has
     /// ended since drops it (its end is on its way as an event).
     Send { node: usize, generation: u64, message: pb::LauncherMessage },
+    /// Close node `node`'s stream of `generation`: the core gave up on it
+    /// (silent too long), so the node should see its launcher go.
+    Close { node: usize, generation: u64 },
     /// Hand one result to the consumer, then call [`Core::consumed`].
     Report(Box<Finished>),
     /// Resolve the node addresses again and answer with [`Core::discovered`].
@@ -643,6 +646,7 @@ impl Core {
     fn lose(&mut self, i: usize, reason: String) -> Result<(), LaunchError> {
         let involved = |r: &Running| r.host == i || r.seats.iter().any(|&(_, s)| s == i);
         let n = &mut self.nodes[i];
+        self.commands.push(Command::Close { node: i, generation: n.generation });
         n.state = LinkState::Down;
         n.hosting = 0;
         n.last_problem = reason.clone();

@@ -20,6 +20,8 @@
 //! gets work.
 
 pub mod core;
+#[cfg(test)]
+mod sim;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -171,6 +173,12 @@ pub async fn run(
                         && *g == generation
                     {
                         let _ = tx.send(message);
+                    }
+                }
+                Command::Close { node, generation } => {
+                    // Dropping the sender ends the stream to the node.
+                    if streams.get(&node).is_some_and(|(g, _)| *g == generation) {
+                        streams.remove(&node);
                     }
                 }
                 Command::Report(done) => backlog.push_back(*done),
