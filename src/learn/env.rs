@@ -179,7 +179,7 @@ impl Matchup {
             SessionSpec::new(0, c.domain.clone(), preferences, Vec::new(), Deadline::rounds(c.rounds), self.seed);
         spec.shared_indexes =
             if c.indexes.is_empty() { Vec::new() } else { order.iter().map(|&k| c.indexes[k].clone()).collect() };
-        Ok((direct::run_with(&spec, strategies), pos))
+        Ok((direct::run_with(&spec, strategies).map_err(|e| e.to_string())?, pos))
     }
 
     /// One training episode with the policy sampling its actions.
