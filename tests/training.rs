@@ -50,9 +50,9 @@ fn gradient_averaging_is_exact() {
 
     // Two shards: the sample-weighted mean of their gradients is the whole
     // batch's gradient, and the parameter server's step is the same step.
-    let mut two = PsCore::new(TrainConfig { workers: 2, ..cfg.clone() });
+    let mut two = PsCore::new(TrainConfig { workers: 2, ..cfg.clone() }).unwrap();
     let ids = [two.join(Default::default()).unwrap(), two.join(Default::default()).unwrap()];
-    let mut one = PsCore::new(TrainConfig { workers: 1, ..cfg.clone() });
+    let mut one = PsCore::new(TrainConfig { workers: 1, ..cfg.clone() }).unwrap();
     let solo = one.join(Default::default()).unwrap();
     let mut avg = vec![0.0f64; params.len()];
     let mut total = 0;
