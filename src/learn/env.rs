@@ -229,7 +229,7 @@ mod tests {
     fn episodes_are_reproducible_and_record_decisions() {
         let pool = Pool::load(&PoolConfig::default()).unwrap();
         let spec = PolicySpec::new(8);
-        let mlp = Arc::new(Mlp::new(&spec, &spec.initial_params(1)));
+        let mlp = Arc::new(Mlp::new(&spec, &spec.initial_params(1)).unwrap());
         for seed in 0..20 {
             let a = pool.draw(seed).rollout(mlp.clone()).unwrap();
             let b = pool.draw(seed).rollout(mlp.clone()).unwrap();
