@@ -63,6 +63,8 @@ pub struct Deadline {
 }
 
 impl Deadline {
+    /// A deadline of `r` rounds and no wall-time limit: the deterministic
+    /// kind, the same trace on any machine.
     pub fn rounds(r: u32) -> Self {
         Self { rounds: Some(r), seconds: None }
     }
@@ -80,6 +82,8 @@ impl Deadline {
         Ok(())
     }
 
+    /// Progress in [0, 1] at `round` and `elapsed_s`: the later of the two
+    /// clocks, so a wall-time limit hurries a session with rounds to spare.
     pub fn relative_time(&self, round: u32, elapsed_s: f64) -> f64 {
         let by_round = self.rounds.map_or(0.0, |r| (round as f64 + 1.0) / (r as f64 + 1.0));
         let by_clock = self.seconds.map_or(0.0, |s| if s > 0.0 { elapsed_s / s } else { 1.0 });
@@ -113,6 +117,7 @@ pub enum Ending {
 }
 
 impl Ending {
+    /// A stable label for records and logs, the same as the serialised `kind`.
     pub fn label(&self) -> &'static str {
         match self {
             Ending::Agreement { .. } => "agreement",
@@ -160,6 +165,7 @@ impl Saop {
         Ok(Self { n_parties, deadline, round: 0, next: 0, standing: None, supporters: 0, ending: None })
     }
 
+    /// The deadline strategies are told about (and concede against).
     pub fn deadline(&self) -> Deadline {
         self.deadline
     }

@@ -21,10 +21,13 @@ use super::utility::Preferences;
 /// marked so) rather than growing without bound.
 pub const TRACE_LIMIT: usize = 100_000;
 
-/// One action in a session's trace.
+/// One action in a session's trace, as it counted: what results files
+/// record and watchers are shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceEntry {
+    /// The round it was taken in, from 0.
     pub round: u32,
+    /// Who took it, by index in the session's turn order.
     pub party: usize,
     /// Relative time when it was taken.
     pub time: f64,
@@ -53,7 +56,9 @@ pub struct SessionResult {
     pub trace_truncated: bool,
 }
 
-/// The request a party gets: what happened since its last turn, then the turn.
+/// The request a party gets: what happened since its last turn, then the
+/// turn. Observations travel with the turn rather than as messages of their
+/// own, so a remote party costs one round trip per turn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnRequest {
     pub party: usize,
@@ -142,12 +147,6 @@ impl SessionRun {
     /// this type moves it, so nothing bypasses the trace and the counts.
     pub fn protocol(&self) -> &Saop {
         &self.protocol
-    }
-
-    /// The number of parties, fixed at construction; endpoints and
-    /// strategies must match it.
-    pub fn n_parties(&self) -> usize {
-        self.preferences.len()
     }
 
     /// The next party to act, or `None` when the session is over.

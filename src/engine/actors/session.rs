@@ -223,12 +223,12 @@ impl Actor for SessionActor {
                 // ready, not from when the session was set up.
                 act.started_at = Instant::now();
                 for (party, a) in answers.into_iter().enumerate() {
-                    let failure = match a {
+                    let violation = match a {
                         Ok(Ok(_)) => None,
                         Ok(Err(reason)) => Some(reason),
                         Err(e) => Some(format!("party unreachable: {e}")),
                     };
-                    if let (Some(reason), Some(run)) = (failure, act.run.as_mut()) {
+                    if let (Some(reason), Some(run)) = (violation, act.run.as_mut()) {
                         run.violation(party, format!("could not start: {reason}"));
                     }
                 }
