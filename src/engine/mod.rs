@@ -41,9 +41,8 @@ pub struct SessionSpec {
     pub start_timeout: Duration,
     /// Called with every action that counted (actor engine), e.g. to stream
     /// a session to watchers: the entries the trace holds (or would, when
-    /// it is off or full), never an
-    /// action refused or arriving after the deadline (see
-    /// [`crate::core::session::Applied`]).
+    /// it is off or full), never an action refused or arriving after the
+    /// deadline (see [`crate::core::session::Applied`]).
     pub on_action: Option<ActionHook>,
     /// Longest a session may run, whatever its deadline says (actor
     /// engine): a server's cap, so that slow agents under a round deadline
