@@ -10,10 +10,11 @@
 //! that fails to answer ends the session with a recorded violation, never a
 //! panic.
 //!
-//! One concept per file: [`party`] is what a session says to a party and
-//! the local party; [`session`] the session actor and the messages it takes
-//! from outside; [`runner`] runs many sessions in a fresh actix system;
-//! [`options`] tunes that runner.
+//! One concept per file: `party.rs` is what a session says to a party, and
+//! the local party; `session.rs` the session actor and the messages it
+//! takes from outside; `runner.rs` runs many sessions in a fresh actix
+//! system; `options.rs` tunes that runner. The paths callers use are the
+//! re-exports below.
 
 mod options;
 mod party;
