@@ -339,7 +339,7 @@ fn run_with_fault(spec: &SessionSpec, fault: Fault, faulty_at: usize) -> Session
                     }
                 })
                 .collect();
-            SessionActor::new(&spec, endpoints, tx).start();
+            SessionActor::new(&spec, endpoints, tx).expect("one endpoint per party").start();
             rx.recv().await.expect("a report")
         });
         let _ = done_tx.send(report);
@@ -408,7 +408,7 @@ fn session_actor_with_local_parties_matches_direct() {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SessionReport>();
             let endpoints =
                 spec.build_strategies().unwrap().into_iter().map(|s| PartyActor::new(s).start().recipient()).collect();
-            SessionActor::new(&spec, endpoints, tx).start();
+            SessionActor::new(&spec, endpoints, tx).expect("one endpoint per party").start();
             rx.recv().await.unwrap()
         }
     });

@@ -46,19 +46,19 @@ fn gradient_averaging_is_exact() {
     let params = spec.initial_params(cfg.seed);
     let device = Default::default();
     let whole = collect(&cfg, &pool, &params, 0, 0, 1).unwrap();
-    let (g_whole, _) = ppo::gradient::<Cpu>(&spec, &params, &whole.batch, &cfg, &device);
+    let (g_whole, _) = ppo::gradient::<Cpu>(&spec, &params, &whole.batch, &cfg, &device).unwrap();
 
     // Two shards: the sample-weighted mean of their gradients is the whole
     // batch's gradient, and the parameter server's step is the same step.
-    let mut two = PsCore::new(TrainConfig { workers: 2, ..cfg.clone() });
+    let mut two = PsCore::new(TrainConfig { workers: 2, ..cfg.clone() }).unwrap();
     let ids = [two.join(Default::default()).unwrap(), two.join(Default::default()).unwrap()];
-    let mut one = PsCore::new(TrainConfig { workers: 1, ..cfg.clone() });
+    let mut one = PsCore::new(TrainConfig { workers: 1, ..cfg.clone() }).unwrap();
     let solo = one.join(Default::default()).unwrap();
     let mut avg = vec![0.0f64; params.len()];
     let mut total = 0;
     for (shard, id) in ids.into_iter().enumerate() {
         let part = collect(&cfg, &pool, &params, 0, shard, 2).unwrap();
-        let (g, _) = ppo::gradient::<Cpu>(&spec, &params, &part.batch, &cfg, &device);
+        let (g, _) = ppo::gradient::<Cpu>(&spec, &params, &part.batch, &cfg, &device).unwrap();
         let n = part.batch.len() as u64;
         total += n;
         for (a, x) in avg.iter_mut().zip(&g) {

@@ -10,17 +10,28 @@
 //! reads a clock, which keeps it deterministic and testable.
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
 use super::domain::Outcome;
 
+/// What a party may do on its turn. The set is SAOP's and nothing more, so
+/// that any party — a strategy in this process, a remote node, an external
+/// agent — is judged by the same three-way choice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Action {
+    /// Replace the standing offer with this bid; it counts as the
+    /// proposer's own acceptance.
     Offer(Outcome),
+    /// Support the standing offer; a violation when there is none.
     Accept,
+    /// Walk away: the session ends without agreement, and this party is
+    /// named as the one that ended it (not as a violator).
     EndNegotiation,
 }
 
 impl Action {
+    /// A stable label for logs, records and the wire (`offer`, `accept`,
+    /// `end`); it does not change when variants gain fields.
     pub fn kind(&self) -> &'static str {
         match self {
             Action::Offer(_) => "offer",
@@ -28,6 +39,20 @@ impl Action {
             Action::EndNegotiation => "end",
         }
     }
+}
+
+/// Why a protocol cannot be set up as asked. Library callers can build
+/// sessions without a scenario file, so the checks the scenario loader makes
+/// are made again here: a bad setup is an error, never a panic or a session
+/// that cannot end.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ProtocolError {
+    #[error("a negotiation needs at least two parties, got {0}")]
+    TooFewParties(usize),
+    #[error("the protocol needs a deadline: rounds and/or seconds")]
+    NoDeadline,
+    #[error("the deadline must be a positive, finite number of rounds or seconds")]
+    BadDeadline,
 }
 
 /// When a session must stop without agreement. At least one is set.
@@ -38,10 +63,27 @@ pub struct Deadline {
 }
 
 impl Deadline {
+    /// A deadline of `r` rounds and no wall-time limit: the deterministic
+    /// kind, the same trace on any machine.
     pub fn rounds(r: u32) -> Self {
         Self { rounds: Some(r), seconds: None }
     }
 
+    /// Whether this deadline ends every session: without one a session of
+    /// two parties that never agree would run forever, and a NaN or
+    /// infinite limit is never reached.
+    pub fn check(&self) -> Result<(), ProtocolError> {
+        if self.rounds.is_none() && self.seconds.is_none() {
+            return Err(ProtocolError::NoDeadline);
+        }
+        if self.rounds == Some(0) || self.seconds.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+            return Err(ProtocolError::BadDeadline);
+        }
+        Ok(())
+    }
+
+    /// Progress in [0, 1] at `round` and `elapsed_s`: the later of the two
+    /// clocks, so a wall-time limit hurries a session with rounds to spare.
     pub fn relative_time(&self, round: u32, elapsed_s: f64) -> f64 {
         let by_round = self.rounds.map_or(0.0, |r| (round as f64 + 1.0) / (r as f64 + 1.0));
         let by_clock = self.seconds.map_or(0.0, |s| if s > 0.0 { elapsed_s / s } else { 1.0 });
@@ -75,6 +117,7 @@ pub enum Ending {
 }
 
 impl Ending {
+    /// A stable label for records and logs, the same as the serialised `kind`.
     pub fn label(&self) -> &'static str {
         match self {
             Ending::Agreement { .. } => "agreement",
@@ -93,6 +136,10 @@ pub struct Standing {
     pub proposer: usize,
 }
 
+/// The SAOP state machine for one session. It decides turn order,
+/// agreement and deadlines and nothing else: it never reads a clock, never
+/// sees a domain (the session checks offers against it) and never talks to a
+/// party, so both engines and the tests drive the very same rules.
 #[derive(Debug, Clone)]
 pub struct Saop {
     n_parties: usize,
@@ -107,11 +154,18 @@ pub struct Saop {
 }
 
 impl Saop {
-    pub fn new(n_parties: usize, deadline: Deadline) -> Self {
-        assert!(n_parties >= 2, "a negotiation needs two parties");
-        Self { n_parties, deadline, round: 0, next: 0, standing: None, supporters: 0, ending: None }
+    /// A protocol for `n_parties` in their index order, party 0 opening.
+    /// Refuses fewer than two parties (nobody to agree with) and a deadline
+    /// that would never end the session.
+    pub fn new(n_parties: usize, deadline: Deadline) -> Result<Self, ProtocolError> {
+        if n_parties < 2 {
+            return Err(ProtocolError::TooFewParties(n_parties));
+        }
+        deadline.check()?;
+        Ok(Self { n_parties, deadline, round: 0, next: 0, standing: None, supporters: 0, ending: None })
     }
 
+    /// The deadline strategies are told about (and concede against).
     pub fn deadline(&self) -> Deadline {
         self.deadline
     }
@@ -121,6 +175,8 @@ impl Saop {
         self.ending.is_none().then_some(self.next)
     }
 
+    /// The round under way, from 0; what a party's turn and the trace are
+    /// stamped with.
     pub fn round(&self) -> u32 {
         self.round
     }
@@ -133,14 +189,19 @@ impl Saop {
         }
     }
 
+    /// The offer a party would accept by answering [`Action::Accept`].
     pub fn standing(&self) -> Option<&Standing> {
         self.standing.as_ref()
     }
 
+    /// How the session ended; `None` while it runs. Set once: later
+    /// actions, violations and aborts do not overwrite it.
     pub fn ending(&self) -> Option<&Ending> {
         self.ending.as_ref()
     }
 
+    /// Time in [0, 1] as strategies see it: the later of round progress and
+    /// wall-clock progress, so either deadline drives concession.
     pub fn relative_time(&self, elapsed_s: f64) -> f64 {
         self.deadline.relative_time(self.round, elapsed_s)
     }
@@ -154,29 +215,45 @@ impl Saop {
         self.ending.as_ref()
     }
 
+    /// The rule `party` would break by taking `action` now, if any. Lets a
+    /// caller decide whether an action counts before it records it; an
+    /// ended session refuses nothing (it ignores everything instead).
+    pub fn breach(&self, party: usize, action: &Action) -> Option<String> {
+        if self.ending.is_some() {
+            return None;
+        }
+        if party != self.next {
+            return Some(format!("acted out of turn (expected party {})", self.next));
+        }
+        if matches!(action, Action::Accept) && self.standing.is_none() {
+            return Some("accepted when no offer was on the table".into());
+        }
+        None
+    }
+
     /// Applies `party`'s action. Any breach of the rules ends the session
     /// with a recorded violation; the returned ending says so.
     pub fn step(&mut self, party: usize, action: Action) -> Option<&Ending> {
         if self.ending.is_some() {
             return self.ending.as_ref();
         }
-        if party != self.next {
-            return self.violation(party, format!("acted out of turn (expected party {})", self.next));
+        if let Some(reason) = self.breach(party, &action) {
+            return self.violation(party, reason);
         }
         match action {
             Action::EndNegotiation => {
                 self.ending = Some(Ending::EndedBy { party });
                 return self.ending.as_ref();
             }
+            // `breach` refused an accept with no standing offer above.
             Action::Accept => {
-                let Some(standing) = &self.standing else {
-                    return self.violation(party, "accepted when no offer was on the table".into());
-                };
-                self.supporters += 1;
-                if self.supporters == self.n_parties {
-                    self.ending =
-                        Some(Ending::Agreement { outcome: standing.offer.clone(), proposer: standing.proposer });
-                    return self.ending.as_ref();
+                if let Some(standing) = &self.standing {
+                    self.supporters += 1;
+                    if self.supporters == self.n_parties {
+                        self.ending =
+                            Some(Ending::Agreement { outcome: standing.offer.clone(), proposer: standing.proposer });
+                        return self.ending.as_ref();
+                    }
                 }
             }
             Action::Offer(offer) => {
@@ -188,15 +265,19 @@ impl Saop {
         self.ending.as_ref()
     }
 
-    /// Ends the session without blaming anyone.
+    /// Ends the session without blaming anyone (a host shutting down, an
+    /// owner cancelling); a session already ended keeps its ending.
     pub fn abort(&mut self, reason: String) {
         if self.ending.is_none() {
             self.ending = Some(Ending::Aborted { reason });
         }
     }
 
-    /// Records a violation by `party` (also used by the runner for bids
-    /// outside the domain and for unreachable parties).
+    /// Ends the session with `party`'s violation: the protocol's own
+    /// breaches, and those only its caller can see (a bid outside the
+    /// domain, a party that cannot be reached or answers nonsense). A
+    /// session already ended keeps its ending: the first cause is the one
+    /// reported.
     pub fn violation(&mut self, party: usize, reason: String) -> Option<&Ending> {
         if self.ending.is_none() {
             self.ending = Some(Ending::Violation { party, reason });
@@ -227,7 +308,7 @@ mod tests {
 
     #[test]
     fn bilateral_agreement_when_the_other_accepts() {
-        let mut p = Saop::new(2, Deadline::rounds(10));
+        let mut p = Saop::new(2, Deadline::rounds(10)).unwrap();
         assert_eq!(p.next_party(), Some(0));
         assert!(p.step(0, Action::Offer(o(1))).is_none());
         let end = p.step(1, Action::Accept).cloned();
@@ -238,7 +319,7 @@ mod tests {
 
     #[test]
     fn multilateral_needs_every_other_party_in_a_row() {
-        let mut p = Saop::new(3, Deadline::rounds(10));
+        let mut p = Saop::new(3, Deadline::rounds(10)).unwrap();
         p.step(0, Action::Offer(o(1)));
         p.step(1, Action::Accept);
         assert!(p.step(2, Action::Offer(o(2))).is_none(), "a counter-offer resets support");
@@ -250,7 +331,7 @@ mod tests {
 
     #[test]
     fn deadline_in_rounds_and_relative_time() {
-        let mut p = Saop::new(2, Deadline::rounds(2));
+        let mut p = Saop::new(2, Deadline::rounds(2)).unwrap();
         assert!((p.relative_time(0.0) - 1.0 / 3.0).abs() < 1e-12);
         for (party, x) in [(0, 1), (1, 2), (0, 3)] {
             assert!(p.step(party, Action::Offer(o(x))).is_none());
@@ -261,22 +342,44 @@ mod tests {
 
     #[test]
     fn wall_time_deadline_is_an_input() {
-        let mut p = Saop::new(2, Deadline { rounds: None, seconds: Some(2.0) });
+        let mut p = Saop::new(2, Deadline { rounds: None, seconds: Some(2.0) }).unwrap();
         assert!(p.tick(1.0).is_none());
         assert!((p.relative_time(1.0) - 0.5).abs() < 1e-12);
         assert_eq!(p.tick(2.0), Some(&Ending::Deadline));
     }
 
     #[test]
+    fn a_protocol_that_could_not_end_is_refused() {
+        assert_eq!(Saop::new(1, Deadline::rounds(5)).err(), Some(ProtocolError::TooFewParties(1)));
+        assert_eq!(Saop::new(0, Deadline::rounds(5)).err(), Some(ProtocolError::TooFewParties(0)));
+        assert_eq!(Saop::new(2, Deadline { rounds: None, seconds: None }).err(), Some(ProtocolError::NoDeadline));
+        for seconds in [f64::NAN, f64::INFINITY, 0.0, -1.0] {
+            let d = Deadline { rounds: None, seconds: Some(seconds) };
+            assert_eq!(Saop::new(2, d).err(), Some(ProtocolError::BadDeadline), "{seconds}");
+        }
+        assert_eq!(Saop::new(2, Deadline::rounds(0)).err(), Some(ProtocolError::BadDeadline));
+    }
+
+    #[test]
+    fn breach_foretells_what_step_refuses() {
+        let mut p = Saop::new(2, Deadline::rounds(5)).unwrap();
+        assert!(p.breach(0, &Action::Accept).is_some_and(|r| r.contains("no offer")));
+        assert!(p.breach(1, &Action::Offer(o(1))).is_some_and(|r| r.contains("out of turn")));
+        assert_eq!(p.breach(0, &Action::Offer(o(1))), None);
+        p.step(0, Action::Offer(o(1)));
+        assert_eq!(p.breach(1, &Action::Accept), None);
+    }
+
+    #[test]
     fn violations_end_the_session_with_a_reason() {
-        let mut p = Saop::new(2, Deadline::rounds(5));
+        let mut p = Saop::new(2, Deadline::rounds(5)).unwrap();
         assert_eq!(p.step(0, Action::Accept).map(Ending::label), Some("violation"));
-        let mut p = Saop::new(2, Deadline::rounds(5));
+        let mut p = Saop::new(2, Deadline::rounds(5)).unwrap();
         match p.step(1, Action::Offer(o(1))) {
             Some(Ending::Violation { party: 1, reason }) => assert!(reason.contains("out of turn")),
             other => panic!("unexpected {other:?}"),
         }
-        let mut p = Saop::new(2, Deadline::rounds(5));
+        let mut p = Saop::new(2, Deadline::rounds(5)).unwrap();
         p.step(0, Action::Offer(o(1)));
         assert_eq!(p.step(1, Action::EndNegotiation), Some(&Ending::EndedBy { party: 1 }));
     }

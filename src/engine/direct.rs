@@ -3,18 +3,21 @@
 use std::time::Instant;
 
 use super::SessionSpec;
-use crate::core::session::{SessionResult, SessionRun};
+use crate::core::session::SessionResult;
 use crate::core::strategy::{Strategy, StrategyError};
 
-/// Runs one session to its end on the calling thread.
+/// Runs one session to its end on the calling thread. A spec that cannot
+/// become a session (a strategy per party, a deadline that ends it) or
+/// whose strategies do not build is an error before any party acts.
 pub fn run(spec: &SessionSpec) -> Result<SessionResult, StrategyError> {
     let strategies = spec.build_strategies()?;
-    Ok(run_with(spec, strategies))
+    run_with(spec, strategies)
 }
 
-/// Runs a session with strategies already built (e.g. learned policies).
-pub fn run_with(spec: &SessionSpec, mut strategies: Vec<Box<dyn Strategy>>) -> SessionResult {
-    let mut session = SessionRun::new(spec.domain.clone(), spec.preferences.clone(), spec.deadline, spec.record_trace);
+/// Runs a session with strategies already built (e.g. learned policies),
+/// one per party of `spec` in turn order; `spec.strategies` is not read.
+pub fn run_with(spec: &SessionSpec, mut strategies: Vec<Box<dyn Strategy>>) -> Result<SessionResult, StrategyError> {
+    let mut session = spec.session(strategies.len())?;
     for (strategy, ctx) in strategies.iter_mut().zip(spec.contexts(&session)) {
         strategy.init(&ctx);
     }
@@ -27,11 +30,59 @@ pub fn run_with(spec: &SessionSpec, mut strategies: Vec<Box<dyn Strategy>>) -> S
             strategy.observe(obs);
         }
         let action = strategy.act(&req.turn);
-        session.apply(req.party, action, elapsed());
+        // Nobody watches a direct run: the session's own trace and counts
+        // are all that an applied action feeds, whatever became of it.
+        let _ = session.apply(req.party, action, elapsed());
     }
     let result = session.finish();
     for s in &mut strategies {
         s.finish(&result.ending);
     }
-    result
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::core::domain::{Domain, Issue};
+    use crate::core::protocol::{Deadline, ProtocolError};
+    use crate::core::strategy::StrategySpec;
+    use crate::core::utility::{Preferences, UtilityFunction, ValueFunction};
+
+    fn spec(parties: usize, strategies: usize, deadline: Deadline) -> SessionSpec {
+        let domain = Arc::new(Domain::new("d", vec![Issue::Integer { name: "x".into(), min: 0, max: 9 }]));
+        let prefs = Arc::new(Preferences::new(
+            UtilityFunction::LinearAdditive {
+                weights: vec![1.0],
+                values: vec![ValueFunction::linear_between(0.0, 9.0, 0.0, 1.0)],
+            },
+            0.1,
+        ));
+        SessionSpec::new(
+            0,
+            domain,
+            vec![prefs; parties],
+            vec![StrategySpec::named("boulware"); strategies],
+            deadline,
+            1,
+        )
+    }
+
+    #[test]
+    fn a_spec_that_cannot_be_a_session_is_an_error_not_a_panic() {
+        let r = Deadline::rounds(10);
+        assert_eq!(run(&spec(2, 3, r)).err(), Some(StrategyError::PartyCount { strategies: 3, parties: 2 }));
+        assert_eq!(run(&spec(3, 2, r)).err(), Some(StrategyError::PartyCount { strategies: 2, parties: 3 }));
+        assert_eq!(run(&spec(1, 1, r)).err(), Some(ProtocolError::TooFewParties(1).into()));
+        let endless = Deadline { rounds: None, seconds: Some(f64::NAN) };
+        assert_eq!(run(&spec(2, 2, endless)).err(), Some(ProtocolError::BadDeadline.into()));
+        // Strategies built by the caller are counted too.
+        let built = spec(2, 1, r).build_strategies();
+        assert!(built.is_err());
+        let one = vec![StrategySpec::named("boulware").build().unwrap()];
+        assert_eq!(run_with(&spec(2, 2, r), one).err(), Some(StrategyError::PartyCount { strategies: 1, parties: 2 }));
+        assert!(run(&spec(2, 2, r)).is_ok());
+    }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::core::domain::{Domain, ENUMERATION_LIMIT};
 use crate::core::inverse::{Candidates, OutcomeIndex};
-use crate::core::protocol::Deadline;
+use crate::core::protocol::{Deadline, ProtocolError};
 use crate::core::session::{SessionRun, TraceEntry};
 use crate::core::strategy::{PartyContext, Strategy, StrategyError, StrategySpec};
 use crate::core::utility::Preferences;
@@ -39,8 +39,10 @@ pub struct SessionSpec {
     pub turn_timeout: Duration,
     /// Longest wait for every party to be ready (an external agent joining).
     pub start_timeout: Duration,
-    /// Called with every action the protocol accepts (actor engine), e.g. to
-    /// stream a session to watchers.
+    /// Called with every action that counted (actor engine), e.g. to stream
+    /// a session to watchers: the entries the trace holds (or would, when
+    /// it is off or full), never an action refused or arriving after the
+    /// deadline (see [`crate::core::session::Applied`]).
     pub on_action: Option<ActionHook>,
     /// Longest a session may run, whatever its deadline says (actor
     /// engine): a server's cap, so that slow agents under a round deadline
@@ -81,8 +83,36 @@ impl SessionSpec {
         self
     }
 
+    /// The strategies of [`Self::strategies`], one per party; refuses a
+    /// spec that could not become a session (see [`Self::check`]) before
+    /// building any.
     pub fn build_strategies(&self) -> Result<Vec<Box<dyn Strategy>>, StrategyError> {
+        self.check(self.strategies.len())?;
         self.strategies.iter().map(StrategySpec::build).collect()
+    }
+
+    /// Whether this spec can become a session played by `strategies`
+    /// parties (strategies built elsewhere, or endpoints): one per party,
+    /// and a setup the protocol accepts. Both engines call it before any
+    /// party exists, so a bad spec from a library caller is an error, not
+    /// an index out of bounds mid-session.
+    pub fn check(&self, strategies: usize) -> Result<(), StrategyError> {
+        let parties = self.preferences.len();
+        if strategies != parties {
+            return Err(StrategyError::PartyCount { strategies, parties });
+        }
+        if parties < 2 {
+            return Err(ProtocolError::TooFewParties(parties).into());
+        }
+        self.deadline.check()?;
+        Ok(())
+    }
+
+    /// The session state for this spec, checked against `strategies`
+    /// parties.
+    pub fn session(&self, strategies: usize) -> Result<SessionRun, StrategyError> {
+        self.check(strategies)?;
+        Ok(SessionRun::new(self.domain.clone(), self.preferences.clone(), self.deadline, self.record_trace)?)
     }
 
     /// What each party is told at the start, shared indexes attached.

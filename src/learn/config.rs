@@ -112,6 +112,10 @@ fn held_out_opponents() -> Vec<String> {
     .to_vec()
 }
 
+/// The longest `worker_timeout_s` taken: a year is already "never", and
+/// anything far larger no longer fits a `Duration`.
+const MAX_WORKER_TIMEOUT_S: f64 = 365.0 * 24.0 * 3600.0;
+
 impl TrainConfig {
     /// Reads a config; relative pool paths become relative to its folder.
     pub fn load(path: &Path) -> Result<Self, String> {
@@ -130,6 +134,8 @@ impl TrainConfig {
         Ok(cfg)
     }
 
+    /// Whether the config can run; every consumer (the parameter server,
+    /// the workers) relies on it, so a bad file is an error, not a panic.
     pub fn validate(&self) -> Result<(), String> {
         let bad = |what: &str| Err(format!("training config: {what}"));
         if self.iterations == 0 || self.epochs == 0 || self.episodes == 0 {
@@ -141,8 +147,9 @@ impl TrainConfig {
         if self.workers == 0 {
             return bad("workers must be at least 1");
         }
-        if self.worker_timeout_s.is_nan() || self.worker_timeout_s <= 0.0 {
-            return bad("worker_timeout_s must be positive");
+        // Turned into a `Duration` (and multiplied) by the parameter server.
+        if !(self.worker_timeout_s > 0.0 && self.worker_timeout_s <= MAX_WORKER_TIMEOUT_S) {
+            return bad("worker_timeout_s must be positive and at most a year (31536000)");
         }
         for pool in [&self.pool, &self.eval] {
             if !(0.0..=1.0).contains(&pool.random_share) {

@@ -179,7 +179,7 @@ impl Matchup {
             SessionSpec::new(0, c.domain.clone(), preferences, Vec::new(), Deadline::rounds(c.rounds), self.seed);
         spec.shared_indexes =
             if c.indexes.is_empty() { Vec::new() } else { order.iter().map(|&k| c.indexes[k].clone()).collect() };
-        Ok((direct::run_with(&spec, strategies), pos))
+        Ok((direct::run_with(&spec, strategies).map_err(|e| e.to_string())?, pos))
     }
 
     /// One training episode with the policy sampling its actions.
@@ -229,7 +229,7 @@ mod tests {
     fn episodes_are_reproducible_and_record_decisions() {
         let pool = Pool::load(&PoolConfig::default()).unwrap();
         let spec = PolicySpec::new(8);
-        let mlp = Arc::new(Mlp::new(&spec, &spec.initial_params(1)));
+        let mlp = Arc::new(Mlp::new(&spec, &spec.initial_params(1)).unwrap());
         for seed in 0..20 {
             let a = pool.draw(seed).rollout(mlp.clone()).unwrap();
             let b = pool.draw(seed).rollout(mlp.clone()).unwrap();

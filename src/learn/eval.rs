@@ -56,7 +56,7 @@ impl Candidate {
 pub fn evaluate(policy: Option<(&PolicySpec, &[f32])>, pool: &Pool, episodes: usize) -> Result<Vec<Row>, String> {
     let mut candidates: Vec<(String, Candidate)> = Vec::new();
     if let Some((spec, flat)) = policy {
-        candidates.push(("learned".into(), Candidate::Learned(Arc::new(Mlp::new(spec, flat)))));
+        candidates.push(("learned".into(), Candidate::Learned(Arc::new(Mlp::new(spec, flat)?))));
     }
     for b in BASELINES {
         let s = StrategySpec::parse_cli(b).map_err(|e| e.to_string())?;

@@ -52,7 +52,7 @@ fn load_learned(path: &Path) -> Result<Box<dyn Strategy>, String> {
         Some(m) => m,
         None => {
             let (spec, flat) = model::load(path)?;
-            let m = Arc::new(model::Mlp::new(&spec, &flat));
+            let m = Arc::new(model::Mlp::new(&spec, &flat)?);
             cache.lock().map_err(|_| "model cache poisoned".to_string())?.insert(key, m.clone());
             m
         }

@@ -104,7 +104,7 @@ pub fn save(path: &Path, spec: &PolicySpec, flat: &[f32]) -> Result<PathBuf, Str
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let device = Default::default();
-    let net = params::load::<B, _>(spec.init::<B>(&device), flat, &device);
+    let net = params::load::<B, _>(spec.init::<B>(&device), flat, &device)?;
     let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
     // burn warns on stderr when it replaces a file; replacing is intended.
     let _ = std::fs::remove_file(&record);
@@ -131,10 +131,21 @@ pub fn load(path: &Path) -> Result<(PolicySpec, Vec<f32>), String> {
     }
     let device = Default::default();
     let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-    let net = spec
-        .init::<B>(&device)
+    let fresh = spec.init::<B>(&device);
+    let want = params::shapes::<B, _>(&fresh);
+    let net = fresh
         .load_file(record.with_extension(""), &recorder, &device)
         .map_err(|e| format!("{}: {e}", record.display()))?;
+    // burn takes the record's tensors as they are: a `.json` from another
+    // model (or edited) would pass here and fail every later use.
+    if params::shapes::<B, _>(&net) != want {
+        return Err(format!(
+            "{}: the record does not hold the model {} describes ({} hidden units); save them together",
+            record.display(),
+            json.display(),
+            spec.hidden
+        ));
+    }
     Ok((spec, params::flatten::<B, _>(&net)))
 }
 
@@ -146,8 +157,13 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    pub fn new(spec: &PolicySpec, flat: &[f32]) -> Self {
-        assert_eq!(flat.len(), spec.n_params(), "parameter vector does not match the model");
+    /// The policy `spec` with parameters `flat` (traversal order). They come
+    /// from files and the network, so a vector of another length is an
+    /// error.
+    pub fn new(spec: &PolicySpec, flat: &[f32]) -> Result<Self, String> {
+        if flat.len() != spec.n_params() {
+            return Err(format!("{} parameter values for a model of {}", flat.len(), spec.n_params()));
+        }
         let mut pos = 0;
         let layers = spec
             .layers()
@@ -159,7 +175,7 @@ impl Mlp {
                 (w, b, i, o)
             })
             .collect();
-        Self { layers }
+        Ok(Self { layers })
     }
 
     fn linear(&self, k: usize, x: &[f32], out: &mut Vec<f32>) {
@@ -206,9 +222,9 @@ mod tests {
         let spec = PolicySpec::new(16);
         let flat = spec.initial_params(7);
         let device = Default::default();
-        let net = params::load::<NdArray, _>(spec.init::<NdArray>(&device), &flat, &device);
+        let net = params::load::<NdArray, _>(spec.init::<NdArray>(&device), &flat, &device).unwrap();
         assert_eq!(params::flatten::<NdArray, _>(&net), flat, "round trip through the module");
-        let mlp = Mlp::new(&spec, &flat);
+        let mlp = Mlp::new(&spec, &flat).unwrap();
         let obs: Vec<f32> = (0..OBS_DIM).map(|k| (k as f32 * 0.37).sin()).collect();
         let x = Tensor::<NdArray, 2>::from_data(TensorData::new(obs.clone(), [1, OBS_DIM]), &device);
         let (logits, value) = net.forward(x);
@@ -232,5 +248,32 @@ mod tests {
         assert_eq!(flat, flat2);
         let err = load(&dir.path().join("missing.mpk")).unwrap_err();
         assert!(err.contains("missing.json"), "{err}");
+    }
+
+    #[test]
+    fn parameter_vectors_of_another_length_are_errors() {
+        let spec = PolicySpec::new(4);
+        let mut flat = spec.initial_params(1);
+        flat.pop();
+        assert!(Mlp::new(&spec, &flat).is_err());
+        let device = Default::default();
+        assert!(params::load::<NdArray, _>(spec.init::<NdArray>(&device), &flat, &device).is_err());
+        flat.extend([0.0, 0.0]);
+        assert!(Mlp::new(&spec, &flat).is_err());
+        assert!(params::load::<NdArray, _>(spec.init::<NdArray>(&device), &flat, &device).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        assert!(save(&dir.path().join("p"), &spec, &flat).is_err());
+    }
+
+    #[test]
+    fn a_spec_that_disagrees_with_its_record_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.mpk");
+        save(&path, &PolicySpec::new(8), &PolicySpec::new(8).initial_params(3)).unwrap();
+        // The .json edited (or copied from another model) after the save.
+        let other = serde_json::to_string(&PolicySpec::new(16)).unwrap();
+        std::fs::write(dir.path().join("p.json"), other).unwrap();
+        let err = load(&path).unwrap_err();
+        assert!(err.contains("p.mpk"), "{err}");
     }
 }

@@ -51,11 +51,33 @@ impl<B: Backend> ModuleMapper<B> for Load<'_, B> {
 }
 
 /// The module with its parameters replaced by `data` (traversal order).
-pub fn load<B: Backend, M: Module<B>>(module: M, data: &[f32], device: &B::Device) -> M {
+/// Vectors come from files and from the network (a checkpoint, a remote
+/// parameter server's assignment): one of another length is an error.
+pub fn load<B: Backend, M: Module<B>>(module: M, data: &[f32], device: &B::Device) -> Result<M, String> {
+    let n = module.num_params();
+    if data.len() != n {
+        return Err(format!("{} parameter values for a model of {n}", data.len()));
+    }
     let mut m = Load::<B> { data, pos: 0, device: device.clone() };
-    let out = module.map(&mut m);
-    assert_eq!(m.pos, data.len(), "parameter vector longer than the module");
-    out
+    Ok(module.map(&mut m))
+}
+
+struct Shapes {
+    out: Vec<Vec<usize>>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Shapes {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.out.push(param.val().shape().to_vec());
+    }
+}
+
+/// The shape of every float parameter, in traversal order: what tells a
+/// record loaded from a file apart from the model its spec describes.
+pub fn shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<usize>> {
+    let mut v = Shapes { out: Vec::new() };
+    module.visit(&mut v);
+    v.out
 }
 
 struct Grads<'a, B: AutodiffBackend> {

@@ -74,19 +74,20 @@ impl Batch {
 }
 
 /// Gradient (traversal order) of the mean PPO loss over `batch`, for the
-/// policy with parameters `flat`.
+/// policy with parameters `flat`; refuses parameters that do not fit
+/// `spec` (they come from the parameter server, possibly over the network).
 pub fn gradient<B: AutodiffBackend>(
     spec: &PolicySpec,
     flat: &[f32],
     batch: &Batch,
     cfg: &TrainConfig,
     device: &B::Device,
-) -> (Vec<f32>, LossStats) {
+) -> Result<(Vec<f32>, LossStats), String> {
+    let net = params::load::<B, _>(spec.init::<B>(device), flat, device)?;
     let n = batch.len();
     if n == 0 {
-        return (vec![0.0; flat.len()], LossStats::default());
+        return Ok((vec![0.0; flat.len()], LossStats::default()));
     }
-    let net = params::load::<B, _>(spec.init::<B>(device), flat, device);
     let obs = Tensor::<B, 2>::from_data(TensorData::new(batch.obs.clone(), [n, OBS_DIM]), device);
     let actions = Tensor::<B, 2, Int>::from_data(TensorData::new(batch.actions.clone(), [n, 1]), device);
     let vec1 = |v: &Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v.clone(), [n]), device);
@@ -112,7 +113,7 @@ pub fn gradient<B: AutodiffBackend>(
         entropy: scalar(entropy),
     };
     let grads = loss.backward();
-    (params::gradients::<B, _>(&net, &grads), stats)
+    Ok((params::gradients::<B, _>(&net, &grads), stats))
 }
 
 #[cfg(test)]

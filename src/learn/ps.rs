@@ -146,15 +146,21 @@ pub struct StepReport {
     pub value_loss: f32,
     pub entropy: f32,
     pub grad_norm: f64,
-    /// Wall time from the previous publication to this one.
+    /// Time from the previous publication to this one, on the clock the
+    /// caller passes in.
     pub step_s: f64,
-    /// Of which the parameter server spent averaging and updating.
+    /// Of which the parameter server spent in the call that completed the
+    /// step (averaging and updating). Measured by the actor around the
+    /// call: [`PsCore`] reads no clock and leaves it 0.
     pub ps_s: f64,
     /// Workers dropped during this step.
     pub dropped: Vec<u64>,
 }
 
-/// The parameter server's state machine. Time is passed in.
+/// The parameter server's state machine. Time is passed in as `now`, the
+/// time since an origin the caller picks (the actor: its start; tests:
+/// simulated seconds); it never reads a clock, so the same calls give the
+/// same reports bit for bit.
 #[derive(Debug, Clone)]
 pub struct PsCore {
     cfg: TrainConfig,
@@ -184,17 +190,32 @@ pub const MAX_WORKERS: usize = 1024;
 const MAX_SAMPLES: u64 = 1 << 40;
 
 impl PsCore {
-    pub fn new(cfg: TrainConfig) -> Self {
+    /// A fresh run of `cfg`. Refuses a config that does not validate: the
+    /// core divides by its epochs and turns its timeout into a `Duration`.
+    pub fn new(cfg: TrainConfig) -> Result<Self, String> {
+        cfg.validate()?;
         let spec = PolicySpec::new(cfg.hidden);
         let params = spec.initial_params(cfg.seed);
         let adam = Adam::new(cfg.learning_rate, params.len());
-        Self::from_parts(cfg, params, adam, 0)
+        Ok(Self::from_parts(cfg, params, adam, 0))
     }
 
+    /// A run of `cfg` continued from `ck`; refuses a checkpoint whose
+    /// vectors do not fit the config's model.
     pub fn resume(cfg: TrainConfig, ck: Checkpoint) -> Result<Self, String> {
+        cfg.validate()?;
         let n = PolicySpec::new(cfg.hidden).n_params();
-        if ck.params.len() != n || ck.adam.m.len() != n {
+        if ck.params.len() != n {
             return Err(format!("checkpoint holds {} parameters; this config's model has {n}", ck.params.len()));
+        }
+        // Adam zips its moments with the parameters: a short one would
+        // silently freeze the parameters past its end.
+        if ck.adam.m.len() != n || ck.adam.v.len() != n {
+            return Err(format!(
+                "checkpoint's optimizer state holds {} and {} moments for {n} parameters",
+                ck.adam.m.len(),
+                ck.adam.v.len()
+            ));
         }
         Ok(Self::from_parts(cfg, ck.params, ck.adam, ck.version))
     }
@@ -353,11 +374,13 @@ impl PsCore {
     /// that never came back, so that joins cannot pile up); may complete a
     /// step.
     pub fn tick(&mut self, now: Duration) -> Option<StepReport> {
-        let timeout = Duration::from_secs_f64(self.cfg.worker_timeout_s);
+        // A config that was never validated (a library caller's) must not
+        // panic here: a timeout too large for a Duration is no timeout.
+        let timeout = Duration::try_from_secs_f64(self.cfg.worker_timeout_s).unwrap_or(Duration::MAX);
         let gone: Vec<u64> = self
             .live
             .iter()
-            .filter(|(id, t)| !self.expected.contains_key(id) && now.saturating_sub(**t) > timeout * 4)
+            .filter(|(id, t)| !self.expected.contains_key(id) && now.saturating_sub(**t) > timeout.saturating_mul(4))
             .map(|(&id, _)| id)
             .collect();
         for id in gone {
@@ -386,7 +409,6 @@ impl PsCore {
         if !self.expected.keys().all(|id| self.received.contains_key(id)) {
             return None;
         }
-        let t0 = Instant::now();
         // Sum in shard order, never arrival order: the same inputs give the
         // same bits however the network interleaved them.
         let mut parts: Vec<&GradientMsg> = self.received.values().collect();
@@ -434,7 +456,6 @@ impl PsCore {
         } else {
             self.step_started = now;
         }
-        report.ps_s = t0.elapsed().as_secs_f64();
         Some(report)
     }
 }
@@ -465,6 +486,9 @@ pub struct ParameterServer {
     start: Instant,
     /// Fetches with nothing to hand out yet; answered when state changes.
     parked: Vec<Parked>,
+    /// Steps, checkpoints and the end, to whoever runs the server (the CLI's
+    /// progress, tests). Unbounded but slow: one event per step, checkpoint
+    /// or start, never per message.
     events: mpsc::UnboundedSender<Event>,
     checkpoint_dir: Option<PathBuf>,
     finished: bool,
@@ -477,6 +501,23 @@ impl ParameterServer {
 
     fn now(&self) -> Duration {
         self.start.elapsed()
+    }
+
+    /// Runs `call` on the core with the current time, and stamps a step it
+    /// completes with how long the call took: the core has no clock, so
+    /// the time the server spends on a step is the shell's to measure.
+    fn timed<T>(
+        &mut self,
+        call: impl FnOnce(&mut PsCore, Duration) -> T,
+        step: impl FnOnce(&mut T) -> Option<&mut StepReport>,
+    ) -> T {
+        let t0 = Instant::now();
+        let now = self.now();
+        let mut out = call(&mut self.core, now);
+        if let Some(report) = step(&mut out) {
+            report.ps_s = t0.elapsed().as_secs_f64();
+        }
+        out
     }
 
     /// After any change: report the step, checkpoint, wake parked fetches.
@@ -526,7 +567,7 @@ impl Actor for ParameterServer {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let every = Duration::from_secs_f64((self.core.config().worker_timeout_s / 4.0).clamp(0.01, 1.0));
         ctx.run_interval(every, |ps, _| {
-            let step = ps.core.tick(ps.now());
+            let step = ps.timed(|core, now| core.tick(now), Option::as_mut);
             ps.after(step);
         });
     }
@@ -574,7 +615,8 @@ pub struct Push(pub GradientMsg);
 impl Handler<Push> for ParameterServer {
     type Result = Result<PushAck, PsError>;
     fn handle(&mut self, p: Push, _: &mut Context<Self>) -> Self::Result {
-        let (ack, step) = self.core.push(p.0, self.now())?;
+        let (ack, step) =
+            self.timed(|core, now| core.push(p.0, now), |r| r.as_mut().ok().and_then(|(_, step)| step.as_mut()))?;
         self.after(step);
         Ok(ack)
     }
@@ -611,7 +653,7 @@ mod tests {
 
     #[test]
     fn waits_for_quorum_then_steps_when_all_pushed() {
-        let mut ps = PsCore::new(cfg(2));
+        let mut ps = PsCore::new(cfg(2)).unwrap();
         let a = ps.join(s(0.0)).unwrap();
         assert_eq!(ps.fetch(a, None, s(0.0)), Ok(FetchReply::Wait), "first step waits for two workers");
         let b = ps.join(s(0.0)).unwrap();
@@ -627,7 +669,7 @@ mod tests {
 
     #[test]
     fn silent_workers_are_dropped_and_may_rejoin() {
-        let mut ps = PsCore::new(cfg(2));
+        let mut ps = PsCore::new(cfg(2)).unwrap();
         let a = ps.join(s(0.0)).unwrap();
         let b = ps.join(s(0.0)).unwrap();
         ps.fetch(a, None, s(0.0)).unwrap();
@@ -649,7 +691,7 @@ mod tests {
     fn staleness_bound() {
         let mut c = cfg(1);
         c.staleness = 1;
-        let mut ps = PsCore::new(c.clone());
+        let mut ps = PsCore::new(c.clone()).unwrap();
         let a = ps.join(s(0.0)).unwrap();
         ps.push(grad(&ps, a, 0, 1.0, 1), s(0.0)).unwrap();
         assert_eq!(ps.version(), 1);
@@ -657,7 +699,7 @@ mod tests {
         assert_eq!(ps.push(grad(&ps, a, 0, 1.0, 1), s(0.0)).unwrap().0, PushAck::Accepted);
         assert_eq!(ps.version(), 2);
         assert_eq!(ps.push(grad(&ps, a, 0, 1.0, 1), s(0.0)).unwrap().0, PushAck::Ignored, "two versions old");
-        let mut sync = PsCore::new(cfg(1));
+        let mut sync = PsCore::new(cfg(1)).unwrap();
         let a = sync.join(s(0.0)).unwrap();
         sync.push(grad(&sync, a, 0, 1.0, 1), s(0.0)).unwrap();
         assert_eq!(sync.push(grad(&sync, a, 0, 1.0, 1), s(0.0)).unwrap().0, PushAck::Ignored);
@@ -666,7 +708,7 @@ mod tests {
 
     #[test]
     fn malformed_gradients_are_refused_counted_and_the_step_waits() {
-        let mut ps = PsCore::new(cfg(1));
+        let mut ps = PsCore::new(cfg(1)).unwrap();
         let a = ps.join(s(0.0)).unwrap();
         let n = ps.params().len();
         let before = ps.params().clone();
@@ -694,7 +736,7 @@ mod tests {
 
     #[test]
     fn joins_are_capped_and_workers_that_never_return_are_forgotten() {
-        let mut ps = PsCore::new(cfg(2));
+        let mut ps = PsCore::new(cfg(2)).unwrap();
         for _ in 0..MAX_WORKERS {
             ps.join(s(0.0)).unwrap();
         }
@@ -704,15 +746,51 @@ mod tests {
         assert!(ps.join(s(10.0)).is_ok(), "silent joiners were dropped");
     }
 
+    /// One step of two workers on the simulated clock: joins at 0, pushes
+    /// at 0.1 and 0.25 s.
+    fn two_worker_step() -> StepReport {
+        let mut ps = PsCore::new(cfg(2)).unwrap();
+        let (a, b) = (ps.join(s(0.0)).unwrap(), ps.join(s(0.0)).unwrap());
+        ps.push(grad(&ps, a, 0, 1.0, 10), s(0.1)).unwrap();
+        ps.push(grad(&ps, b, 0, 2.0, 10), s(0.25)).unwrap().1.expect("both in")
+    }
+
+    #[test]
+    fn the_core_reads_no_clock_and_times_steps_on_the_one_passed_in() {
+        let (first, second) = (two_worker_step(), two_worker_step());
+        assert_eq!(first, second, "the same calls give the same report");
+        assert_eq!(first.step_s, 0.25, "from the assignment at 0 s to the last push at 0.25 s");
+        assert_eq!(first.ps_s, 0.0, "the shell measures the server's own time");
+    }
+
+    #[test]
+    fn a_config_or_checkpoint_that_does_not_fit_is_refused() {
+        let mut bad = cfg(1);
+        bad.epochs = 0;
+        assert!(PsCore::new(bad).is_err());
+        let mut huge = cfg(1);
+        huge.worker_timeout_s = 1e300;
+        assert!(PsCore::new(huge).is_err());
+        let ps = PsCore::new(cfg(1)).unwrap();
+        let mut ck = ps.checkpoint();
+        ck.adam.v.pop();
+        let err = PsCore::resume(cfg(1), ck).err().unwrap();
+        assert!(err.contains("moments"), "{err}");
+        let mut ck = ps.checkpoint();
+        ck.params.push(0.0);
+        assert!(PsCore::resume(cfg(1), ck).is_err());
+        assert!(PsCore::resume(cfg(1), ps.checkpoint()).is_ok());
+    }
+
     #[test]
     fn averaging_is_weighted_by_samples() {
         // Two shards with gradients 1 and 4 over 30 and 10 samples average
         // to 1.75, exactly what one worker with that gradient produces.
-        let mut two = PsCore::new(cfg(2));
+        let mut two = PsCore::new(cfg(2)).unwrap();
         let (a, b) = (two.join(s(0.0)).unwrap(), two.join(s(0.0)).unwrap());
         two.push(grad(&two, a, 0, 1.0, 30), s(0.0)).unwrap();
         two.push(grad(&two, b, 0, 4.0, 10), s(0.0)).unwrap();
-        let mut one = PsCore::new(cfg(1));
+        let mut one = PsCore::new(cfg(1)).unwrap();
         let c = one.join(s(0.0)).unwrap();
         one.push(grad(&one, c, 0, 1.75, 40), s(0.0)).unwrap();
         assert_eq!(two.params(), one.params());

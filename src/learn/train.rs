@@ -97,7 +97,7 @@ pub struct Trained {
 /// The parameter server's starting state: fresh, or from `dir`'s checkpoint.
 pub fn initial_core(cfg: TrainConfig, dir: &Path, resume: bool) -> Result<PsCore, String> {
     if !resume {
-        return Ok(PsCore::new(cfg));
+        return PsCore::new(cfg);
     }
     let ck = checkpoint::load(dir)?;
     if ck.version % cfg.epochs != 0 {

@@ -47,7 +47,7 @@ pub fn collect(
     shards: usize,
 ) -> Result<Shard, String> {
     let spec = PolicySpec::new(cfg.hidden);
-    let mlp = Arc::new(Mlp::new(&spec, params));
+    let mlp = Arc::new(Mlp::new(&spec, params)?);
     let mut batch = Batch::default();
     let mut stats = WorkerStats::default();
     for j in (shard..cfg.episodes).step_by(shards.max(1)) {
@@ -90,7 +90,7 @@ impl<B: AutodiffBackend> Worker<B> {
         }
         let data = self.data.as_ref().expect("collected above");
         let spec = PolicySpec::new(self.cfg.hidden);
-        let (grad, loss) = ppo::gradient::<B>(&spec, &a.params, &data.batch, &self.cfg, &self.device);
+        let (grad, loss) = ppo::gradient::<B>(&spec, &a.params, &data.batch, &self.cfg, &self.device)?;
         // Rewards are reported once per iteration, with its first step.
         let mut stats = if fresh { data.stats.clone() } else { WorkerStats::default() };
         stats.loss = loss;

@@ -19,7 +19,7 @@ use super::pb;
 use super::untrusted::{LogBudget, shown};
 use crate::core::protocol::Action;
 use crate::core::session::TraceEntry;
-use crate::engine::actors::{PartyFailed, ToParty};
+use crate::engine::actors::{PartyViolation, ToParty};
 
 /// Round-trip times of turns (YourTurn sent to Act received), for benchmarks.
 #[derive(Debug, Default)]
@@ -45,9 +45,9 @@ pub struct ExternalParty {
     /// The turn the agent owes an answer to.
     pending: Option<(u64, oneshot::Sender<Answer>, Instant)>,
     next_turn: u64,
-    /// Why this party can no longer take part.
-    failed: Option<String>,
-    session: Option<Recipient<PartyFailed>>,
+    /// The violation that ended this party's part, once there is one.
+    violated: Option<String>,
+    session: Option<Recipient<PartyViolation>>,
     latencies: Option<Arc<LatencyLog>>,
 }
 
@@ -71,7 +71,7 @@ impl ExternalParty {
             join_waiter: None,
             pending: None,
             next_turn: 0,
-            failed: None,
+            violated: None,
             session: None,
             latencies,
         }
@@ -87,7 +87,7 @@ impl ExternalParty {
             Err(Gone::Closed) => {}
             Err(Gone::CutOff) => {
                 self.outbound = None;
-                self.fail("the agent did not read its stream (cut off)".into());
+                self.violation("the agent did not read its stream (cut off)".into());
             }
         }
     }
@@ -103,14 +103,14 @@ impl ExternalParty {
 
     /// Ends this party's participation: answers a pending turn with the
     /// reason, or tells the session directly when no turn is pending.
-    fn fail(&mut self, reason: String) {
-        if self.failed.is_some() {
+    fn violation(&mut self, reason: String) {
+        if self.violated.is_some() {
             return;
         }
-        if let Some(suppressed) = FAIL_LOG.allow() {
-            tracing::warn!(session = %self.session_id, party = self.party, reason = %shown(&reason), suppressed, "external party fails");
+        if let Some(suppressed) = VIOLATION_LOG.allow() {
+            tracing::warn!(session = %self.session_id, party = self.party, reason = %shown(&reason), suppressed, "external party committed a violation");
         }
-        self.failed = Some(reason.clone());
+        self.violated = Some(reason.clone());
         let error = self.error(&reason);
         self.send(error);
         match self.pending.take() {
@@ -119,14 +119,14 @@ impl ExternalParty {
             }
             None => {
                 if let Some(s) = &self.session {
-                    s.do_send(PartyFailed { party: self.party, reason });
+                    s.do_send(PartyViolation { party: self.party, reason });
                 }
             }
         }
     }
 }
 
-static FAIL_LOG: LogBudget = LogBudget::new(10);
+static VIOLATION_LOG: LogBudget = LogBudget::new(10);
 
 impl Actor for ExternalParty {
     type Context = Context<Self>;
@@ -153,7 +153,7 @@ impl Handler<ToParty> for ExternalParty {
                 })
             }
             ToParty::Turn(req) => {
-                if let Some(reason) = &self.failed {
+                if let Some(reason) = &self.violated {
                     let reason = reason.clone();
                     return Box::pin(async move { Err(reason) });
                 }
@@ -168,7 +168,7 @@ impl Handler<ToParty> for ExternalParty {
                     done.to_party = self.name.clone();
                     self.send(pb::server_message::Kind::ActionDone(done));
                 }
-                if let Some(reason) = &self.failed {
+                if let Some(reason) = &self.violated {
                     let reason = reason.clone();
                     return Box::pin(async move { Err(reason) });
                 }
@@ -208,7 +208,7 @@ impl Handler<Bind> for ExternalParty {
     type Result = Result<(), String>;
 
     fn handle(&mut self, msg: Bind, _: &mut Context<Self>) -> Self::Result {
-        if self.outbound.is_some() || self.failed.is_some() {
+        if self.outbound.is_some() || self.violated.is_some() {
             return Err("this party has already been joined".into());
         }
         self.outbound = Some(msg.0);
@@ -233,7 +233,7 @@ impl Handler<AgentAct> for ExternalParty {
     type Result = ();
 
     fn handle(&mut self, msg: AgentAct, _: &mut Context<Self>) {
-        if self.failed.is_some() {
+        if self.violated.is_some() {
             return;
         }
         match self.pending.take() {
@@ -244,7 +244,7 @@ impl Handler<AgentAct> for ExternalParty {
                 }
                 let answer = self.decoder.action(msg.action.as_ref());
                 if let Err(reason) = &answer {
-                    self.failed = Some(reason.clone());
+                    self.violated = Some(reason.clone());
                     let error = self.error(reason);
                     self.send(error);
                 }
@@ -252,7 +252,7 @@ impl Handler<AgentAct> for ExternalParty {
             }
             other => {
                 self.pending = other;
-                self.fail(format!("acted out of turn (sent an action for turn {})", msg.turn));
+                self.violation(format!("acted out of turn (sent an action for turn {})", msg.turn));
             }
         }
     }
@@ -268,14 +268,14 @@ impl Handler<Disconnected> for ExternalParty {
 
     fn handle(&mut self, msg: Disconnected, _: &mut Context<Self>) {
         self.outbound = None;
-        self.fail(msg.0);
+        self.violation(msg.0);
     }
 }
 
-/// Where to report failures that happen outside a turn.
+/// Where to report violations that happen outside a turn.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct AttachSession(pub Recipient<PartyFailed>);
+pub struct AttachSession(pub Recipient<PartyViolation>);
 
 impl Handler<AttachSession> for ExternalParty {
     type Result = ();

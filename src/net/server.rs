@@ -315,13 +315,16 @@ impl NegotiationService {
         let externals: Vec<Addr<ExternalParty>> = seats.iter().map(|s| s.addr.clone()).collect();
         // One report per session: the channel cannot grow.
         let (report_tx, report_rx) = mpsc::unbounded_channel::<SessionReport>();
-        let spec_for_actor = spec.clone();
+        // Refused here, before the actor exists; one endpoint per scenario
+        // party makes this unreachable from a checked scenario.
+        let actor =
+            SessionActor::new(&spec, endpoints, report_tx).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let session = SessionActor::start_in_arbiter(&arbiter, move |ctx| {
             let me = ctx.address().recipient();
             for e in &externals {
                 e.do_send(AttachSession(me.clone()));
             }
-            SessionActor::new(&spec_for_actor, endpoints, report_tx)
+            actor
         });
         lock(&self.registry).insert(
             session_id.clone(),

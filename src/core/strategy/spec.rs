@@ -28,6 +28,10 @@ pub fn register_learned_loader(loader: LearnedLoader) {
     let _ = LEARNED_LOADER.set(loader);
 }
 
+/// Why a session's strategies cannot play it. Also what the engines return
+/// for a session that cannot be set up at all (the last two variants):
+/// both are found before any party acts, and the engines' signatures name
+/// this one type.
 #[derive(Debug, Error, PartialEq)]
 pub enum StrategyError {
     #[error("unknown strategy `{0}`; valid strategies: {valid}", valid = STRATEGY_NAMES.join(", "))]
@@ -38,6 +42,13 @@ pub enum StrategyError {
     BadParameter { strategy: String, param: String, problem: String },
     #[error("{0}")]
     Syntax(String),
+    /// Strategies (or party endpoints) and the session's parties differ in
+    /// number: each party needs exactly one.
+    #[error("{strategies} strategies for {parties} parties: a session needs one for each party")]
+    PartyCount { strategies: usize, parties: usize },
+    /// The protocol refuses the session (too few parties, no deadline).
+    #[error(transparent)]
+    Protocol(#[from] crate::core::protocol::ProtocolError),
 }
 
 /// A strategy as configured: a name and its parameters.

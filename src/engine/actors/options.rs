@@ -1,0 +1,18 @@
+//! How [`super::run_sessions`] spreads its work.
+
+/// Options for [`super::run_sessions`].
+#[derive(Debug, Clone, Copy)]
+pub struct ActorRunOptions {
+    /// Sessions in flight at once: what bounds memory (each holds its
+    /// parties' strategies) and the report channel, however many sessions
+    /// are asked for.
+    pub concurrency: usize,
+    /// Arbiters (threads) sessions are spread over.
+    pub arbiters: usize,
+}
+
+impl Default for ActorRunOptions {
+    fn default() -> Self {
+        Self { concurrency: 1024, arbiters: std::thread::available_parallelism().map_or(1, |n| n.get()) }
+    }
+}
