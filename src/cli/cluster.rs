@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::CliError;
-use super::api::{ServeArgs, hosting};
+use super::api::{ServeArgs, announce, hosting, serving_system};
 use crate::net::auth::{Role, Secret};
 use crate::net::client::ClientTls;
 use crate::net::cluster::config::{ClusterConfig, Placement};
 use crate::net::cluster::launcher::LaunchError;
-use crate::net::cluster::node::{self, NodeOptions};
+use crate::net::cluster::node::{self, NodeListeners, NodeOptions};
 
 #[derive(clap::Args)]
 pub struct NodeArgs {
@@ -76,7 +76,44 @@ pub fn node(args: NodeArgs) -> Result<(), CliError> {
         tls,
         drain,
     };
-    node::run(options).map_err(CliError::Failure)
+    serving_system()
+        .block_on(async move {
+            let listeners = NodeListeners::bind(&options).await?;
+            let mut lines = Vec::new();
+            if let Some(m) = &listeners.metrics {
+                lines.push(("metrics on", m.local_addr()?));
+            }
+            lines.push(("listening on", listeners.public.local_addr()?));
+            if let Some(c) = &listeners.cluster {
+                lines.push(("cluster on", c.local_addr()?));
+            }
+            announce(&lines)?;
+            node::run(options, listeners, shutdown_signal()).await
+        })
+        .map_err(CliError::Failure)
+}
+
+/// SIGTERM (how Kubernetes stops a pod) or ctrl-c.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Where a launcher finds its nodes.

@@ -98,9 +98,14 @@ impl PsServe {
     }
 }
 
-/// Serves the parameter server on `listener` until the future is dropped,
+/// Serves the parameter server on `listener` until `shutdown` completes,
 /// behind the same gate and guard as every negotium server.
-pub async fn serve(ps: Addr<ParameterServer>, listener: TcpListener, how: &PsServe) -> Result<(), String> {
+pub async fn serve(
+    ps: Addr<ParameterServer>,
+    listener: TcpListener,
+    how: &PsServe,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), String> {
     let svc = TrainingServer::new(Service { ps })
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
@@ -109,7 +114,7 @@ pub async fn serve(ps: Addr<ParameterServer>, listener: TcpListener, how: &PsSer
         credentials: Credentials { training: how.token.clone(), ..Credentials::default() },
         gate: Gate::new(GateConfig::default()),
     };
-    transport::serve(Routes::new(svc), listener, exposure, std::future::pending()).await.map_err(|e| e.to_string())
+    transport::serve(Routes::new(svc), listener, exposure, shutdown).await.map_err(|e| e.to_string())
 }
 
 /// How a worker reaches its parameter server.
