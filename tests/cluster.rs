@@ -925,7 +925,8 @@ fn a_node_runs_in_process_and_stops_when_its_shutdown_future_completes() {
         let cluster = listeners.cluster.as_ref().unwrap().local_addr().unwrap();
         assert_ne!(public.port(), cluster.port());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let running = tokio::spawn(node::run(options, listeners, async {
+        // On the system's thread, where its session arbiters start.
+        let running = actix::spawn(node::run(options, listeners, async {
             let _ = stopped.await;
         }));
         for addr in [public, cluster] {

@@ -150,12 +150,10 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             use anyhow::Context as _;
             let listener =
                 tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let interrupted = stop_signal(false)?;
             announce(&[("listening on", listener.local_addr()?)])?;
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
             // Sessions' arbiters start here, on the system's thread.
-            server::serve(config, listener, tls, shutdown).await?;
+            server::serve(config, listener, tls, interrupted).await?;
             Ok(())
         })
         .map_err(CliError::Failure)
@@ -167,6 +165,40 @@ pub(super) fn serving_system() -> actix::SystemRunner {
     actix::System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime")
     })
+}
+
+/// Resolves on ctrl-c (and with `terminate`, on SIGTERM: how Kubernetes
+/// stops a pod). The handlers are installed by this call, not when the
+/// future is first polled: a script that signals as soon as it reads the
+/// announcement stops the server rather than killing it.
+pub(super) fn stop_signal(terminate: bool) -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut term = if terminate { Some(signal(SignalKind::terminate())?) } else { None };
+        Ok(async move {
+            let term = async {
+                match &mut term {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = terminate;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }
 
 /// Prints where a server listens, `WHAT ADDR` a line, flushed at once:

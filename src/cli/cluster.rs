@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::CliError;
-use super::api::{ServeArgs, announce, hosting, serving_system};
+use super::api::{ServeArgs, announce, hosting, serving_system, stop_signal};
 use crate::net::auth::{Role, Secret};
 use crate::net::client::ClientTls;
 use crate::net::cluster::config::{ClusterConfig, Placement};
@@ -79,6 +79,7 @@ pub fn node(args: NodeArgs) -> Result<(), CliError> {
     serving_system()
         .block_on(async move {
             let listeners = NodeListeners::bind(&options).await?;
+            let stopped = stop_signal(true)?;
             let mut lines = Vec::new();
             if let Some(m) = &listeners.metrics {
                 lines.push(("metrics on", m.local_addr()?));
@@ -88,32 +89,9 @@ pub fn node(args: NodeArgs) -> Result<(), CliError> {
                 lines.push(("cluster on", c.local_addr()?));
             }
             announce(&lines)?;
-            node::run(options, listeners, shutdown_signal()).await
+            node::run(options, listeners, stopped).await
         })
         .map_err(CliError::Failure)
-}
-
-/// SIGTERM (how Kubernetes stops a pod) or ctrl-c.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// Where a launcher finds its nodes.
