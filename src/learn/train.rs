@@ -231,8 +231,14 @@ impl PsLink for Vanish<'_> {
     }
 }
 
-/// `negotium worker --ps ADDR`: connects and works until done.
-pub fn remote_worker(addr: &str, device: Device, dial: &remote::PsDial) -> Result<WorkerSummary, String> {
-    let mut link = remote::RemoteLink::connect(addr, &device.to_string(), dial)?;
+/// `negotium worker --ps ADDR`: connects and works until done, its calls
+/// driven by `rt` (see [`remote::RemoteLink`]).
+pub fn remote_worker(
+    addr: &str,
+    device: Device,
+    dial: &remote::PsDial,
+    rt: tokio::runtime::Handle,
+) -> Result<WorkerSummary, String> {
+    let mut link = remote::RemoteLink::connect(addr, &device.to_string(), dial, rt)?;
     run_worker(&mut link, device, None)
 }
