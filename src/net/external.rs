@@ -6,6 +6,11 @@
 //! where an agent's misbehaviour becomes a protocol violation: an `Act` for
 //! no pending turn (acting out of turn), an action that does not parse
 //! against the domain, a dropped stream. Silence is timed out by the session.
+//!
+//! Its life: waiting for the agent to join, then joined (one stream, at
+//! most one turn pending), then, if the agent misbehaves or leaves, failed
+//! for the rest of the session; the session's `Finish` stops it from any
+//! of these.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +29,7 @@ use crate::engine::actors::{PartyFailed, ToParty};
 /// Round-trip times of turns (YourTurn sent to Act received), for benchmarks.
 #[derive(Debug, Default)]
 pub struct LatencyLog {
+    /// Pushed to by every party's endpoint, on whichever arbiter it lives.
     pub micros: Mutex<Vec<u32>>,
 }
 
@@ -32,6 +38,8 @@ type Answer = Result<Option<Action>, String>;
 /// A turn sent to the agent and not answered yet.
 struct Pending {
     turn: u64,
+    /// Completes the session's `Turn` request: the agent's action, or why
+    /// the party failed.
     answer: oneshot::Sender<Answer>,
     sent: Instant,
 }
@@ -340,5 +348,90 @@ impl Handler<AttachSession> for ExternalParty {
 
     fn handle(&mut self, msg: AttachSession, _: &mut Context<Self>) {
         self.session = Some(msg.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt;
+
+    use super::*;
+    use crate::core::scenario::Scenario;
+    use crate::core::session::TurnRequest;
+    use crate::core::strategy::{PartyContext, Turn};
+    use crate::net::outbound::OutboundStream;
+
+    const SCENARIO: &str = r#"
+name = "pair"
+[protocol]
+rounds = 10
+[[issues]]
+name = "price"
+type = "integer"
+min = 0
+max = 9
+[[parties]]
+name = "a"
+strategy = "boulware"
+weights = { price = 1.0 }
+values.price = { linear = [1.0, 0.0] }
+[[parties]]
+name = "b"
+external = true
+weights = { price = 1.0 }
+values.price = { linear = [0.0, 1.0] }
+"#;
+
+    fn turn() -> ToParty {
+        ToParty::Turn(TurnRequest {
+            party: 1,
+            observations: Vec::new(),
+            turn: Turn { round: 0, time: 0.0, standing: None },
+        })
+    }
+
+    async fn next(stream: &mut OutboundStream) -> pb::server_message::Kind {
+        let m = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("a message in time");
+        m.expect("the stream is open").expect("a message, not a status").kind.expect("content")
+    }
+
+    /// Waiting, then joined once, then failed for good: a second join is
+    /// refused, an Act for another turn answers the pending one with the
+    /// violation, and every later turn gets the same reason.
+    #[test]
+    fn a_party_is_joined_once_and_stays_failed() {
+        actix::System::new().block_on(async {
+            let sc = Scenario::parse(SCENARIO, "pair.toml").unwrap();
+            let settings = pb::SessionSettings { party: "b".into(), ..Default::default() };
+            let decoder = Arc::new(Decoder::new(sc.domain.clone()));
+            let party = ExternalParty::new("s".into(), 1, decoder, settings, Duration::from_secs(5), None).start();
+            let context = PartyContext {
+                domain: sc.domain.clone(),
+                preferences: sc.preferences()[1].clone(),
+                party: 1,
+                n_parties: 2,
+                deadline: sc.deadline,
+                seed: 0,
+                index: None,
+            };
+            // The session starts before the agent joins; Start waits for it.
+            let started = party.send(ToParty::Start(context));
+            let (out, mut stream) = crate::net::outbound::channel();
+            assert_eq!(party.send(Bind(out.clone())).await.unwrap(), Ok(()));
+            assert!(matches!(next(&mut stream).await, pb::server_message::Kind::Settings(_)));
+            assert!(matches!(started.await.unwrap(), Ok(None)));
+            let again = party.send(Bind(out)).await.unwrap();
+            assert_eq!(again, Err("this party has already been joined".to_string()));
+
+            let answer = party.send(turn());
+            let pb::server_message::Kind::YourTurn(t) = next(&mut stream).await else { panic!("no YourTurn") };
+            assert_eq!((t.turn, t.party.as_str()), (0, "b"));
+            party.do_send(AgentAct { turn: 7, action: None });
+            let reason = answer.await.unwrap().unwrap_err();
+            assert!(reason.contains("acted out of turn") && reason.contains("turn 7"), "{reason}");
+            let pb::server_message::Kind::Error(e) = next(&mut stream).await else { panic!("no Error") };
+            assert_eq!((e.code.as_str(), e.message.as_str()), ("violation", reason.as_str()));
+            assert_eq!(party.send(turn()).await.unwrap().unwrap_err(), reason);
+        });
     }
 }

@@ -28,7 +28,10 @@ type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'sta
 /// that falls [`WATCH_BUFFER`] events behind is cut off with a status
 /// rather than buffered.
 struct WatchStream {
+    /// This watcher's receiver of the session's broadcast; it lags on its
+    /// own, without slowing the session or the other watchers.
     inner: BroadcastStream<pb::SessionEvent>,
+    /// The result (or the cut-off status) went out: nothing follows.
     done: bool,
 }
 
