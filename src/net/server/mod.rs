@@ -62,10 +62,10 @@ pub struct Census {
 }
 
 /// The service behind `negotium serve`.
-#[derive(Clone)]
 ///
 /// Cheap to clone: tonic clones it per connection, every spawned task
 /// holds one; the fields are the shared state all of them see.
+#[derive(Clone)]
 pub struct NegotiationService {
     /// Read by every handler, never changed after start.
     config: Arc<ServerConfig>,
@@ -73,8 +73,8 @@ pub struct NegotiationService {
     /// queue: handlers, agent streams and result tasks all meet here. A
     /// plain mutex: no one holds it across an `.await`.
     registry: Arc<Mutex<Registry>>,
-    /// The threads sessions live on, shared with [`Hosting`] (which stops
-    /// them).
+    /// Handles to the threads sessions live on; [`Hosting`] owns the
+    /// threads and stops them.
     arbiters: Arc<Vec<ArbiterHandle>>,
     /// Round robin over `arbiters`: spreads sessions without a lock.
     next_arbiter: Arc<AtomicUsize>,
