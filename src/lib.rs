@@ -1,26 +1,34 @@
 //! negotium: automated negotiation at scale.
 //!
-//! Layers, dependencies pointing down only:
+//! Layers, top to bottom; a module uses only those below it:
 //!
-//! - [`cli`] — the `negotium` commands; the only place that prints for people.
+//! - [`cli`] — the `negotium` commands: parse arguments, build the runtime,
+//!   bind ports, wait for signals, print for people, map errors to exit
+//!   codes. The binary's, not an API (public only for `main`).
 //! - [`learn`] — learned bidding policies: RL environment, burn model,
-//!   PPO, parameter server and training workers (local or over gRPC).
-//! - [`net`] — the public gRPC API (`proto/negotium/v1`): `negotium serve`,
-//!   external agents, a Rust client, multi-node runs ([`net::cluster`]), and
-//!   the one door every server sits behind (credentials, connection and
-//!   stream bounds: [`net::transport`]).
+//!   PPO, parameter server and training workers (local threads, or over
+//!   gRPC through [`net`]).
 //! - [`tournament`] — strategies × scenarios × repetitions with role
-//!   rotation, resumable, on the direct engine.
+//!   rotation, resumable; on the direct engine, or spread over nodes by
+//!   the cluster launcher ([`net::cluster::launcher`]).
+//! - [`net`] — the public gRPC API (`proto/negotium/v1`): the server that
+//!   hosts sessions for external agents ([`net::server`]), a Rust client,
+//!   multi-node runs (`negotium node` and the launcher, [`net::cluster`]),
+//!   and the one door every server sits behind (credentials, connection
+//!   and stream bounds: [`net::transport`]). Servers take bound listeners
+//!   and a shutdown future, so tests start them in-process on port 0.
 //! - [`engine`] — runs sessions: a direct loop for batch work, actix actors
 //!   for sessions whose parties may live anywhere.
 //! - [`import`] — scenarios from Genius XML and GeniusWeb JSON folders (and
-//!   our TOML), for every command that takes a scenario.
-//! - [`core`] — pure negotiation logic: domains ([`core::domain`]), utility
-//!   functions ([`core::utility`]), the SAOP protocol ([`core::protocol`]),
-//!   strategies ([`core::strategy`]), sessions ([`core::session`]), analysis
-//!   ([`core::analysis`]), scenario files ([`core::scenario`]), what a
-//!   scenario may cost ([`core::limits`]), result records
-//!   ([`core::record`]) and the reference workload ([`core::workload`]).
+//!   our TOML), for every command that takes a scenario; beside the engine,
+//!   on [`core`] alone.
+//! - [`core`] — pure negotiation logic, no I/O: domains ([`core::domain`]),
+//!   utility functions ([`core::utility`]), the SAOP protocol
+//!   ([`core::protocol`]), strategies ([`core::strategy`]), sessions
+//!   ([`core::session`]), analysis ([`core::analysis`]), scenario files
+//!   ([`core::scenario`]), what a scenario may cost ([`core::limits`]),
+//!   result records ([`core::record`]) and the reference workload
+//!   ([`core::workload`]).
 
 pub mod cli;
 pub mod core;

@@ -4,16 +4,14 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Node, within};
+use common::{Node, eventually, result_of, within};
 use negotium::core::scenario::Scenario;
 use negotium::core::strategy::StrategySpec;
 use negotium::engine::{SessionSpec, direct};
 use negotium::net::auth::{Credentials, Secret};
 use negotium::net::client::{Seat, connect, management, play};
 use negotium::net::pb;
-use negotium::net::server::{ServerConfig, TlsFiles};
+use negotium::net::server::{Hosting, ServerConfig, TlsFiles};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 const SCENARIO: &str = r#"
@@ -119,6 +117,39 @@ async fn a_rust_agent_gets_the_same_results_as_a_local_run() {
     assert!(listed.sessions.iter().all(|s| s.state == "finished"));
 }
 
+/// The server as a library: its caller binds port 0, owns the runtime and
+/// says when to stop. Once told, it returns, and takes its port with it.
+#[test]
+fn an_in_process_server_on_port_0_stops_when_its_shutdown_future_completes() {
+    let system = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    });
+    system.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hosting = Hosting::start(ServerConfig::default());
+        let service = hosting.service.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(hosting.serve(listener, None, None, async {
+            let _ = stopped.await;
+        }));
+        let channel = connect(&format!("http://{addr}"), None).await.unwrap();
+        let mut admin = management(channel.clone(), None);
+        let r = admin.create_session(create_request(3)).await.unwrap().into_inner();
+        let seat =
+            Seat::new(&r.session_id, "seller", &r.tokens[0].token, StrategySpec::named("linear").build().unwrap());
+        let results = within("play", play(channel, vec![seat])).await.unwrap();
+        assert_eq!(results[0].ended_by, local(3, "linear").ending.label());
+        assert_eq!(service.census().running, 0, "the result is stored before the agent hears of it");
+        eventually(10, "the agent stream to close", || service.census().agent_streams == 0).await;
+        drop(admin);
+        assert!(!server.is_finished(), "the server stopped before it was told to");
+        stop.send(()).unwrap();
+        within("the server to stop", server).await.expect("the server task").expect("a clean stop");
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the port still accepts connections");
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchers_see_every_action_then_the_result() {
     let node = Node::start(ServerConfig::default(), None);
@@ -150,18 +181,7 @@ async fn an_agent_that_never_joins_times_out_as_a_violation() {
     let mut req = create_request(1);
     req.join_timeout_seconds = 0.3;
     let r = admin.create_session(req).await.unwrap().into_inner();
-    let result = within("result", async {
-        loop {
-            match admin.get_result(pb::GetResultRequest { session_id: r.session_id.clone() }).await {
-                Ok(res) => break res.into_inner(),
-                Err(s) if s.code() == tonic::Code::FailedPrecondition => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
-                }
-                Err(s) => panic!("{s}"),
-            }
-        }
-    })
-    .await;
+    let result = result_of(&mut admin, &r.session_id).await;
     assert_eq!(result.ended_by, "violation");
     let v = result.violation.unwrap();
     assert_eq!(v.party, 1);

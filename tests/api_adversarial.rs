@@ -458,22 +458,26 @@ impl Env {
         Ok(Hosted { id, token, text, seed, shape, reservations: reservations(j), watch })
     }
 
-    /// The result of a session, polling `GetResult` until it has finished.
+    /// The result of a session once it has finished: its watch stream ends
+    /// with it (a watcher cut off for falling behind watches again).
     async fn result(&self, id: &str) -> Result<pb::SessionResult> {
-        let deadline = Instant::now() + STEP;
         let mut m = self.management();
-        loop {
-            let call = timeout(STEP, m.get_result(pb::GetResultRequest { session_id: id.into() }))
-                .await
-                .context("GetResult timed out")?;
-            match call {
-                Ok(r) => return Ok(r.into_inner()),
-                Err(s) if s.code() == tonic::Code::FailedPrecondition => {}
-                Err(s) => bail!("GetResult {id}: {s}"),
+        let finished = async {
+            loop {
+                let request = pb::WatchSessionRequest { session_id: id.into() };
+                let mut events =
+                    m.watch_session(request).await.with_context(|| format!("WatchSession {id}"))?.into_inner();
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok(pb::SessionEvent { kind: Some(pb::session_event::Kind::Finished(r)) }) => return Ok(r),
+                        Ok(_) => {}
+                        Err(s) if s.code() == tonic::Code::ResourceExhausted => break,
+                        Err(s) => bail!("WatchSession {id}: {s}"),
+                    }
+                }
             }
-            ensure!(Instant::now() < deadline, "session {id} has not finished within {STEP:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        };
+        timeout(STEP, finished).await.with_context(|| format!("session {id} has not finished within {STEP:?}"))?
     }
 
     /// Checks that a session ended without agreement (`ended_by`, and for a

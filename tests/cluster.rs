@@ -895,3 +895,47 @@ impl Drop for Netns {
         }
     }
 }
+
+/// A node as a library: its caller binds the ports (0: any) and owns the
+/// runtime, and a future, not a signal, tells it to drain and stop.
+#[test]
+fn a_node_runs_in_process_and_stops_when_its_shutdown_future_completes() {
+    use negotium::net::client::{connect, management};
+    use negotium::net::cluster::node::{self, NodeListeners, NodeOptions};
+    use negotium::net::pb;
+    use negotium::net::server::ServerConfig;
+
+    let system = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    });
+    system.block_on(async {
+        let any = "127.0.0.1:0".parse().unwrap();
+        let options = NodeOptions {
+            listen: any,
+            cluster_listen: Some(any),
+            advertise: String::new(),
+            metrics: None,
+            config: ServerConfig::default(),
+            tls: None,
+            peer_tls: None,
+            drain: Duration::from_secs(5),
+        };
+        let listeners = NodeListeners::bind(&options).await.unwrap();
+        let public = listeners.public.local_addr().unwrap();
+        let cluster = listeners.cluster.as_ref().unwrap().local_addr().unwrap();
+        assert_ne!(public.port(), cluster.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // On the system's thread, where its session arbiters start.
+        let running = actix::spawn(node::run(options, listeners, async {
+            let _ = stopped.await;
+        }));
+        for addr in [public, cluster] {
+            let channel = connect(&format!("http://{addr}"), None).await.unwrap();
+            management(channel, None).list_sessions(pb::ListSessionsRequest::default()).await.unwrap();
+        }
+        assert!(!running.is_finished(), "the node stopped before it was told to");
+        stop.send(()).unwrap();
+        let ran = tokio::time::timeout(Duration::from_secs(10), running).await.expect("stopped within 10 s");
+        ran.expect("the node's task").expect("a clean stop");
+    });
+}

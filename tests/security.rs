@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::{Node, w1_scenario, wide_scenario, within, within_secs};
+use common::{Admin, Node, eventually, result_of, w1_scenario, wide_scenario, within, within_secs};
 use negotium::core::scenario::Scenario;
 use negotium::core::strategy::StrategySpec;
 use negotium::engine::{SessionSpec, direct};
@@ -27,29 +27,12 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::Code;
 use tonic::transport::Channel;
 
-type Admin =
-    NegotiationClient<tonic::service::interceptor::InterceptedService<Channel, negotium::net::client::AdminToken>>;
-
 async fn admin(node: &Node, token: Option<&str>) -> Admin {
     management(connect(&node.url("http"), None).await.unwrap(), token.map(String::from))
 }
 
 fn create(text: String, join_timeout: f64) -> pb::CreateSessionRequest {
     pb::CreateSessionRequest { scenario_toml: text, seed: 0, has_seed: false, join_timeout_seconds: join_timeout }
-}
-
-/// Polls until the session's result is there.
-async fn result_of(admin: &mut Admin, id: &str) -> pb::SessionResult {
-    within_secs(60, "the result", async {
-        loop {
-            match admin.get_result(pb::GetResultRequest { session_id: id.into() }).await {
-                Ok(r) => break r.into_inner(),
-                Err(s) if s.code() == Code::FailedPrecondition => tokio::time::sleep(Duration::from_millis(20)).await,
-                Err(s) => panic!("{s}"),
-            }
-        }
-    })
-    .await
 }
 
 /// An agent stream written by hand: what it sends, what it gets.
@@ -171,9 +154,9 @@ async fn a_stream_that_does_not_read_its_errors_is_cut_off() {
     for turn in 0..5_000 {
         s.act(&id, turn, "");
     }
-    // The server has answered what it could and cut the stream off; reading
-    // now shows a bounded backlog, then the status.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The server answers what it can, cuts the stream off and ends it;
+    // reading after that shows a bounded backlog, then the status.
+    eventually(10, "the stream cut off", || node.service.census().agent_streams == 0).await;
     let (got, end) = s.drain().await;
     let end = end.expect("the stream ends with a status");
     assert_eq!(end.code(), Code::ResourceExhausted, "{end}");
@@ -374,12 +357,19 @@ fn connections_that_make_no_call_are_closed_and_capped_per_address() {
     assert_eq!(fifth.read(&mut buf).unwrap_or(0), 0);
     assert!(started.elapsed() < Duration::from_millis(250), "refused before the first-call timeout");
     drop(held);
-    // Once they are gone, honest clients are served again.
-    std::thread::sleep(Duration::from_millis(400));
+    // Once the server has seen them go, honest clients are served again.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        admin(&node, None).await.list_sessions(pb::ListSessionsRequest::default()).await.unwrap();
-    });
+    rt.block_on(within_secs(10, "a call once the slots are free", async {
+        loop {
+            if let Ok(channel) = connect(&node.url("http"), None).await
+                && management(channel, None).list_sessions(pb::ListSessionsRequest::default()).await.is_ok()
+            {
+                break;
+            }
+            // A refused connection fails at once: pace the retries.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

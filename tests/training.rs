@@ -141,14 +141,16 @@ fn remote_workers_train_over_grpc_with_the_token_and_bad_gradients_are_refused()
         })
     });
     let addr = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("server listening").to_string();
+    // The workers' calls run here, as `negotium worker` runs them.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     // Without the token nothing is taken, not even a join.
-    let mut anonymous = RemoteLink::connect(&addr, "cpu", &PsDial::default()).unwrap();
+    let mut anonymous = RemoteLink::connect(&addr, "cpu", &PsDial::default(), rt.handle().clone()).unwrap();
     let err = anonymous.join().unwrap_err();
     assert!(err.to_string().contains("training token"), "{err}");
     let dial = PsDial { tls: None, token: Secret::new("train-secret") };
     // A worker with the token whose gradient is malformed: refused with
     // the reason (a `zip` once truncated it into the average).
-    let mut rogue = RemoteLink::connect(&addr, "cpu", &dial).unwrap();
+    let mut rogue = RemoteLink::connect(&addr, "cpu", &dial, rt.handle().clone()).unwrap();
     let (id, _) = rogue.join().unwrap();
     let bad = Msg { worker: id, version: 0, grad: vec![f32::NAN; 3], samples: 10, stats: WorkerStats::default() };
     match rogue.push(bad) {
@@ -157,8 +159,8 @@ fn remote_workers_train_over_grpc_with_the_token_and_bad_gradients_are_refused()
     }
     let workers: Vec<_> = (0..2)
         .map(|_| {
-            let (addr, dial) = (addr.clone(), dial.clone());
-            std::thread::spawn(move || train::remote_worker(&addr, Device::Cpu, &dial))
+            let (addr, dial, rt) = (addr.clone(), dial.clone(), rt.handle().clone());
+            std::thread::spawn(move || train::remote_worker(&addr, Device::Cpu, &dial, rt))
         })
         .collect();
     for w in workers {

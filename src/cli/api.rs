@@ -14,7 +14,7 @@ use crate::net::auth::{Credentials, Role, Secret};
 use crate::net::client::{ClientError, ClientTls, Seat, connect, management, play};
 use crate::net::gate::{GateConfig, raise_fd_limit};
 use crate::net::pb;
-use crate::net::server::{ServerConfig, TlsFiles, run_node};
+use crate::net::server::{self, ServerConfig, TlsFiles};
 
 /// TLS for a server: certificate, key, and optionally the CA whose client
 /// certificates it requires (mutual TLS). Shared by serve, node and ps.
@@ -145,7 +145,71 @@ fn read(path: &PathBuf) -> Result<String, CliError> {
 
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let (listen, config, tls) = hosting(args, None, &[Role::Admin])?;
-    run_node(listen, config, tls).map_err(CliError::Failure)
+    serving_system()
+        .block_on(async move {
+            use anyhow::Context as _;
+            let listener =
+                tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let interrupted = stop_signal(false)?;
+            announce(&[("listening on", listener.local_addr()?)])?;
+            // Sessions' arbiters start here, on the system's thread.
+            server::serve(config, listener, tls, interrupted).await?;
+            Ok(())
+        })
+        .map_err(CliError::Failure)
+}
+
+/// The runtime `serve` and `node` run in: an actix system (sessions are
+/// actors) on a multi-threaded tokio runtime (tonic's handlers).
+pub(super) fn serving_system() -> actix::SystemRunner {
+    actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime")
+    })
+}
+
+/// Resolves on ctrl-c (and with `terminate`, on SIGTERM: how Kubernetes
+/// stops a pod). The handlers are installed by this call, not when the
+/// future is first polled: a script that signals as soon as it reads the
+/// announcement stops the server rather than killing it.
+pub(super) fn stop_signal(terminate: bool) -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut term = if terminate { Some(signal(SignalKind::terminate())?) } else { None };
+        Ok(async move {
+            let term = async {
+                match &mut term {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = terminate;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
+/// Prints where a server listens, `WHAT ADDR` a line, flushed at once:
+/// scripts and tests wait for these lines before they dial.
+pub(super) fn announce(lines: &[(&str, SocketAddr)]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for (what, addr) in lines {
+        writeln!(out, "{what} {addr}")?;
+    }
+    out.flush()
 }
 
 /// The listen address, limits, credentials and TLS material that `serve`

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::CliError;
-use super::api::{ServeArgs, hosting};
+use super::api::{ServeArgs, announce, hosting, serving_system, stop_signal};
 use crate::net::auth::{Role, Secret};
 use crate::net::client::ClientTls;
 use crate::net::cluster::config::{ClusterConfig, Placement};
 use crate::net::cluster::launcher::LaunchError;
-use crate::net::cluster::node::{self, NodeOptions};
+use crate::net::cluster::node::{self, NodeListeners, NodeOptions};
 
 #[derive(clap::Args)]
 pub struct NodeArgs {
@@ -76,7 +76,22 @@ pub fn node(args: NodeArgs) -> Result<(), CliError> {
         tls,
         drain,
     };
-    node::run(options).map_err(CliError::Failure)
+    serving_system()
+        .block_on(async move {
+            let listeners = NodeListeners::bind(&options).await?;
+            let stopped = stop_signal(true)?;
+            let mut lines = Vec::new();
+            if let Some(m) = &listeners.metrics {
+                lines.push(("metrics on", m.local_addr()?));
+            }
+            lines.push(("listening on", listeners.public.local_addr()?));
+            if let Some(c) = &listeners.cluster {
+                lines.push(("cluster on", c.local_addr()?));
+            }
+            announce(&lines)?;
+            node::run(options, listeners, stopped).await
+        })
+        .map_err(CliError::Failure)
 }
 
 /// Where a launcher finds its nodes.

@@ -256,7 +256,13 @@ pub fn worker(args: WorkerArgs) -> Result<(), CliError> {
     let device: Device = args.device.parse().map_err(CliError::Input)?;
     crate::learn::device::check(device).map_err(CliError::Input)?;
     let dial = PsDial { tls: args.tls.read()?, token: args.token.and_then(Secret::new) };
-    let summary = train::remote_worker(&args.ps, device, &dial).map_err(super::failure)?;
+    // One thread runs the connection; this one computes and blocks on calls.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| super::failure(format!("cannot start a runtime: {e}")))?;
+    let summary = train::remote_worker(&args.ps, device, &dial, rt.handle().clone()).map_err(super::failure)?;
     outln!("worker done: {} steps, {} rejoins", summary.steps, summary.rejoins);
     Ok(())
 }

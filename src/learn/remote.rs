@@ -98,9 +98,14 @@ impl PsServe {
     }
 }
 
-/// Serves the parameter server on `listener` until the future is dropped,
+/// Serves the parameter server on `listener` until `shutdown` completes,
 /// behind the same gate and guard as every negotium server.
-pub async fn serve(ps: Addr<ParameterServer>, listener: TcpListener, how: &PsServe) -> Result<(), String> {
+pub async fn serve(
+    ps: Addr<ParameterServer>,
+    listener: TcpListener,
+    how: &PsServe,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), String> {
     let svc = TrainingServer::new(Service { ps })
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
@@ -109,7 +114,7 @@ pub async fn serve(ps: Addr<ParameterServer>, listener: TcpListener, how: &PsSer
         credentials: Credentials { training: how.token.clone(), ..Credentials::default() },
         gate: Gate::new(GateConfig::default()),
     };
-    transport::serve(Routes::new(svc), listener, exposure, std::future::pending()).await.map_err(|e| e.to_string())
+    transport::serve(Routes::new(svc), listener, exposure, shutdown).await.map_err(|e| e.to_string())
 }
 
 /// How a worker reaches its parameter server.
@@ -119,17 +124,19 @@ pub struct PsDial {
     pub token: Option<Secret>,
 }
 
-/// A worker's connection to a remote parameter server; blocking calls on a
-/// runtime of its own (the worker thread does CPU work in between).
+/// A worker's connection to a remote parameter server: blocking calls (the
+/// worker thread does CPU work in between) on its caller's runtime.
 pub struct RemoteLink {
-    rt: tokio::runtime::Runtime,
+    /// Drives the calls; a multi-threaded runtime's, whose own threads run
+    /// the connection while a worker thread blocks on a call.
+    rt: tokio::runtime::Handle,
     client: TrainingClient<InterceptedService<Channel, AdminToken>>,
     device: String,
 }
 
 impl RemoteLink {
-    pub fn connect(addr: &str, device: &str, dial: &PsDial) -> Result<Self, String> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    /// Call from a thread outside `rt` (blocking inside it would stall it).
+    pub fn connect(addr: &str, device: &str, dial: &PsDial, rt: tokio::runtime::Handle) -> Result<Self, String> {
         let bare = addr.split_once("://").map_or(addr, |(_, rest)| rest);
         let url = ClientTls::url(dial.tls.as_ref(), bare);
         let channel = rt

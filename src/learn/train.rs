@@ -145,12 +145,17 @@ pub fn run(mut cfg: TrainConfig, opts: &LocalRun, mut on_event: impl FnMut(&Even
         // per parameter-server step, which waits for the workers' compute.
         let (tx, mut rx) = mpsc::unbounded_channel();
         let addr = ParameterServer::new(core, tx, Some(out.clone())).start();
+        // Dropped when training is over: the RPC server stops taking calls.
+        let (_stop_serving, stopped) = tokio::sync::oneshot::channel::<()>();
         if let Some(how) = &opts.serve {
             let (listener, bound) = remote::bind(how).await?;
             tracing::info!(%bound, "parameter server listening");
             let (ps, how) = (addr.clone(), how.clone());
             tokio::spawn(async move {
-                if let Err(e) = remote::serve(ps, listener, &how).await {
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = remote::serve(ps, listener, &how, shutdown).await {
                     tracing::error!("parameter server RPCs: {e}");
                 }
             });
@@ -226,8 +231,14 @@ impl PsLink for Vanish<'_> {
     }
 }
 
-/// `negotium worker --ps ADDR`: connects and works until done.
-pub fn remote_worker(addr: &str, device: Device, dial: &remote::PsDial) -> Result<WorkerSummary, String> {
-    let mut link = remote::RemoteLink::connect(addr, &device.to_string(), dial)?;
+/// `negotium worker --ps ADDR`: connects and works until done, its calls
+/// driven by `rt` (see [`remote::RemoteLink`]).
+pub fn remote_worker(
+    addr: &str,
+    device: Device,
+    dial: &remote::PsDial,
+    rt: tokio::runtime::Handle,
+) -> Result<WorkerSummary, String> {
+    let mut link = remote::RemoteLink::connect(addr, &device.to_string(), dial, rt)?;
     run_worker(&mut link, device, None)
 }

@@ -3,10 +3,10 @@
 //! - [`pb`] — code generated from the proto files.
 //! - [`convert`] — core types to and from their wire form, with every value
 //!   an agent sends checked against the domain.
-//! - [`server`] — `negotium serve`: sessions, their limits and results;
+//! - [`server`] — `negotium serve`: hosting sessions, the management calls,
+//!   agent streams, serving on bound listeners until a shutdown future;
 //!   [`registry`] — the sessions a node knows and the memory they hold;
-//!   `agents` — one agent stream; [`external`] — the party endpoint behind
-//!   which an external agent sits.
+//!   [`external`] — the party endpoint behind which an external agent sits.
 //! - Every server's door: [`transport`] (one function that serves), with
 //!   [`gate`] (connection caps and timeouts), [`auth`] (credentials per
 //!   call), [`outbound`] (streams bounded in bytes) and [`untrusted`]
@@ -15,7 +15,6 @@
 //! - [`cluster`] — multi-node runs: `negotium node`, the launcher, remote
 //!   parties, metrics.
 
-mod agents;
 pub mod auth;
 pub mod client;
 pub mod cluster;

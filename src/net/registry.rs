@@ -31,6 +31,7 @@ pub struct Seat {
     pub party: usize,
     pub name: String,
     pub token: String,
+    /// The party's endpoint: the agent stream that joins binds to it.
     pub addr: Addr<ExternalParty>,
     /// The connection that joined it.
     pub bound: Option<u64>,
@@ -51,7 +52,10 @@ pub struct Live {
     /// Who created it (`None`: a launcher, which bounds its own sessions).
     pub client: Option<IpAddr>,
     pub owner: String,
+    /// Shared with the session's action callback, which publishes to it
+    /// from the session's arbiter.
     pub watchers: Watchers,
+    /// Where `CancelSession` sends its abort (`None` in unit tests only).
     pub session: Option<Addr<SessionActor>>,
     /// What it holds of the memory budget, given back when it ends.
     pub _memory: Reservation,
@@ -62,6 +66,8 @@ pub struct Done {
     pub scenario: String,
     pub parties: Vec<String>,
     pub client: Option<IpAddr>,
+    /// Shared so that a call takes it out of the registry lock and copies
+    /// it (a trace may be megabytes) after letting go.
     pub result: Arc<pb::SessionResult>,
     /// Its size on the wire, counted against the retention budget.
     pub bytes: u64,
@@ -245,12 +251,15 @@ impl Registry {
 #[derive(Debug)]
 pub struct MemoryBudget {
     limit: u64,
+    /// Reserved and given back from any thread without a lock: a
+    /// compare-and-swap loop keeps it at or below `limit`.
     used: AtomicU64,
 }
 
 /// A share of the budget, given back on drop.
 #[derive(Debug)]
 pub struct Reservation {
+    /// The budget to give `bytes` back to on drop.
     budget: Option<Arc<MemoryBudget>>,
     bytes: u64,
 }

@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use negotium::core::workload::Workload;
+use negotium::net::pb;
+use negotium::net::pb::negotiation_client::NegotiationClient;
 use negotium::net::server::{Hosting, NegotiationService, ServerConfig, TlsFiles};
+use tokio_stream::StreamExt;
 
 /// The negotium binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_negotium");
@@ -73,6 +76,44 @@ pub async fn within_secs<T>(secs: u64, what: &str, f: impl std::future::Future<O
 
 pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     within_secs(30, what, f).await
+}
+
+/// Waits at most `secs` seconds for `done` to hold: for server state that
+/// has no event to await (see `NegotiationService::census`).
+pub async fn eventually(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    within_secs(secs, what, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+}
+
+/// A management client, as `negotium::net::client::management` makes it.
+pub type Admin = NegotiationClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, negotium::net::client::AdminToken>,
+>;
+
+/// The result of session `id` once it has finished, within 60 s. It waits
+/// on the session's watch stream, which ends with the result, rather than
+/// asking again and again; a watcher cut off for falling behind (a long
+/// session) watches again.
+pub async fn result_of(admin: &mut Admin, id: &str) -> pb::SessionResult {
+    within_secs(60, "the result", async {
+        loop {
+            let request = pb::WatchSessionRequest { session_id: id.into() };
+            let mut events = admin.watch_session(request).await.unwrap_or_else(|s| panic!("{s}")).into_inner();
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(pb::SessionEvent { kind: Some(pb::session_event::Kind::Finished(r)) }) => return r,
+                    Ok(_) => {}
+                    Err(s) if s.code() == tonic::Code::ResourceExhausted => break,
+                    Err(s) => panic!("{s}"),
+                }
+            }
+        }
+    })
+    .await
 }
 
 /// Scenario text of W1 negotiation `j` (DESIGN.md's reference workload):

@@ -382,19 +382,25 @@ pub struct NodeOptions {
     pub drain: Duration,
 }
 
-/// Runs a node in a fresh actix system until SIGTERM or ctrl-c, then
-/// drains. Prints `listening on ADDR` (and `metrics on ADDR`) once bound.
-pub fn run(options: NodeOptions) -> anyhow::Result<()> {
-    let system = actix::System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime")
-    });
-    system.block_on(async move {
-        use std::io::Write as _;
-        let listener = tokio::net::TcpListener::bind(options.listen)
+/// The sockets a node serves on, bound before it starts (port 0 picks
+/// one), so that whoever starts it knows where it listens.
+pub struct NodeListeners {
+    /// The public agent API (and the cluster service without a port of
+    /// its own).
+    pub public: tokio::net::TcpListener,
+    /// The cluster service alone (`--cluster-listen`).
+    pub cluster: Option<tokio::net::TcpListener>,
+    /// Prometheus (`/metrics`, `/healthz`).
+    pub metrics: Option<tokio::net::TcpListener>,
+}
+
+impl NodeListeners {
+    /// Binds the addresses `options` names.
+    pub async fn bind(options: &NodeOptions) -> anyhow::Result<Self> {
+        let public = tokio::net::TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;
-        let local = listener.local_addr()?;
-        let cluster_listener = match options.cluster_listen {
+        let cluster = match options.cluster_listen {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
                     .await
@@ -402,99 +408,88 @@ pub fn run(options: NodeOptions) -> anyhow::Result<()> {
             ),
             None => None,
         };
-        let cluster_local = match &cluster_listener {
-            Some(l) => Some(l.local_addr()?),
+        let metrics = match options.metrics {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot serve metrics on {addr}"))?,
+            ),
             None => None,
         };
-        // Launchers and other nodes reach it where the cluster service is.
-        let reached = cluster_local.unwrap_or(local);
-        let node_id = if options.advertise.is_empty() { reached.to_string() } else { options.advertise.clone() };
-        let metrics = Arc::new(Metrics::default());
-        if let Some(addr) = options.metrics {
-            let l =
-                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot serve metrics on {addr}"))?;
-            println!("metrics on {}", l.local_addr()?);
-            tokio::spawn(metrics::serve(l, metrics.clone(), node_id.clone()));
-        }
-        tokio::spawn(metrics.clone().keep_rate(Duration::from_secs(5)));
-        let join_timeout = options.config.join_timeout;
-        // Links to other nodes prove this node a cluster member.
-        let peer_token = options.config.credentials.cluster.clone().or(options.config.credentials.admin.clone());
-        let hosting = Hosting::start(options.config);
-        let service = NodeService::new(
-            hosting.service.clone(),
-            metrics.clone(),
-            node_id.clone(),
-            options.advertise,
-            join_timeout,
-            options.peer_tls,
-            peer_token,
-        );
-        let cluster = ClusterServer::new(service)
-            .max_decoding_message_size(MAX_CLUSTER_MESSAGE)
-            .max_encoding_message_size(MAX_CLUSTER_MESSAGE);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let stopped = async {
-            let _ = stopped.await;
-        };
-        let server = match cluster_listener {
-            None => tokio::spawn(hosting.serve(listener, options.tls, Some(cluster), stopped)),
-            Some(cl) => {
-                // The public port serves agents only; the cluster port
-                // serves launchers and the agent streams of other nodes.
-                let listeners = vec![(listener, hosting.routes()), (cl, hosting.routes().add_service(cluster))];
-                tokio::spawn(hosting.serve_many(listeners, options.tls, stopped))
-            }
-        };
-        tracing::info!(node = %node_id, "node listening on {local}");
-        println!("listening on {local}");
-        if let Some(c) = cluster_local {
-            println!("cluster on {c}");
-        }
-        std::io::stdout().flush()?;
-
-        shutdown_signal().await;
-        metrics.draining.store(true, Ordering::Relaxed);
-        let started = std::time::Instant::now();
-        tracing::info!(node = %node_id, "draining");
-        while started.elapsed() < options.drain
-            && (metrics.sessions_running.load(Ordering::Relaxed) > 0
-                || metrics.seats_running.load(Ordering::Relaxed) > 0)
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let left = metrics.sessions_running.load(Ordering::Relaxed);
-        tracing::info!(node = %node_id, sessions_left = left, "stopping");
-        let _ = stop.send(());
-        // A graceful stop waits for every connection to close, and other
-        // nodes keep their agent streams to this one open for good: give
-        // them a moment, then close them by exiting.
-        match tokio::time::timeout(Duration::from_secs(2), server).await {
-            Ok(served) => served??,
-            Err(_) => tracing::info!(node = %node_id, "closing the connections still open"),
-        }
-        Ok(())
-    })
+        Ok(Self { public, cluster, metrics })
+    }
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// Runs a node on `listeners` until `shutdown` completes, then drains:
+/// refuses new work, waits up to `options.drain` for running sessions and
+/// seats, and stops. Call it on the thread of a running actix system (the
+/// arbiters that host sessions start there).
+pub async fn run(
+    options: NodeOptions,
+    listeners: NodeListeners,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let NodeListeners { public: listener, cluster: cluster_listener, metrics: metrics_listener } = listeners;
+    let local = listener.local_addr()?;
+    let cluster_local = match &cluster_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    // Launchers and other nodes reach it where the cluster service is.
+    let reached = cluster_local.unwrap_or(local);
+    let node_id = if options.advertise.is_empty() { reached.to_string() } else { options.advertise.clone() };
+    let metrics = Arc::new(Metrics::default());
+    if let Some(l) = metrics_listener {
+        tokio::spawn(metrics::serve(l, metrics.clone(), node_id.clone()));
+    }
+    tokio::spawn(metrics.clone().keep_rate(Duration::from_secs(5)));
+    let join_timeout = options.config.join_timeout;
+    // Links to other nodes prove this node a cluster member.
+    let peer_token = options.config.credentials.cluster.clone().or(options.config.credentials.admin.clone());
+    let hosting = Hosting::start(options.config);
+    let service = NodeService::new(
+        hosting.service.clone(),
+        metrics.clone(),
+        node_id.clone(),
+        options.advertise,
+        join_timeout,
+        options.peer_tls,
+        peer_token,
+    );
+    let cluster = ClusterServer::new(service)
+        .max_decoding_message_size(MAX_CLUSTER_MESSAGE)
+        .max_encoding_message_size(MAX_CLUSTER_MESSAGE);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    let server = match cluster_listener {
+        None => tokio::spawn(hosting.serve(listener, options.tls, Some(cluster), stopped)),
+        Some(cl) => {
+            // The public port serves agents only; the cluster port
+            // serves launchers and the agent streams of other nodes.
+            let listeners = vec![(listener, hosting.routes()), (cl, hosting.routes().add_service(cluster))];
+            tokio::spawn(hosting.serve_many(listeners, options.tls, stopped))
         }
-    }
-    #[cfg(not(unix))]
+    };
+    tracing::info!(node = %node_id, "node listening on {local}");
+    shutdown.await;
+    metrics.draining.store(true, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    tracing::info!(node = %node_id, "draining");
+    while started.elapsed() < options.drain
+        && (metrics.sessions_running.load(Ordering::Relaxed) > 0 || metrics.seats_running.load(Ordering::Relaxed) > 0)
     {
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let left = metrics.sessions_running.load(Ordering::Relaxed);
+    tracing::info!(node = %node_id, sessions_left = left, "stopping");
+    let _ = stop.send(());
+    // A graceful stop waits for every connection to close, and other
+    // nodes keep their agent streams to this one open for good: give
+    // them a moment, then leave them to whoever owns the runtime (the
+    // binary closes them by exiting).
+    match tokio::time::timeout(Duration::from_secs(2), server).await {
+        Ok(served) => served??,
+        Err(_) => tracing::info!(node = %node_id, "closing the connections still open"),
+    }
+    Ok(())
 }

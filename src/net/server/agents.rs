@@ -12,20 +12,22 @@
 //! sessions).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use actix::Addr;
 use actix::dev::SendError;
 use tokio_stream::StreamExt;
-use tonic::{Status, Streaming};
+use tonic::{Request, Status, Streaming};
+use tracing::Instrument;
 
-use super::auth::{Caller, same_secret};
-use super::external::{AgentAct, Bind, Disconnected, ExternalParty};
-use super::outbound::Outbound;
-use super::pb;
-use super::registry::Entry;
-use super::server::{NegotiationService, lock};
-use super::untrusted::{LogBudget, echo, shown};
+use super::{NegotiationService, lock};
+use crate::net::auth::{Caller, same_secret};
+use crate::net::external::{AgentAct, Bind, Disconnected, ExternalParty};
+use crate::net::outbound::{self, Outbound, OutboundStream};
+use crate::net::pb;
+use crate::net::registry::Entry;
+use crate::net::untrusted::{LogBudget, echo, shown};
 
 /// The parties this stream plays in one session.
 type SessionSeats = Vec<(usize, String, Addr<ExternalParty>)>;
@@ -80,14 +82,29 @@ enum Unseated {
 }
 
 impl NegotiationService {
+    /// Registers a new agent stream and starts serving it; the returned
+    /// stream is what the agent reads.
+    pub(super) fn open_agent_stream(&self, req: Request<Streaming<pb::AgentMessage>>) -> OutboundStream {
+        let caller = Caller::of(&req);
+        let conn = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        let (out, stream) = outbound::channel();
+        {
+            let mut reg = lock(&self.registry);
+            reg.connections.insert(conn, out.clone());
+            // Cluster members (other nodes' links) keep streams open between
+            // sessions; anonymous agents' streams are capped per address
+            // until they join a party.
+            if !caller.cluster_member {
+                reg.unseated_open(caller.client, conn, self.config.max_unseated_streams_per_client);
+            }
+        }
+        let span = tracing::info_span!("connection", conn, client = %caller.client);
+        tokio::spawn(self.clone().serve_agent(conn, caller, req.into_inner(), out).instrument(span));
+        stream
+    }
+
     /// Handles one agent stream until it ends.
-    pub(super) async fn serve_agent(
-        self,
-        conn: u64,
-        caller: Caller,
-        mut inbound: Streaming<pb::AgentMessage>,
-        out: Outbound,
-    ) {
+    async fn serve_agent(self, conn: u64, caller: Caller, mut inbound: Streaming<pb::AgentMessage>, out: Outbound) {
         let config = self.config.clone();
         let mut table = Table::default();
         // Counted as unseated (per client) until the first join.
