@@ -10,9 +10,12 @@
 //!   the one door every server sits behind (credentials, connection and
 //!   stream bounds: [`net::transport`]).
 //! - [`tournament`] — strategies × scenarios × repetitions with role
-//!   rotation, resumable, on the direct engine.
+//!   rotation, resumable, on whichever executor the command chose.
+//! - [`store`] — results files (`run --out`, tournaments): appended as
+//!   sessions finish, resumed only with the settings they were started with.
 //! - [`engine`] — runs sessions: a direct loop for batch work, actix actors
-//!   for sessions whose parties may live anywhere.
+//!   for sessions whose parties may live anywhere, one executor trait over
+//!   both (and a cluster) for batches.
 //! - [`import`] — scenarios from Genius XML and GeniusWeb JSON folders (and
 //!   our TOML), for every command that takes a scenario.
 //! - [`core`] — pure negotiation logic: domains ([`core::domain`]), utility
@@ -28,4 +31,5 @@ pub mod engine;
 pub mod import;
 pub mod learn;
 pub mod net;
+pub mod store;
 pub mod tournament;

@@ -1162,3 +1162,62 @@ fn a_results_file_or_tournament_folder_in_use_is_refused() {
     let r = run_bad(&["tournament", s(&t), "--out", s(&folder)]);
     assert!(r.stderr.contains("in use by another negotium run"), "{}", r.stderr);
 }
+
+/// `--resume` once checked only that a line's negotiation was below
+/// `--repeat`: a changed seed, strategy or scenario mixed two runs in one
+/// file. Each is refused now, by name, before anything is run or written;
+/// the same settings append exactly the missing negotiations.
+#[test]
+fn resume_refuses_other_settings_and_appends_only_the_missing_negotiations() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(&dir, "deal.toml", DEAL);
+    let out = dir.path().join("out.jsonl");
+    run_ok(&["run", s(&scenario), "--repeat", "4", "--out", s(&out)]);
+    let four = std::fs::read_to_string(&out).unwrap();
+
+    let resume = |more: &[&str]| {
+        let mut args = vec!["run", s(&scenario), "--out", s(&out), "--resume", "--repeat", "8"];
+        args.extend_from_slice(more);
+        run(&args)
+    };
+    for (more, named) in
+        [(&["--seed", "99"][..], "seed differs"), (&["--strategy", "buyer=hardliner"][..], "strategies differ")]
+    {
+        let r = resume(more);
+        assert_eq!(r.code, Some(2), "{more:?}: {}", r.stderr);
+        assert!(r.stderr.contains(named) && r.stderr.contains("out.jsonl:1:"), "{more:?}: {}", r.stderr);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), four, "{more:?}: the file is left as it was");
+    }
+    let r = resume(&["--seed", "99"]);
+    assert!(r.stderr.contains("seed 99"), "the seed this run would give is named: {}", r.stderr);
+    // The same file name, other preferences.
+    std::fs::write(&scenario, DEAL.replace("reservation = 0.2", "reservation = 0.25")).unwrap();
+    let r = resume(&[]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("scenario differs"), "{}", r.stderr);
+    std::fs::write(&scenario, DEAL).unwrap();
+
+    let r = resume(&[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.contains("4 negotiation(s), engine") && r.stdout.contains("resumed:"), "{}", r.stdout);
+    let resumed = std::fs::read_to_string(&out).unwrap();
+    assert!(resumed.starts_with(&four), "the first four lines are kept as they were");
+    let clean = dir.path().join("clean.jsonl");
+    run_ok(&["run", s(&scenario), "--repeat", "8", "--out", s(&clean)]);
+    assert_eq!(resumed, std::fs::read_to_string(&clean).unwrap(), "resumed and clean runs write the same file");
+
+    // Lines of an older negotium carry no digest: still resumed, with a note.
+    let old: String = four
+        .lines()
+        .map(|l| {
+            let mut v: Json = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("scenario_digest").expect("lines carry a digest");
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(&out, &old).unwrap();
+    let r = resume(&[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stderr.contains("4 line(s)") && r.stderr.contains("no scenario digest"), "{}", r.stderr);
+    assert_eq!(read_jsonl(&out).len(), 8);
+}

@@ -10,7 +10,6 @@ use super::api::{ServeArgs, hosting};
 use crate::net::auth::{Role, Secret};
 use crate::net::client::ClientTls;
 use crate::net::cluster::config::{ClusterConfig, Placement};
-use crate::net::cluster::launcher::LaunchError;
 use crate::net::cluster::node::{self, NodeOptions};
 
 #[derive(clap::Args)]
@@ -134,10 +133,4 @@ impl ClusterArgs {
         }
         Ok(Some(config))
     }
-}
-
-/// A launch failure: no node at all is a failure to run (exit 1), as is a
-/// session that fails everywhere.
-pub fn launch_error(e: LaunchError) -> CliError {
-    CliError::Failure(anyhow::anyhow!("cluster: {e}"))
 }

@@ -11,11 +11,12 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use super::CliError;
 use super::cluster::ClusterArgs;
-use crate::tournament::store::{self, StoreError};
+use super::{CliError, Engine};
+use crate::store::{self, StoreError};
+use crate::tournament::runner::{self, Resumable};
 use crate::tournament::summary::{self, Row, StrategyStats};
-use crate::tournament::{Tournament, plan, runner};
+use crate::tournament::{Tournament, plan};
 
 #[derive(clap::Args)]
 pub struct TournamentArgs {
@@ -67,7 +68,7 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create {}", dir.display()))
         .map_err(CliError::Failure)?;
-    let (existing, file) = store::open(&results_path, &t.name, &plan).map_err(|e| match e {
+    let (existing, file) = store::open::<Row>(&results_path, &Resumable::new(&t, &plan)).map_err(|e| match e {
         StoreError::Content(e) => CliError::Input(e.to_string()),
         StoreError::Locked(_) => CliError::Input(e.to_string()),
         StoreError::Io(e) => {
@@ -92,24 +93,17 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     } else {
         ProgressBar::hidden()
     };
-    let cluster = args.cluster.config()?;
+    let executor = Engine::Direct.executor(args.cluster.config()?, args.threads, 1024);
+    let on_cluster = !executor.shares_indexes();
     let run_started = Instant::now();
     let mut out = BufWriter::with_capacity(1 << 16, file);
     let on_done = |done: runner::Done| {
         rows[done.index] = Some(done.row);
         progress.inc(1);
     };
-    let cluster_report = match cluster {
-        Some(config) => Some(
-            runner::run_on_cluster(&t, &plan, &pending, config, &mut out, on_done)
-                .map_err(|e| CliError::Failure(anyhow::Error::new(e)))?,
-        ),
-        None => {
-            runner::run(&t, &plan, &pending, args.threads, &mut out, on_done)
-                .map_err(|e| CliError::Failure(anyhow::Error::new(e)))?;
-            None
-        }
-    };
+    let report = runner::run(&t, &plan, &pending, executor.as_ref(), &mut out, on_done)
+        .map_err(|e| CliError::Failure(anyhow::Error::new(e)))?;
+    let cluster_report = on_cluster.then_some(report);
     out.flush()?;
     drop(out);
     progress.finish_and_clear();
@@ -192,6 +186,15 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     }
     if existing.truncated_bytes > 0 {
         let _ = writeln!(text, "  note: cut a partial last line ({} bytes) of a stopped run", existing.truncated_bytes);
+    }
+    if existing.undigested > 0 {
+        let _ = writeln!(
+            text,
+            "  note: {} line(s) say no scenario digest (written by an older negotium): their seeds and strategies \
+             were checked, their scenarios could not be; move {} away if a scenario file changed since",
+            existing.undigested,
+            results_path.display()
+        );
     }
     if existing.foreign > 0 || existing.duplicates > 0 {
         let _ = writeln!(
