@@ -220,17 +220,7 @@ fn negotiate(
     kept: &HashSet<u64>,
     mut out: Option<(&Path, BufWriter<File>)>,
 ) -> Result<Tally, CliError> {
-    let todo = batch.repeat - kept.len() as u64;
-    let progress = if todo >= 100 {
-        let bar = ProgressBar::new(todo);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} negotiations  {per_sec}  eta {eta}")
-                .expect("static template"),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let progress = progress_bar(batch.repeat - kept.len() as u64);
     let engine = executor.label();
     let mut stage = Stage::of(&batch.scenario);
     if executor.shares_indexes() {
@@ -288,6 +278,19 @@ fn negotiate(
         w.flush().with_context(|| format!("writing {}", path.display())).map_err(CliError::Failure)?;
     }
     Ok(Tally { summary, last, engine, report })
+}
+
+/// A bar for runs long enough to wait for.
+fn progress_bar(todo: u64) -> ProgressBar {
+    if todo < 100 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(todo);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} negotiations  {per_sec}  eta {eta}")
+            .expect("static template"),
+    );
+    bar
 }
 
 fn print_report(batch: &Batch, tally: &Tally, kept: usize, out: Option<&Path>) {
