@@ -530,3 +530,44 @@ fn genius_folders_take_part() {
     let results = lines(&out.join("results.jsonl"));
     assert!(results.iter().any(|r| r["parties"].as_array().unwrap().len() == 3));
 }
+
+/// The tournament takes the executor the command chose: the actor engine
+/// plays every session as the direct one does, rotations and three-party
+/// scenarios included.
+#[test]
+fn the_actor_engine_plays_the_same_tournament() {
+    let fx = Fixture::new();
+    let file = fx.tournament("t.toml", &tournament_text("trace = true"));
+    let direct = fx.out("direct");
+    let actors = fx.out("actors");
+    assert_eq!(run_json(&file, &direct, &[])["engine"], "direct");
+    let report = run_json(&file, &actors, &["--engine", "actors", "--threads", "2", "--concurrency", "8"]);
+    assert_eq!(report["engine"], "actors");
+    let without_engine = |mut l: Json| {
+        assert!(l.as_object_mut().unwrap().remove("engine").is_some(), "lines name their engine");
+        l
+    };
+    let d = by_key(&lines(&direct.join("results.jsonl")));
+    let a = by_key(&lines(&actors.join("results.jsonl")));
+    assert_eq!(d.len(), 198);
+    assert_eq!(d.keys().collect::<Vec<_>>(), a.keys().collect::<Vec<_>>());
+    for (key, line) in d {
+        assert_eq!(without_engine(line), without_engine(a[&key].clone()), "session {key}");
+    }
+}
+
+/// A tournament resumed after one of its strategies changed under the same
+/// label would mix two strategies in one row; it is refused, by name.
+#[test]
+fn a_tournament_whose_strategy_changed_is_not_resumed() {
+    let fx = Fixture::new();
+    let file = fx.tournament("t.toml", &tournament_text(""));
+    let out = fx.out("out");
+    run_json(&file, &out, &[]);
+    let before = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let changed = fx.tournament("t.toml", &tournament_text("").replace("e = 2.0", "e = 3.0"));
+    let r = negotium(&["tournament", changed.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume"]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("strategies differ") && r.stderr.contains("results.jsonl:"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(out.join("results.jsonl")).unwrap(), before, "nothing written");
+}

@@ -27,9 +27,16 @@ pub struct TournamentArgs {
     /// directory that holds results resumes: only missing sessions run.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Worker threads (default: every core).
+    /// Worker threads of the direct engine, arbiters of the actor engine
+    /// (default: every core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// What runs the sessions here (without --cluster and its kin).
+    #[arg(long, value_enum, default_value = "direct")]
+    engine: Engine,
+    /// Sessions in flight at once on the actor engine.
+    #[arg(long, default_value_t = 1024)]
+    concurrency: usize,
     /// Resume a stopped tournament: DIR must already hold results.jsonl.
     #[arg(long)]
     resume: bool,
@@ -43,7 +50,7 @@ pub struct TournamentArgs {
 impl TournamentArgs {
     /// `negotium run TOURNAMENT.toml`: the tournament with run's cluster options.
     pub fn of_run(path: PathBuf, out: Option<PathBuf>, resume: bool, cluster: ClusterArgs) -> Self {
-        Self { path, out, threads: None, resume, json: false, cluster }
+        Self { path, out, threads: None, engine: Engine::Direct, concurrency: 1024, resume, json: false, cluster }
     }
 }
 
@@ -93,8 +100,9 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     } else {
         ProgressBar::hidden()
     };
-    let executor = Engine::Direct.executor(args.cluster.config()?, args.threads, 1024);
-    let on_cluster = !executor.shares_indexes();
+    let cluster = args.cluster.config()?;
+    let on_cluster = cluster.is_some();
+    let executor = args.engine.executor(cluster, args.threads, args.concurrency);
     let run_started = Instant::now();
     let mut out = BufWriter::with_capacity(1 << 16, file);
     let on_done = |done: runner::Done| {
@@ -130,6 +138,7 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
             "truncated_bytes": existing.truncated_bytes,
             "foreign_lines": existing.foreign,
             "threads": threads,
+            "engine": executor.label(),
             "wall_s": wall_s,
             "run_s": run_s,
             "negotiations_per_s": ran as f64 / wall_s,
@@ -178,8 +187,9 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
         (None, true) => {
             let _ = writeln!(
                 text,
-                "  ran {ran} in {wall_s:.3} s ({:.0} negotiations/s, {threads} thread(s), engine direct)",
-                ran as f64 / wall_s
+                "  ran {ran} in {wall_s:.3} s ({:.0} negotiations/s, {threads} thread(s), engine {})",
+                ran as f64 / wall_s,
+                executor.label()
             );
         }
         _ => {}
