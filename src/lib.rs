@@ -9,8 +9,9 @@
 //!   PPO, parameter server and training workers (local threads, or over
 //!   gRPC through [`net`]).
 //! - [`tournament`] — strategies × scenarios × repetitions with role
-//!   rotation, resumable; on the direct engine, or spread over nodes by
-//!   the cluster launcher ([`net::cluster::launcher`]).
+//!   rotation, resumable, on whichever executor the command chose.
+//! - [`store`] — results files (`run --out`, tournaments): appended as
+//!   sessions finish, resumed only with the settings they were started with.
 //! - [`net`] — the public gRPC API (`proto/negotium/v1`): the server that
 //!   hosts sessions for external agents ([`net::server`]), a Rust client,
 //!   multi-node runs (`negotium node` and the launcher, [`net::cluster`]),
@@ -18,7 +19,8 @@
 //!   and stream bounds: [`net::transport`]). Servers take bound listeners
 //!   and a shutdown future, so tests start them in-process on port 0.
 //! - [`engine`] — runs sessions: a direct loop for batch work, actix actors
-//!   for sessions whose parties may live anywhere.
+//!   for sessions whose parties may live anywhere, one executor trait over
+//!   both (and a cluster) for batches.
 //! - [`import`] — scenarios from Genius XML and GeniusWeb JSON folders (and
 //!   our TOML), for every command that takes a scenario; beside the engine,
 //!   on [`core`] alone.
@@ -36,4 +38,5 @@ pub mod engine;
 pub mod import;
 pub mod learn;
 pub mod net;
+pub mod store;
 pub mod tournament;

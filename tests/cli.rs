@@ -3,41 +3,18 @@
 //! line in the message, never a panic).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+use std::sync::LazyLock;
 
+use common::Run;
 use serde_json::{Map, Value as Json};
 use tempfile::TempDir;
 
+mod common;
+
 /// A small valid bilateral scenario. Line numbers matter to the error tests;
 /// they are computed from the text with [`line_of`], not hard-coded.
-const DEAL: &str = r#"name = "itest-deal"
-seed = 11
-[protocol]
-rounds = 30
-[[issues]]
-name = "price"
-type = "integer"
-min = 0
-max = 9
-[[issues]]
-name = "color"
-type = "discrete"
-values = ["red", "green", "blue"]
-[[parties]]
-name = "buyer"
-strategy = "conceder"
-reservation = 0.2
-weights = { price = 0.7, color = 0.3 }
-values.price = { linear = [1.0, 0.0] }
-values.color = { red = 1.0, green = 0.5, blue = 0.0 }
-[[parties]]
-name = "seller"
-strategy = "boulware"
-reservation = 0.3
-weights = { price = 0.6, color = 0.4 }
-values.price = { linear = [0.0, 1.0] }
-values.color = { red = 0.2, green = 1.0, blue = 0.6 }
-"#;
+static DEAL: LazyLock<String> = LazyLock::new(|| common::deal("itest-deal", Some(["conceder", "boulware"])));
 
 /// The same deal with three rounds and random / tit-for-tat parties: some
 /// seeds agree, some run into the deadline.
@@ -49,39 +26,15 @@ fn mixed() -> String {
 
 /// Three parties over the same issues.
 fn trio() -> String {
-    format!(
-        "{}{}",
-        DEAL.replace("itest-deal", "itest-trio"),
-        r#"[[parties]]
-name = "broker"
-strategy = "linear"
-reservation = 0.1
-weights = { price = 0.5, color = 0.5 }
-values.price = { triangular = [0.0, 4.5, 9.0] }
-values.color = { red = 0.5, green = 0.0, blue = 1.0 }
-"#
-    )
+    common::trio("itest-trio", Some(["conceder", "boulware", "linear"]))
 }
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_negotium"))
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn run(args: &[&str]) -> Run {
-    let Output { status, stdout, stderr } = bin().args(args).output().expect("the negotium binary runs");
-    let r = Run {
-        code: status.code(),
-        stdout: String::from_utf8(stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(stderr).expect("utf-8 stderr"),
-    };
-    assert!(!r.stderr.contains("panicked"), "negotium {args:?} panicked:\n{}", r.stderr);
-    r
+    common::negotium(args)
 }
 
 fn run_ok(args: &[&str]) -> Run {
@@ -189,7 +142,7 @@ fn without_engine(mut rec: Json) -> Json {
 #[test]
 fn run_once_on_both_engines() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, "deal.toml", DEAL);
+    let path = write(&dir, "deal.toml", &DEAL);
     let mut outputs = Vec::new();
     for engine in ["direct", "actors"] {
         let r = run_ok(&["run", s(&path), "--engine", engine]);
@@ -236,7 +189,7 @@ fn repeat_writes_one_record_per_negotiation_identical_across_engines() {
 fn repeat_with_deterministic_strategies_on_both_engines() {
     // The original deal (time-based strategies) with --seed: same checks.
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, "deal.toml", DEAL);
+    let path = write(&dir, "deal.toml", &DEAL);
     let mut lines = Vec::new();
     for engine in ["direct", "actors"] {
         let out = dir.path().join(format!("{engine}.jsonl"));
@@ -255,7 +208,7 @@ fn repeat_with_deterministic_strategies_on_both_engines() {
 #[test]
 fn strategy_override_changes_the_record() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, "deal.toml", DEAL);
+    let path = write(&dir, "deal.toml", &DEAL);
     let out = dir.path().join("r.jsonl");
     run_ok(&["run", s(&path), "--engine", "direct", "--out", s(&out), "--strategy", "buyer=hardliner"]);
     let recs = read_jsonl(&out);
@@ -300,7 +253,7 @@ fn strategy_override_changes_the_record() {
 #[test]
 fn unknown_strategy_override_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, "deal.toml", DEAL);
+    let path = write(&dir, "deal.toml", &DEAL);
     let r = run_bad(&["run", s(&path), "--strategy", "buyer=nonsense"]);
     assert!(r.stderr.contains("unknown strategy `nonsense`"), "{}", r.stderr);
     for name in ["boulware", "conceder", "linear", "hardliner", "random", "tit-for-tat"] {
@@ -392,7 +345,7 @@ fn check_analysis(text: &str, name: &str, n: usize, outcomes: u64) {
 
 #[test]
 fn analyze_json_bilateral() {
-    check_analysis(DEAL, "deal.toml", 2, 30);
+    check_analysis(&DEAL, "deal.toml", 2, 30);
 }
 
 #[test]
@@ -536,7 +489,7 @@ fn missing_file() {
 #[test]
 fn zero_repeats_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, "deal.toml", DEAL);
+    let path = write(&dir, "deal.toml", &DEAL);
     let r = run_bad(&["run", s(&path), "--repeat", "0"]);
     assert!(r.stderr.contains("--repeat"), "{}", r.stderr);
 }
@@ -1131,7 +1084,7 @@ fn a_closed_stdout_is_not_a_panic() {
 #[test]
 fn a_results_file_or_tournament_folder_in_use_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = write(&dir, "deal.toml", DEAL);
+    let scenario = write(&dir, "deal.toml", &DEAL);
     let out = dir.path().join("out.jsonl");
     run_ok(&["run", s(&scenario), "--repeat", "5", "--out", s(&out)]);
     let before = std::fs::read_to_string(&out).unwrap();
@@ -1161,4 +1114,63 @@ fn a_results_file_or_tournament_folder_in_use_is_refused() {
     holder.lock().unwrap();
     let r = run_bad(&["tournament", s(&t), "--out", s(&folder)]);
     assert!(r.stderr.contains("in use by another negotium run"), "{}", r.stderr);
+}
+
+/// `--resume` once checked only that a line's negotiation was below
+/// `--repeat`: a changed seed, strategy or scenario mixed two runs in one
+/// file. Each is refused now, by name, before anything is run or written;
+/// the same settings append exactly the missing negotiations.
+#[test]
+fn resume_refuses_other_settings_and_appends_only_the_missing_negotiations() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(&dir, "deal.toml", &DEAL);
+    let out = dir.path().join("out.jsonl");
+    run_ok(&["run", s(&scenario), "--repeat", "4", "--out", s(&out)]);
+    let four = std::fs::read_to_string(&out).unwrap();
+
+    let resume = |more: &[&str]| {
+        let mut args = vec!["run", s(&scenario), "--out", s(&out), "--resume", "--repeat", "8"];
+        args.extend_from_slice(more);
+        run(&args)
+    };
+    for (more, named) in
+        [(&["--seed", "99"][..], "seed differs"), (&["--strategy", "buyer=hardliner"][..], "strategies differ")]
+    {
+        let r = resume(more);
+        assert_eq!(r.code, Some(2), "{more:?}: {}", r.stderr);
+        assert!(r.stderr.contains(named) && r.stderr.contains("out.jsonl:1:"), "{more:?}: {}", r.stderr);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), four, "{more:?}: the file is left as it was");
+    }
+    let r = resume(&["--seed", "99"]);
+    assert!(r.stderr.contains("seed 99"), "the seed this run would give is named: {}", r.stderr);
+    // The same file name, other preferences.
+    std::fs::write(&scenario, DEAL.replace("reservation = 0.2", "reservation = 0.25")).unwrap();
+    let r = resume(&[]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("scenario differs"), "{}", r.stderr);
+    std::fs::write(&scenario, &*DEAL).unwrap();
+
+    let r = resume(&[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.contains("4 negotiation(s), engine") && r.stdout.contains("resumed:"), "{}", r.stdout);
+    let resumed = std::fs::read_to_string(&out).unwrap();
+    assert!(resumed.starts_with(&four), "the first four lines are kept as they were");
+    let clean = dir.path().join("clean.jsonl");
+    run_ok(&["run", s(&scenario), "--repeat", "8", "--out", s(&clean)]);
+    assert_eq!(resumed, std::fs::read_to_string(&clean).unwrap(), "resumed and clean runs write the same file");
+
+    // Lines of an older negotium carry no digest: still resumed, with a note.
+    let old: String = four
+        .lines()
+        .map(|l| {
+            let mut v: Json = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("scenario_digest").expect("lines carry a digest");
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(&out, &old).unwrap();
+    let r = resume(&[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stderr.contains("4 line(s)") && r.stderr.contains("no scenario digest"), "{}", r.stderr);
+    assert_eq!(read_jsonl(&out).len(), 8);
 }

@@ -4,52 +4,21 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+use std::sync::LazyLock;
 
+use common::negotium;
 use serde_json::Value as Json;
 use tempfile::TempDir;
 
-/// A bilateral scenario.
-const DEAL: &str = r#"name = "deal"
-seed = 11
-[protocol]
-rounds = 30
-[[issues]]
-name = "price"
-type = "integer"
-min = 0
-max = 9
-[[issues]]
-name = "color"
-type = "discrete"
-values = ["red", "green", "blue"]
-[[parties]]
-name = "buyer"
-reservation = 0.2
-weights = { price = 0.7, color = 0.3 }
-values.price = { linear = [1.0, 0.0] }
-values.color = { red = 1.0, green = 0.5, blue = 0.0 }
-[[parties]]
-name = "seller"
-reservation = 0.3
-weights = { price = 0.6, color = 0.4 }
-values.price = { linear = [0.0, 1.0] }
-values.color = { red = 0.2, green = 1.0, blue = 0.6 }
-"#;
+mod common;
+
+/// A bilateral scenario; its parties' strategies are the tournament's.
+static DEAL: LazyLock<String> = LazyLock::new(|| common::deal("deal", None));
 
 /// The same issues with a third party.
 fn trio() -> String {
-    format!(
-        "{}{}",
-        DEAL.replace("name = \"deal\"", "name = \"trio\""),
-        r#"[[parties]]
-name = "broker"
-reservation = 0.1
-weights = { price = 0.5, color = 0.5 }
-values.price = { triangular = [0.0, 4.5, 9.0] }
-values.color = { red = 0.5, green = 0.0, blue = 1.0 }
-"#
-    )
+    common::trio("trio", None)
 }
 
 /// Three strategies (one seeded-random, one labelled), two scenarios, two
@@ -80,7 +49,7 @@ impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(dir.path().join("scenarios")).unwrap();
-        std::fs::write(dir.path().join("scenarios/deal.toml"), DEAL).unwrap();
+        std::fs::write(dir.path().join("scenarios/deal.toml"), &*DEAL).unwrap();
         std::fs::write(dir.path().join("scenarios/trio.toml"), trio()).unwrap();
         Self { dir }
     }
@@ -95,24 +64,6 @@ impl Fixture {
     fn out(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn negotium(args: &[&str]) -> Run {
-    let Output { status, stdout, stderr } =
-        Command::new(env!("CARGO_BIN_EXE_negotium")).args(args).output().expect("the negotium binary runs");
-    let r = Run {
-        code: status.code(),
-        stdout: String::from_utf8(stdout).unwrap(),
-        stderr: String::from_utf8(stderr).unwrap(),
-    };
-    assert!(!r.stderr.contains("panicked"), "negotium panicked: {}", r.stderr);
-    r
 }
 
 /// Runs a tournament with `--json` and returns its report.
@@ -529,4 +480,45 @@ fn genius_folders_take_part() {
     assert_eq!(report["negotiations"], 4 * 2 + 8 * 3);
     let results = lines(&out.join("results.jsonl"));
     assert!(results.iter().any(|r| r["parties"].as_array().unwrap().len() == 3));
+}
+
+/// The tournament takes the executor the command chose: the actor engine
+/// plays every session as the direct one does, rotations and three-party
+/// scenarios included.
+#[test]
+fn the_actor_engine_plays_the_same_tournament() {
+    let fx = Fixture::new();
+    let file = fx.tournament("t.toml", &tournament_text("trace = true"));
+    let direct = fx.out("direct");
+    let actors = fx.out("actors");
+    assert_eq!(run_json(&file, &direct, &[])["engine"], "direct");
+    let report = run_json(&file, &actors, &["--engine", "actors", "--threads", "2", "--concurrency", "8"]);
+    assert_eq!(report["engine"], "actors");
+    let without_engine = |mut l: Json| {
+        assert!(l.as_object_mut().unwrap().remove("engine").is_some(), "lines name their engine");
+        l
+    };
+    let d = by_key(&lines(&direct.join("results.jsonl")));
+    let a = by_key(&lines(&actors.join("results.jsonl")));
+    assert_eq!(d.len(), 198);
+    assert_eq!(d.keys().collect::<Vec<_>>(), a.keys().collect::<Vec<_>>());
+    for (key, line) in d {
+        assert_eq!(without_engine(line), without_engine(a[&key].clone()), "session {key}");
+    }
+}
+
+/// A tournament resumed after one of its strategies changed under the same
+/// label would mix two strategies in one row; it is refused, by name.
+#[test]
+fn a_tournament_whose_strategy_changed_is_not_resumed() {
+    let fx = Fixture::new();
+    let file = fx.tournament("t.toml", &tournament_text(""));
+    let out = fx.out("out");
+    run_json(&file, &out, &[]);
+    let before = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let changed = fx.tournament("t.toml", &tournament_text("").replace("e = 2.0", "e = 3.0"));
+    let r = negotium(&["tournament", changed.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume"]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("strategies differ") && r.stderr.contains("results.jsonl:"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(out.join("results.jsonl")).unwrap(), before, "nothing written");
 }

@@ -4,19 +4,18 @@
 
 use std::time::Instant;
 
-use rayon::prelude::*;
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde_json::json;
 
-use super::cluster::{ClusterArgs, launch_error, launcher_runtime};
+use super::cluster::ClusterArgs;
 use super::report::Summary;
-use super::{CliError, Engine, peak_rss_mib};
-use crate::core::session::SessionResult;
+use super::{CliError, Engine, exec_error, peak_rss_mib};
+use crate::core::domain::Domain;
 use crate::core::strategy::StrategySpec;
 use crate::core::workload::Workload;
-use crate::engine::actors::{ActorRunOptions, run_sessions};
-use crate::engine::{SessionSpec, direct};
-use crate::net::cluster::ScenarioWire;
-use crate::net::cluster::launcher::{self, Job, Launch};
+use crate::engine::executor::{Job, Stage, Stages};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -64,73 +63,29 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
     let n = args.n.unwrap_or(if w.issues <= 3 { 50_000 } else { 5_000 });
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let domain = w.domain();
-    let spec_of = |j: u64| {
-        SessionSpec::new(
-            j,
-            domain.clone(),
-            w.preferences(j).to_vec(),
-            strategies.clone(),
-            w.deadline(),
-            w.seed.wrapping_add(j),
-        )
-    };
-
     let cluster = args.cluster.config()?;
-    let engine = if cluster.is_some() { "cluster" } else { args.engine.label() };
+    let placement = cluster.as_ref().map(|c| c.placement);
+    let executor = args.engine.executor(cluster, Some(threads), args.concurrency)?;
+    let engine = executor.label();
+    let stages = WorkloadStages { workload: &w, name: &args.workload, domain: domain.clone(), n };
+    let seed = w.seed;
+    let jobs = (0..n).map(move |j| Job {
+        key: j,
+        stage: j as u32,
+        strategies: strategies.clone(),
+        seed: seed.wrapping_add(j),
+    });
     let mut summary = Summary::default();
     let started = Instant::now();
-    let mut nodes = Vec::new();
-    match (cluster, args.engine) {
-        (Some(config), _) => {
-            // Each negotiation has its own preferences: one scenario each
-            // (nodes keep a bounded number loaded).
-            let placement = config.placement;
-            let scenarios = (0..n)
-                .map(|j| {
-                    let [a, b] = w.preferences(j);
-                    ScenarioWire {
-                        name: format!("{}-{j}", args.workload),
-                        domain: domain.clone(),
-                        parties: vec![("A".into(), a), ("B".into(), b)],
-                        deadline: w.deadline(),
-                    }
-                })
-                .collect();
-            let launch = Launch { config, scenarios, trace: false };
-            let (seed, strategies) = (w.seed, strategies.clone());
-            let jobs = (0..n).map(move |j| Job {
-                key: j,
-                scenario: j as u32,
-                strategies: strategies.clone(),
-                seed: seed.wrapping_add(j),
-            });
-            let runtime = launcher_runtime()?;
-            let report = launcher::run_blocking(runtime.handle(), launch, Box::new(jobs), |done| {
-                summary.add(&done.result, None);
-                Ok(())
-            })
-            .map_err(launch_error)?;
-            nodes = report.nodes;
-            nodes.push(format!("placement {placement:?}").to_lowercase());
-        }
-        (None, Engine::Direct) => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .map_err(|e| CliError::Failure(e.into()))?;
-            let results: Vec<SessionResult> = pool.install(|| {
-                (0..n).into_par_iter().map(|j| direct::run(&spec_of(j)).expect("strategies validated above")).collect()
-            });
-            for r in &results {
-                summary.add(r, None);
-            }
-        }
-        (None, Engine::Actors) => {
-            // Utility functions are built inside the timed region here too.
-            let opts = ActorRunOptions { concurrency: args.concurrency, arbiters: threads };
-            run_sessions((0..n).map(spec_of), opts, |(_, r)| summary.add(&r, None))
-                .map_err(|e| CliError::Input(e.to_string()))?;
-        }
+    let report = executor
+        .execute(&stages, false, Box::new(jobs), &mut |done| {
+            summary.add(&done.result, None);
+            Ok(())
+        })
+        .map_err(exec_error)?;
+    let mut nodes = report.nodes;
+    if let Some(placement) = placement {
+        nodes.push(format!("placement {placement:?}").to_lowercase());
     }
     let wall = started.elapsed().as_secs_f64();
     let offers = summary.offers;
@@ -178,4 +133,32 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// Every negotiation of W has preferences of its own: each is a stage of its
+/// own, built when its session runs (inside the timed region, as the peer
+/// builds its utility functions), not all of them before the first.
+struct WorkloadStages<'a> {
+    workload: &'a Workload,
+    name: &'a str,
+    domain: Arc<Domain>,
+    n: u64,
+}
+
+impl Stages for WorkloadStages<'_> {
+    fn count(&self) -> usize {
+        self.n as usize
+    }
+
+    fn stage(&self, index: u32) -> Cow<'_, Stage> {
+        let w = self.workload;
+        Cow::Owned(Stage {
+            name: format!("{}-{index}", self.name),
+            domain: self.domain.clone(),
+            party_names: vec!["A".into(), "B".into()],
+            preferences: w.preferences(index.into()).to_vec(),
+            deadline: w.deadline(),
+            indexes: Vec::new(),
+        })
+    }
 }

@@ -10,7 +10,6 @@ use super::api::{ServeArgs, announce, hosting, serving_system, stop_signal};
 use crate::net::auth::{Role, Secret};
 use crate::net::client::ClientTls;
 use crate::net::cluster::config::{ClusterConfig, Placement};
-use crate::net::cluster::launcher::LaunchError;
 use crate::net::cluster::node::{self, NodeListeners, NodeOptions};
 
 #[derive(clap::Args)]
@@ -149,12 +148,6 @@ impl ClusterArgs {
         }
         Ok(Some(config))
     }
-}
-
-/// A launch failure: no node at all is a failure to run (exit 1), as is a
-/// session that fails everywhere.
-pub fn launch_error(e: LaunchError) -> CliError {
-    CliError::Failure(anyhow::anyhow!("cluster: {e}"))
 }
 
 /// The runtime a launcher's shell runs on: the command owns it, the library

@@ -31,6 +31,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::engine::actors::ActorRunOptions;
+use crate::engine::executor::{Actors, Direct, ExecError, Executor};
+use crate::net::cluster::config::ClusterConfig;
+use crate::net::cluster::executor::Cluster;
+
 #[derive(Parser)]
 #[command(name = "negotium", version, about = "Automated negotiation at scale")]
 struct Cli {
@@ -50,11 +55,27 @@ pub enum Engine {
 }
 
 impl Engine {
-    fn label(self) -> &'static str {
-        match self {
-            Engine::Actors => "actors",
-            Engine::Direct => "direct",
-        }
+    /// What runs the sessions: the nodes of `cluster` where there is one
+    /// (the engine choice is then the nodes' own), else this engine here.
+    /// `threads`: the direct engine's workers, the actor engine's arbiters
+    /// (`None`: every core).
+    fn executor(
+        self,
+        cluster: Option<ClusterConfig>,
+        threads: Option<usize>,
+        concurrency: usize,
+    ) -> Result<Box<dyn Executor>, CliError> {
+        Ok(match (cluster, self) {
+            (Some(config), _) => Box::new(Cluster { config, runtime: cluster::launcher_runtime()? }),
+            (None, Engine::Direct) => Box::new(Direct { threads }),
+            (None, Engine::Actors) => {
+                let mut options = ActorRunOptions { concurrency, ..Default::default() };
+                if let Some(n) = threads {
+                    options.arbiters = n;
+                }
+                Box::new(Actors { options })
+            }
+        })
     }
 }
 
@@ -108,6 +129,16 @@ pub enum CliError {
     Input(String),
     /// Something failed while running: exit 1.
     Failure(anyhow::Error),
+}
+
+/// A batch that did not finish: strategies that do not build are bad input
+/// (exit 2); a cluster without a node, a session that fails on every node or
+/// a results file that cannot be written is a failure to run (exit 1).
+fn exec_error(e: ExecError) -> CliError {
+    match e {
+        ExecError::Strategy { error, .. } => CliError::Input(error.to_string()),
+        other => CliError::Failure(anyhow::anyhow!("{other}")),
+    }
 }
 
 impl From<std::io::Error> for CliError {

@@ -1,27 +1,29 @@
 //! `negotium run`.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
+use serde::de::IgnoredAny;
 
 use super::analyze::fmt_utils;
-use super::cluster::{ClusterArgs, launch_error, launcher_runtime};
+use super::cluster::ClusterArgs;
 use super::report::Summary;
 use super::tournament::TournamentArgs;
-use super::{CliError, Engine, load_scenario};
+use super::{CliError, Engine, exec_error, load_scenario};
 use crate::core::analysis::Analysis;
 use crate::core::record::{Assessment, RecordContext, record};
+use crate::core::scenario::Scenario;
 use crate::core::session::SessionResult;
 use crate::core::strategy::StrategySpec;
-use crate::engine::actors::{ActorRunOptions, run_sessions};
-use crate::engine::{SessionSpec, direct, shared_indexes};
-use crate::net::cluster::ScenarioWire;
-use crate::net::cluster::launcher::{self, Job, Launch};
-use crate::tournament::store::{self, StoreError};
+use crate::core::utility::Preferences;
+use crate::engine::executor::{Executor, Job, Report, Stage};
+use crate::store::{self, Expect, LineId, Lookup, StoreError};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -54,9 +56,6 @@ pub struct RunArgs {
     cluster: ClusterArgs,
 }
 
-/// Negotiations processed per batch on the direct path (bounds memory).
-const BATCH: u64 = 4096;
-
 pub fn run(args: RunArgs) -> Result<(), CliError> {
     if is_tournament(&args.scenario) {
         if args.repeat != 1 || !args.strategies.is_empty() || args.seed.is_some() {
@@ -69,6 +68,27 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         let t = TournamentArgs::of_run(args.scenario, args.out, args.resume, args.cluster);
         return super::tournament::tournament(t);
     }
+    let scenario = scenario_of(&args)?;
+    if args.repeat == 0 {
+        return Err(CliError::Input("--repeat must be at least 1".into()));
+    }
+    let executor = args.engine.executor(args.cluster.config()?, None, args.concurrency)?;
+    let batch = Batch::new(scenario, args.seed, args.repeat)?;
+    let (kept, out) = match &args.out {
+        Some(path) => {
+            let (kept, file) = open_results(path, &batch, args.resume)?;
+            (kept, Some((path.as_path(), BufWriter::new(file))))
+        }
+        None => (HashSet::new(), None),
+    };
+    let tally = negotiate(&batch, executor.as_ref(), &kept, out)?;
+    print_report(&batch, &tally, kept.len(), args.out.as_deref());
+    Ok(())
+}
+
+/// The scenario with the strategies of `--strategy`; a party left external
+/// has no one to play it here.
+fn scenario_of(args: &RunArgs) -> Result<Scenario, CliError> {
     let mut scenario = load_scenario(&args.scenario)?;
     for s in &args.strategies {
         let (role, spec) =
@@ -83,195 +103,254 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
             p.name, p.name
         )));
     }
-    if args.repeat == 0 {
-        return Err(CliError::Input("--repeat must be at least 1".into()));
-    }
-    let cluster = args.cluster.config()?;
-    let base_seed = args.seed.unwrap_or(scenario.seed);
-    let prefs = scenario.preferences();
-    let analysis = {
-        let refs: Vec<&_> = prefs.iter().map(|p| p.as_ref()).collect();
-        Analysis::run(&scenario.domain, &refs, base_seed)
-    };
-    let labels: Vec<String> = scenario.parties.iter().map(|p| p.strategy.to_string()).collect();
-    // Every negotiation of a run shares the scenario's preferences: build
-    // each party's outcome index once, not once per session (on a cluster
-    // the nodes build their own).
-    let indexes = if cluster.is_none() { shared_indexes(&scenario.domain, &prefs) } else { Vec::new() };
-    let strategies: Vec<StrategySpec> = scenario.parties.iter().map(|p| p.strategy.clone()).collect();
-    let spec_of = |j: u64| {
-        let mut spec = SessionSpec::new(
-            j,
-            scenario.domain.clone(),
-            prefs.clone(),
-            strategies.clone(),
-            scenario.deadline,
-            base_seed.wrapping_add(j),
-        )
-        .with_trace(args.out.is_some());
-        spec.shared_indexes = indexes.clone();
-        spec
-    };
+    Ok(scenario)
+}
 
-    // The results file is locked before it is read or cut: a second run
-    // into the same file is refused, not interleaved.
-    let locked = match &args.out {
-        Some(path) => Some(store::lock(path).map_err(|e| match e {
-            StoreError::Io(e) => {
-                CliError::Failure(anyhow::Error::new(e).context(format!("cannot write {}", path.display())))
-            }
-            other => CliError::Input(other.to_string()),
-        })?),
-        None => None,
-    };
-    // Negotiations a resumed run already has.
-    let kept = match (&args.out, args.resume) {
-        (Some(path), true) => kept_negotiations(path, args.repeat)?,
-        _ => HashSet::new(),
-    };
-    let mut out = match (locked, &args.out) {
-        (Some(mut file), Some(path)) => {
-            let ready = if args.resume { file.seek(SeekFrom::End(0)).map(|_| ()) } else { file.set_len(0) };
-            ready.with_context(|| format!("cannot write {}", path.display())).map_err(CliError::Failure)?;
-            Some(BufWriter::new(file))
+/// The negotiations of one run: `repeat` sessions of one scenario and its
+/// strategies, negotiation j with seed `base_seed + j`.
+struct Batch {
+    scenario: Scenario,
+    preferences: Vec<Arc<Preferences>>,
+    analysis: Analysis,
+    strategies: Vec<StrategySpec>,
+    /// As records write them.
+    labels: Vec<String>,
+    base_seed: u64,
+    repeat: u64,
+    digest: String,
+}
+
+impl Batch {
+    fn new(scenario: Scenario, seed: Option<u64>, repeat: u64) -> Result<Self, CliError> {
+        let strategies: Vec<StrategySpec> = scenario.parties.iter().map(|p| p.strategy.clone()).collect();
+        // Checked here, before any session: a cluster would otherwise learn
+        // of a bad strategy from its nodes.
+        for s in &strategies {
+            s.validate().map_err(|e| CliError::Input(e.to_string()))?;
         }
-        _ => None,
+        let base_seed = seed.unwrap_or(scenario.seed);
+        let preferences = scenario.preferences();
+        let analysis = {
+            let refs: Vec<&_> = preferences.iter().map(|p| p.as_ref()).collect();
+            Analysis::run(&scenario.domain, &refs, base_seed)
+        };
+        Ok(Self {
+            labels: strategies.iter().map(|s| s.to_string()).collect(),
+            digest: store::scenario_digest(&scenario),
+            scenario,
+            preferences,
+            analysis,
+            strategies,
+            base_seed,
+            repeat,
+        })
+    }
+
+    fn seed(&self, j: u64) -> u64 {
+        self.base_seed.wrapping_add(j)
+    }
+}
+
+/// A run's results file holds negotiations by number, each under the seed,
+/// strategies and scenario this run would give it.
+impl store::Sessions for Batch {
+    fn count(&self) -> usize {
+        self.repeat as usize
+    }
+
+    fn lookup(&self, id: LineId<'_>) -> Lookup<'_> {
+        match (id.key, id.session) {
+            (None, Some(j)) if j < self.repeat => Lookup::Held(
+                j as usize,
+                Expect { seed: self.seed(j), strategies: Cow::Borrowed(&self.labels), scenario_digest: &self.digest },
+            ),
+            (None, Some(j)) => Lookup::Refused(format!(
+                "negotiation {j} is beyond this run's --repeat {} (was --repeat lowered?); give --repeat {} \
+                 or more, or another --out",
+                self.repeat,
+                j + 1
+            )),
+            _ => Lookup::Refused("not a result of a `negotium run`; give another --out".into()),
+        }
+    }
+}
+
+/// Takes the results file's lock before reading or cutting it (a second run
+/// into the same file is refused, not interleaved) and returns the
+/// negotiations it already has: none unless `resume`, when it is emptied.
+fn open_results(path: &Path, batch: &Batch, resume: bool) -> Result<(HashSet<u64>, File), CliError> {
+    let refused = |e: StoreError| match e {
+        StoreError::Io(e) => {
+            CliError::Failure(anyhow::Error::new(e).context(format!("cannot write {}", path.display())))
+        }
+        StoreError::Content(e) => CliError::Input(format!("--resume: {e}")),
+        other => CliError::Input(other.to_string()),
     };
-    let todo = args.repeat - kept.len() as u64;
-    let pending = (0..args.repeat).filter(|j| !kept.contains(j));
-    let progress = if todo >= 100 {
-        let bar = ProgressBar::new(todo);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} negotiations  {per_sec}  eta {eta}")
-                .expect("static template"),
+    if !resume {
+        let file = store::lock(path).map_err(refused)?;
+        file.set_len(0).with_context(|| format!("cannot write {}", path.display())).map_err(CliError::Failure)?;
+        return Ok((HashSet::new(), file));
+    }
+    let (existing, file) = store::open::<IgnoredAny>(path, batch).map_err(refused)?;
+    if existing.undigested > 0 {
+        eprintln!(
+            "note: {} line(s) of {} say no scenario digest (written by an older negotium): their seeds and \
+             strategies were checked, their scenario could not be; move the file away if the scenario changed",
+            existing.undigested,
+            path.display()
         );
-        bar
-    } else {
-        ProgressBar::hidden()
+    }
+    Ok((existing.done.into_iter().map(|(j, _)| j as u64).collect(), file))
+}
+
+/// What a run's negotiations came to.
+struct Tally {
+    summary: Summary,
+    /// The last result (all there is to say of a run of one).
+    last: Option<(SessionResult, Assessment)>,
+    engine: &'static str,
+    report: Report,
+}
+
+/// Runs the negotiations `kept` lacks on `executor`, writing each record to
+/// `out` as it comes.
+fn negotiate(
+    batch: &Batch,
+    executor: &dyn Executor,
+    kept: &HashSet<u64>,
+    mut out: Option<(&Path, BufWriter<File>)>,
+) -> Result<Tally, CliError> {
+    let progress = progress_bar(batch.repeat - kept.len() as u64);
+    let engine = executor.label();
+    let mut stage = Stage::of(&batch.scenario);
+    if executor.shares_indexes() {
+        // Every negotiation of a run shares the scenario's preferences:
+        // each party's outcome index is built once, not once per session.
+        stage = stage.with_shared_indexes();
+    }
+    let (strategies, skip, repeat, base_seed) = (batch.strategies.clone(), kept.clone(), batch.repeat, batch.base_seed);
+    // Pulled lazily: a run of millions holds only what is in flight.
+    let jobs = (0..repeat).filter(move |j| !skip.contains(j)).map(move |j| Job {
+        key: j,
+        stage: 0,
+        strategies: strategies.clone(),
+        seed: base_seed.wrapping_add(j),
+    });
+    let cx = RecordContext {
+        scenario: &batch.scenario,
+        preferences: &batch.preferences,
+        analysis: &batch.analysis,
+        engine,
+        strategies: &batch.labels,
     };
     let mut summary = Summary::default();
-    let mut last: Option<(SessionResult, Assessment)> = None;
+    let mut last = None;
     let mut write_err: Option<std::io::Error> = None;
-    let engine = if cluster.is_some() { "cluster" } else { args.engine.label() };
-    let cx =
-        RecordContext { scenario: &scenario, preferences: &prefs, analysis: &analysis, engine, strategies: &labels };
-    let mut consume = |j: u64, r: SessionResult, placed: Option<(&str, u32)>| {
-        let assessment = Assessment::of(&analysis, &r);
-        if let Some(w) = out.as_mut() {
-            let mut line = record(&cx, j.into(), base_seed.wrapping_add(j), &r, &assessment);
-            if let Some((node, attempts)) = placed {
-                line["node"] = node.into();
-                line["attempts"] = attempts.into();
+    let trace = out.is_some();
+    let outcome = executor.execute(&vec![stage], trace, Box::new(jobs), &mut |done| {
+        let j = done.key;
+        let assessment = Assessment::of(&batch.analysis, &done.result);
+        if let Some((_, w)) = out.as_mut() {
+            let mut line = record(&cx, j.into(), batch.seed(j), &done.result, &assessment);
+            line[store::DIGEST_FIELD] = batch.digest.as_str().into();
+            if let Some(placed) = &done.placed {
+                line["node"] = placed.node.as_str().into();
+                line["attempts"] = placed.attempts.into();
             }
-            if let Err(e) = writeln!(w, "{line}") {
-                write_err.get_or_insert(e);
+            let written = writeln!(w, "{line}").and_then(|()| if done.caught_up { w.flush() } else { Ok(()) });
+            if let Err(e) = written {
+                let message = e.to_string();
+                write_err = Some(e);
+                return Err(message);
             }
         }
-        summary.add(&r, Some(&assessment));
+        summary.add(&done.result, Some(&assessment));
         progress.inc(1);
-        last = Some((r, assessment));
-    };
-
-    let mut cluster_report = None;
-    match (cluster, args.engine) {
-        (Some(config), _) => {
-            for s in &strategies {
-                s.validate().map_err(|e| CliError::Input(e.to_string()))?;
-            }
-            let launch = Launch { config, scenarios: vec![ScenarioWire::of(&scenario)], trace: args.out.is_some() };
-            // Pulled lazily by the launcher: a run of millions holds only its windows.
-            let skip = kept.clone();
-            let jobs = (0..args.repeat).filter(move |j| !skip.contains(j)).map(move |j| Job {
-                key: j,
-                scenario: 0,
-                strategies: strategies.clone(),
-                seed: base_seed.wrapping_add(j),
-            });
-            let runtime = launcher_runtime()?;
-            let report = launcher::run_blocking(runtime.handle(), launch, Box::new(jobs), |done| {
-                consume(done.key, done.result, Some((&done.node, done.attempts)));
-                Ok(())
-            })
-            .map_err(launch_error)?;
-            cluster_report = Some(report);
-        }
-        (None, Engine::Direct) => {
-            let pending: Vec<u64> = pending.collect();
-            for chunk in pending.chunks(BATCH as usize) {
-                let results: Vec<(u64, SessionResult)> = chunk
-                    .par_iter()
-                    .map(|&j| direct::run(&spec_of(j)).map(|r| (j, r)))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| CliError::Input(e.to_string()))?;
-                for (j, r) in results {
-                    consume(j, r, None);
-                }
-            }
-        }
-        (None, Engine::Actors) => {
-            let opts = ActorRunOptions { concurrency: args.concurrency, ..Default::default() };
-            run_sessions(pending.map(spec_of), opts, |(j, r)| consume(j, r, None))
-                .map_err(|e| CliError::Input(e.to_string()))?;
-        }
-    }
+        last = Some((done.result, assessment));
+        Ok(())
+    });
     progress.finish_and_clear();
     if let Some(e) = write_err {
         return Err(CliError::Failure(anyhow::Error::new(e).context("writing results")));
     }
-    if let Some(mut w) = out {
-        w.flush()?;
+    let report = outcome.map_err(exec_error)?;
+    if let Some((path, mut w)) = out {
+        w.flush().with_context(|| format!("writing {}", path.display())).map_err(CliError::Failure)?;
     }
+    Ok(Tally { summary, last, engine, report })
+}
 
-    let names: Vec<&str> = scenario.parties.iter().map(|p| p.name.as_str()).collect();
-    outln!("{} — {} negotiation(s), engine {engine}", scenario.name, summary.n);
-    if !kept.is_empty() {
-        outln!("resumed:             {} negotiation(s) already in the results were kept", kept.len());
+/// A bar for runs long enough to wait for.
+fn progress_bar(todo: u64) -> ProgressBar {
+    if todo < 100 {
+        return ProgressBar::hidden();
     }
-    if let Some(r) = &cluster_report {
+    let bar = ProgressBar::new(todo);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} negotiations  {per_sec}  eta {eta}")
+            .expect("static template"),
+    );
+    bar
+}
+
+fn print_report(batch: &Batch, tally: &Tally, kept: usize, out: Option<&Path>) {
+    let (scenario, summary) = (&batch.scenario, &tally.summary);
+    outln!("{} — {} negotiation(s), engine {}", scenario.name, summary.n, tally.engine);
+    if kept > 0 {
+        outln!("resumed:             {kept} negotiation(s) already in the results were kept");
+    }
+    let r = &tally.report;
+    if !r.nodes.is_empty() {
         outln!("nodes:               {}", r.nodes.join(", "));
         if !r.lost.is_empty() {
             outln!("nodes lost:          {} ({} negotiation(s) re-run elsewhere)", r.lost.join(", "), r.retried);
         }
     }
     if summary.n == 0 {
-        return Ok(());
+        return;
     }
-    for (name, label) in names.iter().zip(&labels) {
+    let names: Vec<&str> = scenario.parties.iter().map(|p| p.name.as_str()).collect();
+    for (name, label) in names.iter().zip(&batch.labels) {
         outln!("  {name:<16} {label}");
     }
-    if summary.n == 1 {
-        let (r, assessment) = last.expect("one result");
-        match &r.agreement {
-            Some(o) => outln!("agreement:           {}", scenario.domain.outcome_display(o)),
-            None => outln!("no agreement:        {}", describe_ending(&r, &names)),
-        }
-        for (name, u) in names.iter().zip(&r.utilities) {
-            outln!("  utility {name:<16} {u:.4}");
-        }
-        outln!("rounds:              {} ({} offers)", r.rounds, r.offers);
-        let d = assessment.distances;
-        outln!("social welfare:      {:.4}", r.utilities.iter().sum::<f64>());
-        print_distance("distance to Nash:   ", d.nash);
-        print_distance("distance to Pareto: ", d.pareto);
-        print_distance("distance to K–S:    ", d.kalai_smorodinsky);
-    } else {
-        outln!("agreement rate:      {:.3}", summary.agreements as f64 / summary.n as f64);
-        outln!("mean utilities:      {}", fmt_utils(&summary.mean_utilities()));
-        outln!("mean rounds:         {:.2}", summary.mean(summary.rounds));
-        outln!("mean social welfare: {:.4}", summary.mean(summary.welfare));
-        print_distance("mean dist. to Nash: ", Summary::mean_of(summary.nash));
-        print_distance("mean dist. Pareto:  ", Summary::mean_of(summary.pareto));
-        outln!("Pareto-efficient:    {:.3} of negotiations", summary.efficient as f64 / summary.n as f64);
-        let endings: Vec<String> = summary.endings.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        outln!("endings:             {}", endings.join(", "));
+    match &tally.last {
+        Some((r, assessment)) if summary.n == 1 => print_one(scenario, &names, r, assessment),
+        _ => print_many(summary),
     }
-    if let Some(note) = &analysis.note {
+    if let Some(note) = &batch.analysis.note {
         outln!("note: {note}");
     }
-    if let Some(path) = &args.out {
+    if let Some(path) = out {
         outln!("results: {}", path.display());
     }
-    Ok(())
+}
+
+fn print_one(scenario: &Scenario, names: &[&str], r: &SessionResult, assessment: &Assessment) {
+    match &r.agreement {
+        Some(o) => outln!("agreement:           {}", scenario.domain.outcome_display(o)),
+        None => outln!("no agreement:        {}", describe_ending(r, names)),
+    }
+    for (name, u) in names.iter().zip(&r.utilities) {
+        outln!("  utility {name:<16} {u:.4}");
+    }
+    outln!("rounds:              {} ({} offers)", r.rounds, r.offers);
+    let d = assessment.distances;
+    outln!("social welfare:      {:.4}", r.utilities.iter().sum::<f64>());
+    print_distance("distance to Nash:   ", d.nash);
+    print_distance("distance to Pareto: ", d.pareto);
+    print_distance("distance to K–S:    ", d.kalai_smorodinsky);
+}
+
+fn print_many(summary: &Summary) {
+    outln!("agreement rate:      {:.3}", summary.agreements as f64 / summary.n as f64);
+    outln!("mean utilities:      {}", fmt_utils(&summary.mean_utilities()));
+    outln!("mean rounds:         {:.2}", summary.mean(summary.rounds));
+    outln!("mean social welfare: {:.4}", summary.mean(summary.welfare));
+    print_distance("mean dist. to Nash: ", Summary::mean_of(summary.nash));
+    print_distance("mean dist. Pareto:  ", Summary::mean_of(summary.pareto));
+    outln!("Pareto-efficient:    {:.3} of negotiations", summary.efficient as f64 / summary.n as f64);
+    let endings: Vec<String> = summary.endings.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    outln!("endings:             {}", endings.join(", "));
 }
 
 /// A tournament file names strategies at its top level; a scenario names parties.
@@ -281,33 +360,6 @@ fn is_tournament(path: &std::path::Path) -> bool {
             .ok()
             .and_then(|text| text.parse::<toml::Table>().ok())
             .is_some_and(|t| t.contains_key("strategies") && !t.contains_key("parties"))
-}
-
-/// The negotiations a results file already holds (`session` of each whole
-/// line); a partial last line, left by a crash, is cut off.
-fn kept_negotiations(path: &std::path::Path, repeat: u64) -> Result<HashSet<u64>, CliError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
-        Err(e) => return Err(CliError::Input(format!("--resume: cannot read {}: {e}", path.display()))),
-    };
-    let whole = text.rfind('\n').map_or(0, |k| k + 1);
-    if whole < text.len() {
-        let file = std::fs::OpenOptions::new().write(true).open(path)?;
-        file.set_len(whole as u64)?;
-    }
-    let mut kept = HashSet::new();
-    for (n, line) in text[..whole].lines().enumerate() {
-        let j = serde_json::from_str::<serde_json::Value>(line)
-            .ok()
-            .and_then(|v| v["session"].as_u64())
-            .filter(|&j| j < repeat)
-            .ok_or_else(|| {
-                CliError::Input(format!("--resume: {}:{}: not a result of this run", path.display(), n + 1))
-            })?;
-        kept.insert(j);
-    }
-    Ok(kept)
 }
 
 fn print_distance(label: &str, d: Option<f64>) {

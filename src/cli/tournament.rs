@@ -11,11 +11,12 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use super::CliError;
 use super::cluster::ClusterArgs;
-use crate::tournament::store::{self, StoreError};
+use super::{CliError, Engine};
+use crate::store::{self, StoreError};
+use crate::tournament::runner::{self, Resumable};
 use crate::tournament::summary::{self, Row, StrategyStats};
-use crate::tournament::{Tournament, plan, runner};
+use crate::tournament::{Tournament, plan};
 
 #[derive(clap::Args)]
 pub struct TournamentArgs {
@@ -26,9 +27,16 @@ pub struct TournamentArgs {
     /// directory that holds results resumes: only missing sessions run.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Worker threads (default: every core).
+    /// Worker threads of the direct engine, arbiters of the actor engine
+    /// (default: every core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// What runs the sessions here (without --cluster and its kin).
+    #[arg(long, value_enum, default_value = "direct")]
+    engine: Engine,
+    /// Sessions in flight at once on the actor engine.
+    #[arg(long, default_value_t = 1024)]
+    concurrency: usize,
     /// Resume a stopped tournament: DIR must already hold results.jsonl.
     #[arg(long)]
     resume: bool,
@@ -42,7 +50,7 @@ pub struct TournamentArgs {
 impl TournamentArgs {
     /// `negotium run TOURNAMENT.toml`: the tournament with run's cluster options.
     pub fn of_run(path: PathBuf, out: Option<PathBuf>, resume: bool, cluster: ClusterArgs) -> Self {
-        Self { path, out, threads: None, resume, json: false, cluster }
+        Self { path, out, threads: None, engine: Engine::Direct, concurrency: 1024, resume, json: false, cluster }
     }
 }
 
@@ -67,7 +75,7 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create {}", dir.display()))
         .map_err(CliError::Failure)?;
-    let (existing, file) = store::open(&results_path, &t.name, &plan).map_err(|e| match e {
+    let (existing, file) = store::open::<Row>(&results_path, &Resumable::new(&t, &plan)).map_err(|e| match e {
         StoreError::Content(e) => CliError::Input(e.to_string()),
         StoreError::Locked(_) => CliError::Input(e.to_string()),
         StoreError::Io(e) => {
@@ -93,23 +101,17 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
         ProgressBar::hidden()
     };
     let cluster = args.cluster.config()?;
+    let on_cluster = cluster.is_some();
+    let executor = args.engine.executor(cluster, args.threads, args.concurrency)?;
     let run_started = Instant::now();
     let mut out = BufWriter::with_capacity(1 << 16, file);
     let on_done = |done: runner::Done| {
         rows[done.index] = Some(done.row);
         progress.inc(1);
     };
-    let cluster_report = match cluster {
-        Some(config) => Some(
-            runner::run_on_cluster(&t, &plan, &pending, config, &mut out, on_done)
-                .map_err(|e| CliError::Failure(anyhow::Error::new(e)))?,
-        ),
-        None => {
-            runner::run(&t, &plan, &pending, args.threads, &mut out, on_done)
-                .map_err(|e| CliError::Failure(anyhow::Error::new(e)))?;
-            None
-        }
-    };
+    let report = runner::run(&t, &plan, &pending, executor.as_ref(), &mut out, on_done)
+        .map_err(|e| CliError::Failure(anyhow::Error::new(e)))?;
+    let cluster_report = on_cluster.then_some(report);
     out.flush()?;
     drop(out);
     progress.finish_and_clear();
@@ -136,6 +138,7 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
             "truncated_bytes": existing.truncated_bytes,
             "foreign_lines": existing.foreign,
             "threads": threads,
+            "engine": executor.label(),
             "wall_s": wall_s,
             "run_s": run_s,
             "negotiations_per_s": ran as f64 / wall_s,
@@ -184,14 +187,24 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
         (None, true) => {
             let _ = writeln!(
                 text,
-                "  ran {ran} in {wall_s:.3} s ({:.0} negotiations/s, {threads} thread(s), engine direct)",
-                ran as f64 / wall_s
+                "  ran {ran} in {wall_s:.3} s ({:.0} negotiations/s, {threads} thread(s), engine {})",
+                ran as f64 / wall_s,
+                executor.label()
             );
         }
         _ => {}
     }
     if existing.truncated_bytes > 0 {
         let _ = writeln!(text, "  note: cut a partial last line ({} bytes) of a stopped run", existing.truncated_bytes);
+    }
+    if existing.undigested > 0 {
+        let _ = writeln!(
+            text,
+            "  note: {} line(s) say no scenario digest (written by an older negotium): their seeds and strategies \
+             were checked, their scenarios could not be; move {} away if a scenario file changed since",
+            existing.undigested,
+            results_path.display()
+        );
     }
     if existing.foreign > 0 || existing.duplicates > 0 {
         let _ = writeln!(

@@ -3,10 +3,12 @@
 //! party as actix actors, the shape that remote parties and external agents
 //! plug into. Both share [`crate::core::session::SessionRun`], so the same
 //! seed gives the same trace on either (for round deadlines; a wall-time
-//! deadline depends on how fast each engine is).
+//! deadline depends on how fast each engine is). [`executor`] puts either
+//! (and, from `net`, a cluster) behind one trait for batches of sessions.
 
 pub mod actors;
 pub mod direct;
+pub mod executor;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -141,3 +141,77 @@ pub fn wide_scenario(issues: usize, external: bool, rounds: u32) -> String {
     }
     text
 }
+
+/// A bilateral deal over price and colour, the scenario most command tests
+/// start from; each party plays its strategy of `strategies` (none: the
+/// caller, a tournament, says who plays). Tests find lines in it by text,
+/// never by number.
+pub fn deal(name: &str, strategies: Option<[&str; 2]>) -> String {
+    let strategy = |i: usize| strategies.map(|s| format!("strategy = \"{}\"\n", s[i])).unwrap_or_default();
+    format!(
+        r#"name = "{name}"
+seed = 11
+[protocol]
+rounds = 30
+[[issues]]
+name = "price"
+type = "integer"
+min = 0
+max = 9
+[[issues]]
+name = "color"
+type = "discrete"
+values = ["red", "green", "blue"]
+[[parties]]
+name = "buyer"
+{}reservation = 0.2
+weights = {{ price = 0.7, color = 0.3 }}
+values.price = {{ linear = [1.0, 0.0] }}
+values.color = {{ red = 1.0, green = 0.5, blue = 0.0 }}
+[[parties]]
+name = "seller"
+{}reservation = 0.3
+weights = {{ price = 0.6, color = 0.4 }}
+values.price = {{ linear = [0.0, 1.0] }}
+values.color = {{ red = 0.2, green = 1.0, blue = 0.6 }}
+"#,
+        strategy(0),
+        strategy(1)
+    )
+}
+
+/// [`deal`] with a third party over the same issues.
+pub fn trio(name: &str, strategies: Option<[&str; 3]>) -> String {
+    let two = strategies.map(|s| [s[0], s[1]]);
+    let strategy = strategies.map(|s| format!("strategy = \"{}\"\n", s[2])).unwrap_or_default();
+    format!(
+        r#"{}[[parties]]
+name = "broker"
+{strategy}reservation = 0.1
+weights = {{ price = 0.5, color = 0.5 }}
+values.price = {{ triangular = [0.0, 4.5, 9.0] }}
+values.color = {{ red = 0.5, green = 0.0, blue = 1.0 }}
+"#,
+        deal(name, two)
+    )
+}
+
+/// What a run of the binary printed and how it ended.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the binary to its end; whatever it was given, it must not panic.
+pub fn negotium(args: &[&str]) -> Run {
+    let std::process::Output { status, stdout, stderr } =
+        std::process::Command::new(BIN).args(args).output().expect("the negotium binary runs");
+    let r = Run {
+        code: status.code(),
+        stdout: String::from_utf8(stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(stderr).expect("utf-8 stderr"),
+    };
+    assert!(!r.stderr.contains("panicked"), "negotium {args:?} panicked:\n{}", r.stderr);
+    r
+}

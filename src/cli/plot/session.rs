@@ -1,5 +1,6 @@
 //! One negotiation in the utility space of its first two parties.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -62,15 +63,42 @@ fn ending(record: &Record) -> String {
     }
 }
 
+/// The utility plane: first party across, second up.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Area<'b> = DrawingArea<SVGBackend<'b>, plotters::coord::Shift>;
+
 fn draw_into(svg: &mut String, record: &Record, id: &str, space: Option<&Space>, notes: &[String]) -> Res {
     let root = SVGBackend::with_string(svg, (W, H)).into_drawing_area();
     root.fill(&WHITE)?;
     let (header, body) = root.split_vertically(HEADER);
     let (plot_area, side) = body.split_horizontally(W - SIDE);
-    let (a, b) = (&record.parties[0], &record.parties[1]);
-    let approximate = space.is_some_and(|s| !s.analysis.exact) || record.analysis_exact == Some(false);
+    draw_header(&header, record, id, space)?;
+    let mut chart = axes(&plot_area, record, space)?;
+    // Drawn in layers, each over the last: outcomes, offers, reference
+    // points and the agreement on top.
+    let mut legend: Vec<(Legend, String)> = Vec::new();
+    if let Some(s) = space {
+        draw_space(&mut chart, s, record.parties.len() > 2, &mut legend)?;
+    }
+    draw_offers(&mut chart, record, &mut legend)?;
+    if let Some(s) = space {
+        draw_references(&chart, s, &mut legend)?;
+    }
+    let point = record.point();
+    if record.agreement.is_some() && point.len() >= 2 {
+        marker(chart.plotting_area(), (point[0], point[1]), Marker::Ring, AGREEMENT, 12)?;
+        legend.push((Legend::Marker(Marker::Ring, AGREEMENT, 9), format!("agreement {}", pair(point[0], point[1]))));
+    } else {
+        legend.push((Legend::Blank, "no agreement".into()));
+    }
+    draw_side(&side, &legend, &facts(record, space, notes))?;
+    root.present()?;
+    Ok(())
+}
 
-    // Header: scenario and negotiation, strategies, ending.
+/// Scenario and negotiation, strategies, ending.
+fn draw_header(header: &Area<'_>, record: &Record, id: &str, space: Option<&Space>) -> Res {
+    let approximate = space.is_some_and(|s| !s.analysis.exact) || record.analysis_exact == Some(false);
     let scenario = if record.scenario.is_empty() { "negotiation".to_string() } else { record.scenario.clone() };
     let mut title = format!("{scenario} — negotiation {id}");
     if approximate {
@@ -89,8 +117,16 @@ fn draw_into(svg: &mut String, record: &Record, id: &str, space: Option<&Space>,
         left_top(font(15.0)),
     ))?;
     header.draw(&Text::new(clip(&ending(record), 150), (24, 74), left_top(font(15.0).color(&MUTED))))?;
+    Ok(())
+}
 
-    // Axes: the unit square, widened to whatever is drawn.
+/// Axes: the unit square, widened to whatever is drawn.
+fn axes<'a, 'b>(
+    plot_area: &'a Area<'b>,
+    record: &Record,
+    space: Option<&Space>,
+) -> Result<Chart<'a, 'b>, Box<dyn std::error::Error>> {
+    let (a, b) = (&record.parties[0], &record.parties[1]);
     let mut xs: Vec<f64> = vec![0.0, 1.0];
     let mut ys: Vec<f64> = vec![0.0, 1.0];
     let mut see = |p: &[f64]| {
@@ -116,7 +152,7 @@ fn draw_into(svg: &mut String, record: &Record, id: &str, space: Option<&Space>,
         let pad = (hi - lo) * 0.03;
         (lo - pad)..(hi + pad)
     };
-    let mut chart = ChartBuilder::on(&plot_area)
+    let mut chart = ChartBuilder::on(plot_area)
         .margin_top(10)
         .margin_left(16)
         .margin_right(24)
@@ -137,49 +173,43 @@ fn draw_into(svg: &mut String, record: &Record, id: &str, space: Option<&Space>,
         .bold_line_style(RGBColor(225, 225, 225))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
+    Ok(chart)
+}
 
-    let multilateral = record.parties.len() > 2;
-    let mut legend: Vec<(Legend, String)> = Vec::new();
+/// Every outcome, faint, and the Pareto frontier: a line for two parties;
+/// with more, the projected Pareto-optimal outcomes are no frontier.
+fn draw_space(chart: &mut Chart<'_, '_>, s: &Space, multilateral: bool, legend: &mut Vec<(Legend, String)>) -> Res {
+    chart.draw_series(s.cloud.iter().map(|&(x, y)| Circle::new((x, y), 2, CLOUD.mix(0.45).filled())))?;
+    let label = if s.cloud_sampled {
+        let of = if s.outcomes.starts_with("infinite") { "an infinite space".into() } else { s.outcomes.clone() };
+        format!("outcomes (a sample of {} of {of})", thousands(s.cloud_from))
+    } else {
+        format!("all {} outcomes", thousands(s.cloud_from))
+    };
+    legend.push((Legend::Marker(Marker::Dot, CLOUD, 4), label));
 
-    // Every outcome, faint.
-    if let Some(s) = space {
-        chart.draw_series(s.cloud.iter().map(|&(x, y)| Circle::new((x, y), 2, CLOUD.mix(0.45).filled())))?;
-        let label = if s.cloud_sampled {
-            let of = if s.outcomes.starts_with("infinite") { "an infinite space".into() } else { s.outcomes.clone() };
-            format!("outcomes (a sample of {} of {of})", thousands(s.cloud_from))
-        } else {
-            format!("all {} outcomes", thousands(s.cloud_from))
-        };
-        legend.push((Legend::Marker(Marker::Dot, CLOUD, 4), label));
-
-        // Pareto frontier.
-        let front: Vec<(f64, f64)> = s
-            .analysis
-            .pareto
-            .iter()
-            .filter(|p| p.utilities.len() >= 2)
-            .map(|p| (p.utilities[0], p.utilities[1]))
-            .collect();
-        if multilateral {
-            chart.draw_series(front.iter().map(|&p| Circle::new(p, 2, FRONTIER.mix(0.8).filled())))?;
-            legend.push((
-                Legend::Marker(Marker::Dot, FRONTIER, 3),
-                format!("Pareto-optimal outcomes, projected ({})", thousands(front.len())),
-            ));
-        } else {
-            let mut line = front.clone();
-            line.sort_by(|p, q| p.0.total_cmp(&q.0).then(q.1.total_cmp(&p.1)));
-            chart.draw_series(LineSeries::new(line, FRONTIER.stroke_width(2)))?;
-            chart.draw_series(front.iter().map(|&p| Circle::new(p, 2, FRONTIER.filled())))?;
-            let sampled = if s.analysis.exact { "" } else { "sampled, " };
-            legend.push((
-                Legend::Line(FRONTIER),
-                format!("Pareto frontier ({sampled}{} outcomes)", thousands(front.len())),
-            ));
-        }
+    let front: Vec<(f64, f64)> =
+        s.analysis.pareto.iter().filter(|p| p.utilities.len() >= 2).map(|p| (p.utilities[0], p.utilities[1])).collect();
+    if multilateral {
+        chart.draw_series(front.iter().map(|&p| Circle::new(p, 2, FRONTIER.mix(0.8).filled())))?;
+        legend.push((
+            Legend::Marker(Marker::Dot, FRONTIER, 3),
+            format!("Pareto-optimal outcomes, projected ({})", thousands(front.len())),
+        ));
+    } else {
+        let mut line = front.clone();
+        line.sort_by(|p, q| p.0.total_cmp(&q.0).then(q.1.total_cmp(&p.1)));
+        chart.draw_series(LineSeries::new(line, FRONTIER.stroke_width(2)))?;
+        chart.draw_series(front.iter().map(|&p| Circle::new(p, 2, FRONTIER.filled())))?;
+        let sampled = if s.analysis.exact { "" } else { "sampled, " };
+        legend
+            .push((Legend::Line(FRONTIER), format!("Pareto frontier ({sampled}{} outcomes)", thousands(front.len()))));
     }
+    Ok(())
+}
 
-    // Each party's offers, in order.
+/// Each party's offers, in order, the first one labelled.
+fn draw_offers(chart: &mut Chart<'_, '_>, record: &Record, legend: &mut Vec<(Legend, String)>) -> Res {
     for (i, party) in record.parties.iter().enumerate() {
         let offers = offers_of(record, i);
         let color = party_color(i);
@@ -198,21 +228,7 @@ fn draw_into(svg: &mut String, record: &Record, id: &str, space: Option<&Space>,
             for &p in &distinct {
                 marker(chart.plotting_area(), p, m, color, 4)?;
             }
-            // Label the first offer, on the side with room.
-            let first = offers[0];
-            let (x_span, _) = (chart.x_range(), chart.y_range());
-            let right_half = first.0 > x_span.start + 0.75 * (x_span.end - x_span.start);
-            let (dx, h) = if right_half { (-9, HPos::Right) } else { (9, HPos::Left) };
-            let style = bold(12.0).color(&color).pos(Pos::new(h, VPos::Center));
-            // A light box behind the label keeps it readable over markers
-            // (about 0.66 em per character of bold DejaVu Sans).
-            let w = 8 * "first offer".len() as i32 + 4;
-            let (x0, x1) = if right_half { (dx - w, dx + 2) } else { (dx - 2, dx + w) };
-            chart.plotting_area().draw(
-                &(EmptyElement::at(first)
-                    + Rectangle::new([(x0, -21), (x1, -3)], WHITE.mix(0.8).filled())
-                    + Text::new("first offer", (dx, -12), style)),
-            )?;
+            label_first_offer(chart, offers[0], color)?;
         }
         let count = if distinct.len() * 2 < offers.len() {
             format!("{}, {} distinct", offers.len(), distinct.len())
@@ -221,52 +237,57 @@ fn draw_into(svg: &mut String, record: &Record, id: &str, space: Option<&Space>,
         };
         legend.push((Legend::Series(m, color), format!("{party}'s offers ({count})")));
     }
+    Ok(())
+}
 
-    // Reference points and the agreement, on top.
-    if let Some(s) = space {
-        let an = &s.analysis;
-        if an.disagreement.len() >= 2 {
-            let d = (an.disagreement[0], an.disagreement[1]);
-            marker(chart.plotting_area(), d, Marker::Cross, DISAGREEMENT, 6)?;
-            legend.push((Legend::Marker(Marker::Cross, DISAGREEMENT, 6), format!("disagreement {}", pair(d.0, d.1))));
-        }
-        match &an.kalai_smorodinsky {
-            Some(k) => {
-                let k = (k.utilities[0], k.utilities[1]);
-                marker(chart.plotting_area(), k, Marker::Frame, KALAI, 10)?;
-                legend.push((Legend::Marker(Marker::Frame, KALAI, 8), format!("Kalai–Smorodinsky {}", pair(k.0, k.1))));
-            }
-            None => legend.push((Legend::Marker(Marker::Frame, KALAI, 8), "Kalai–Smorodinsky: none".into())),
-        }
-        match &an.nash {
-            Some(n) => {
-                let n = (n.utilities[0], n.utilities[1]);
-                marker(chart.plotting_area(), n, Marker::Diamond, NASH, 8)?;
-                legend.push((Legend::Marker(Marker::Diamond, NASH, 7), format!("Nash {}", pair(n.0, n.1))));
-            }
-            None => legend.push((Legend::Marker(Marker::Diamond, NASH, 7), "Nash: none".into())),
-        }
+/// "first offer" beside it, on the side with room.
+fn label_first_offer(chart: &Chart<'_, '_>, first: (f64, f64), color: RGBColor) -> Res {
+    let x_span = chart.x_range();
+    let right_half = first.0 > x_span.start + 0.75 * (x_span.end - x_span.start);
+    let (dx, h) = if right_half { (-9, HPos::Right) } else { (9, HPos::Left) };
+    let style = bold(12.0).color(&color).pos(Pos::new(h, VPos::Center));
+    // A light box behind the label keeps it readable over markers
+    // (about 0.66 em per character of bold DejaVu Sans).
+    let w = 8 * "first offer".len() as i32 + 4;
+    let (x0, x1) = if right_half { (dx - w, dx + 2) } else { (dx - 2, dx + w) };
+    chart.plotting_area().draw(
+        &(EmptyElement::at(first)
+            + Rectangle::new([(x0, -21), (x1, -3)], WHITE.mix(0.8).filled())
+            + Text::new("first offer", (dx, -12), style)),
+    )?;
+    Ok(())
+}
+
+/// The disagreement point, Kalai–Smorodinsky and Nash (or that there is none).
+fn draw_references(chart: &Chart<'_, '_>, s: &Space, legend: &mut Vec<(Legend, String)>) -> Res {
+    let an = &s.analysis;
+    if an.disagreement.len() >= 2 {
+        let d = (an.disagreement[0], an.disagreement[1]);
+        marker(chart.plotting_area(), d, Marker::Cross, DISAGREEMENT, 6)?;
+        legend.push((Legend::Marker(Marker::Cross, DISAGREEMENT, 6), format!("disagreement {}", pair(d.0, d.1))));
     }
+    match &an.kalai_smorodinsky {
+        Some(k) => {
+            let k = (k.utilities[0], k.utilities[1]);
+            marker(chart.plotting_area(), k, Marker::Frame, KALAI, 10)?;
+            legend.push((Legend::Marker(Marker::Frame, KALAI, 8), format!("Kalai–Smorodinsky {}", pair(k.0, k.1))));
+        }
+        None => legend.push((Legend::Marker(Marker::Frame, KALAI, 8), "Kalai–Smorodinsky: none".into())),
+    }
+    match &an.nash {
+        Some(n) => {
+            let n = (n.utilities[0], n.utilities[1]);
+            marker(chart.plotting_area(), n, Marker::Diamond, NASH, 8)?;
+            legend.push((Legend::Marker(Marker::Diamond, NASH, 7), format!("Nash {}", pair(n.0, n.1))));
+        }
+        None => legend.push((Legend::Marker(Marker::Diamond, NASH, 7), "Nash: none".into())),
+    }
+    Ok(())
+}
+
+/// The numbers and notes under the legend.
+fn facts(record: &Record, space: Option<&Space>, notes: &[String]) -> Vec<String> {
     let point = record.point();
-    if record.agreement.is_some() && point.len() >= 2 {
-        marker(chart.plotting_area(), (point[0], point[1]), Marker::Ring, AGREEMENT, 12)?;
-        legend.push((Legend::Marker(Marker::Ring, AGREEMENT, 9), format!("agreement {}", pair(point[0], point[1]))));
-    } else {
-        legend.push((Legend::Blank, "no agreement".into()));
-    }
-
-    // Side panel: legend, then the numbers and notes.
-    let mut y = 24;
-    side.draw(&Text::new("Legend", (12, y), left(bold(16.0))))?;
-    y += 30;
-    for (glyph, label) in &legend {
-        draw_glyph(&side, (30, y), glyph)?;
-        for (k, line) in wrap(label, 34).iter().enumerate() {
-            side.draw(&Text::new(line.clone(), (56, y + 20 * k as i32), left(font(14.0))))?;
-        }
-        y += 20 * wrap(label, 34).len().max(1) as i32 + 10;
-    }
-    y += 10;
     let mut facts: Vec<String> = Vec::new();
     let dist = |d: Option<f64>| d.map(|d| format!("{d:.4}")).unwrap_or_else(|| "n/a".into());
     if record.distance_to_nash.is_some() || record.distance_to_pareto.is_some() {
@@ -281,7 +302,7 @@ fn draw_into(svg: &mut String, record: &Record, id: &str, space: Option<&Space>,
         let u: Vec<String> = record.utilities.iter().map(|u| format!("{u:.3}")).collect();
         facts.push(format!("discounted utilities: {}", u.join(", ")));
     }
-    if multilateral && point.len() > 2 {
+    if record.parties.len() > 2 && point.len() > 2 {
         let u: Vec<String> = record.parties.iter().zip(point).map(|(p, u)| format!("{p} {u:.3}")).collect();
         facts.push(format!("utilities: {}", u.join(", ")));
     }
@@ -298,11 +319,25 @@ fn draw_into(svg: &mut String, record: &Record, id: &str, space: Option<&Space>,
     } else if record.analysis_exact == Some(false) {
         facts.push("approximate: the run analysed a sample of the outcome space".into());
     }
-    for n in notes {
-        facts.push(n.clone());
+    facts.extend(notes.iter().cloned());
+    facts
+}
+
+/// Side panel: the legend, then the facts, as many lines as fit.
+fn draw_side(side: &Area<'_>, legend: &[(Legend, String)], facts: &[String]) -> Res {
+    let mut y = 24;
+    side.draw(&Text::new("Legend", (12, y), left(bold(16.0))))?;
+    y += 30;
+    for (glyph, label) in legend {
+        draw_glyph(side, (30, y), glyph)?;
+        for (k, line) in wrap(label, 34).iter().enumerate() {
+            side.draw(&Text::new(line.clone(), (56, y + 20 * k as i32), left(font(14.0))))?;
+        }
+        y += 20 * wrap(label, 34).len().max(1) as i32 + 10;
     }
+    y += 10;
     for fact in facts {
-        for line in wrap(&fact, 44) {
+        for line in wrap(fact, 44) {
             if y > (H - HEADER) as i32 - 16 {
                 break;
             }
@@ -311,7 +346,6 @@ fn draw_into(svg: &mut String, record: &Record, id: &str, space: Option<&Space>,
         }
         y += 6;
     }
-    root.present()?;
     Ok(())
 }
 

@@ -14,6 +14,8 @@
 //!   seeds, reporting each session exactly once; its decisions are a pure
 //!   core ([`launcher::core`]) tested under simulated faults.
 //! - [`metrics`] — per-node counters and the Prometheus endpoint.
+//! - [`executor`] — the launcher as an [`Executor`](crate::engine::executor::Executor),
+//!   what `run`, `bench` and `tournament` take.
 //!
 //! A session's parties may sit on different nodes: the host runs the session
 //! actor and its local parties; each remote party is an
@@ -22,6 +24,7 @@
 //! the same order as in one process, so traces are identical.
 
 pub mod config;
+pub mod executor;
 pub mod launcher;
 pub mod metrics;
 pub mod node;
