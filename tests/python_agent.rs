@@ -224,7 +224,9 @@ fn path_str(p: &Path) -> &str {
 /// The record without the fields that name how it was produced.
 fn comparable(mut record: Json) -> Json {
     let map = record.as_object_mut().expect("a record is a JSON object");
-    for key in ["engine", "strategies", "session"] {
+    // What a results file adds for resuming (its engine, strategies, line
+    // and the scenario's digest) is not part of the negotiation.
+    for key in ["engine", "strategies", "session", "scenario_digest"] {
         map.remove(key);
     }
     record
