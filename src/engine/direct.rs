@@ -43,31 +43,13 @@ pub fn run_with(spec: &SessionSpec, mut strategies: Vec<Box<dyn Strategy>>) -> R
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
-    use crate::core::domain::{Domain, Issue};
     use crate::core::protocol::{Deadline, ProtocolError};
     use crate::core::strategy::StrategySpec;
-    use crate::core::utility::{Preferences, UtilityFunction, ValueFunction};
 
     fn spec(parties: usize, strategies: usize, deadline: Deadline) -> SessionSpec {
-        let domain = Arc::new(Domain::new("d", vec![Issue::Integer { name: "x".into(), min: 0, max: 9 }]));
-        let prefs = Arc::new(Preferences::new(
-            UtilityFunction::LinearAdditive {
-                weights: vec![1.0],
-                values: vec![ValueFunction::linear_between(0.0, 9.0, 0.0, 1.0)],
-            },
-            0.1,
-        ));
-        SessionSpec::new(
-            0,
-            domain,
-            vec![prefs; parties],
-            vec![StrategySpec::named("boulware"); strategies],
-            deadline,
-            1,
-        )
+        crate::engine::test_spec(parties, strategies, deadline)
     }
 
     #[test]

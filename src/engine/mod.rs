@@ -139,3 +139,22 @@ pub fn shared_indexes(domain: &Arc<Domain>, preferences: &[Arc<Preferences>]) ->
         .map(|p| Some(Arc::new(OutcomeIndex::build(Candidates::All(domain.clone()), domain, p))))
         .collect()
 }
+
+/// A one-issue session of `parties` parties and `strategies` Boulware
+/// strategies (counts may disagree, to test the refusal), for the engines'
+/// unit tests.
+#[cfg(test)]
+pub(crate) fn test_spec(parties: usize, strategies: usize, deadline: Deadline) -> SessionSpec {
+    use crate::core::domain::Issue;
+    use crate::core::utility::{UtilityFunction, ValueFunction};
+    let domain = Arc::new(Domain::new("d", vec![Issue::Integer { name: "x".into(), min: 0, max: 9 }]));
+    let prefs = Arc::new(Preferences::new(
+        UtilityFunction::LinearAdditive {
+            weights: vec![1.0],
+            values: vec![ValueFunction::linear_between(0.0, 9.0, 0.0, 1.0)],
+        },
+        0.1,
+    ));
+    let strategies = vec![StrategySpec::named("boulware"); strategies];
+    SessionSpec::new(0, domain, vec![prefs; parties], strategies, deadline, 1)
+}

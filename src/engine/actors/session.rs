@@ -285,24 +285,13 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::core::domain::{Domain, Issue};
     use crate::core::protocol::{Action, Deadline};
     use crate::core::session::TraceEntry;
     use crate::core::strategy::StrategySpec;
-    use crate::core::utility::{Preferences, UtilityFunction, ValueFunction};
     use crate::engine::actors::{ActorRunOptions, PartyActor, run_sessions};
 
     fn spec(parties: usize, deadline: Deadline) -> SessionSpec {
-        let domain = Arc::new(Domain::new("d", vec![Issue::Integer { name: "x".into(), min: 0, max: 9 }]));
-        let prefs = Arc::new(Preferences::new(
-            UtilityFunction::LinearAdditive {
-                weights: vec![1.0],
-                values: vec![ValueFunction::linear_between(0.0, 9.0, 0.0, 1.0)],
-            },
-            0.1,
-        ));
-        let strategies = vec![StrategySpec::named("boulware"); parties];
-        SessionSpec::new(0, domain, vec![prefs; parties], strategies, deadline, 1).with_trace(true)
+        crate::engine::test_spec(parties, parties, deadline).with_trace(true)
     }
 
     /// Answers its turns with `Accept`, but only after blocking its thread

@@ -59,6 +59,6 @@ impl Executor for Cluster {
             LaunchError::Consumer(message) => ExecError::Stopped(message),
             other => ExecError::Cluster(other.to_string()),
         })?;
-        Ok(Report { sessions: report.sessions, retried: report.retried, nodes: report.nodes, lost: report.lost })
+        Ok(report)
     }
 }

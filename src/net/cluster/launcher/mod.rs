@@ -70,17 +70,8 @@ pub struct Launch {
     pub trace: bool,
 }
 
-/// How a run went, beyond its results.
-#[derive(Debug, Default, Clone)]
-pub struct Report {
-    pub sessions: u64,
-    /// Sessions that ran more than once because a node was lost.
-    pub retried: u64,
-    /// Every node that took part.
-    pub nodes: Vec<String>,
-    /// Nodes lost during the run.
-    pub lost: Vec<String>,
-}
+/// How a run went, beyond its results: the engine's batch report.
+pub use crate::engine::executor::Report;
 
 #[derive(Debug, Error)]
 pub enum LaunchError {
