@@ -345,3 +345,46 @@ async fn mutual_tls_refuses_clients_without_a_certificate() {
     let results = within("play", play(channel, vec![seat])).await.unwrap();
     assert_eq!(results[0].utilities, local(4, "linear").utilities);
 }
+
+/// `negotium agent` and `negotium session result` say what `run` says of a
+/// negotiation, from the record the server keeps; `--json` gives the record.
+#[test]
+fn the_agent_and_session_commands_print_the_deal_in_words() {
+    let node = Node::start(ServerConfig::default(), None);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let created = rt.block_on(async {
+        let channel = connect(&node.url("http"), None).await.unwrap();
+        management(channel, None).create_session(create_request(21)).await.unwrap().into_inner()
+    });
+    let server = node.url("http");
+    let id = created.session_id.as_str();
+    let token = created.tokens[0].token.as_str();
+    let agent = common::negotium(&[
+        "agent",
+        "--session",
+        id,
+        "--party",
+        "seller",
+        "--token",
+        token,
+        "--strategy",
+        "linear",
+        "--server",
+        &server,
+    ]);
+    assert_eq!(agent.code, Some(0), "{}", agent.stderr);
+    for line in ["api deal — session", "  seller ", "walk-away value", "joint"] {
+        assert!(agent.stdout.contains(line), "agent output lacks `{line}`:\n{}", agent.stdout);
+    }
+    let words = common::negotium(&["session", "result", id, "--server", &server]);
+    assert_eq!(words.code, Some(0), "{}", words.stderr);
+    assert_eq!(words.stdout, agent.stdout, "the same summary from the stored result");
+    let json = common::negotium(&["session", "result", id, "--json", "--server", &server]);
+    let record: serde_json::Value = serde_json::from_str(json.stdout.trim()).expect("--json prints the record");
+    let explanation = &record["explanation"];
+    assert_eq!(explanation["ending"]["kind"], record["ended_by"]);
+    let name = explanation["parties"][1]["name"].as_str().unwrap();
+    let utility = explanation["parties"][1]["utility"].as_f64().unwrap();
+    assert_eq!((name, utility), ("seller", record["utilities"][1].as_f64().unwrap()));
+    assert!(record["trace"].as_array().is_some_and(|t| !t.is_empty()));
+}

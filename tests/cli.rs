@@ -147,9 +147,9 @@ fn run_once_on_both_engines() {
     for engine in ["direct", "actors"] {
         let r = run_ok(&["run", s(&path), "--engine", engine]);
         let out = r.stdout.to_lowercase();
-        assert!(out.contains("agreement"), "{engine}: {}", r.stdout);
-        assert!(out.contains("utility buyer") && out.contains("utility seller"), "{engine}: {}", r.stdout);
-        assert!(out.contains("rounds:"), "{engine}: {}", r.stdout);
+        assert!(out.contains("deal reached in round"), "{engine}: {}", r.stdout);
+        assert!(out.contains("  buyer ") && out.contains("  seller "), "{engine}: {}", r.stdout);
+        assert!(out.contains("walk-away value"), "{engine}: {}", r.stdout);
         assert!(out.contains(&format!("engine {engine}")), "{engine}: {}", r.stdout);
         outputs.push(r.stdout.replace(&format!("engine {engine}"), "engine X"));
     }
@@ -1152,7 +1152,7 @@ fn resume_refuses_other_settings_and_appends_only_the_missing_negotiations() {
 
     let r = resume(&[]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert!(r.stdout.contains("4 negotiation(s), engine") && r.stdout.contains("resumed:"), "{}", r.stdout);
+    assert!(r.stdout.contains("4 negotiations, engine") && r.stdout.contains("resumed:"), "{}", r.stdout);
     let resumed = std::fs::read_to_string(&out).unwrap();
     assert!(resumed.starts_with(&four), "the first four lines are kept as they were");
     let clean = dir.path().join("clean.jsonl");
@@ -1173,4 +1173,55 @@ fn resume_refuses_other_settings_and_appends_only_the_missing_negotiations() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(r.stderr.contains("4 line(s)") && r.stderr.contains("no scenario digest"), "{}", r.stderr);
     assert_eq!(read_jsonl(&out).len(), 8);
+}
+
+// ------------------------------------------------------- results in words
+
+#[test]
+fn units_and_labels_show_in_the_summary_and_the_record() {
+    let text = DEAL.replace("max = 9\n", "max = 9\nunit = \"k€\"\n").replace(
+        "values = [\"red\", \"green\", \"blue\"]\n",
+        "values = [\"red\", \"green\", \"blue\"]\nlabels = { red = \"bright red\" }\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "units.toml", &text);
+    let r = run_ok(&["run", s(&path), "--engine", "direct", "--json"]);
+    let rec: Json = serde_json::from_str(r.stdout.trim()).expect("one record");
+    let deal = rec["explanation"]["deal"].as_array().expect("a deal");
+    let price = rec["agreement"]["price"].as_i64().unwrap();
+    assert_eq!(deal[0]["shown"], format!("{price} k€"));
+    let words = run_ok(&["run", s(&path), "--engine", "direct"]).stdout;
+    assert!(words.contains(&format!("price  {price} k€")), "{words}");
+    // The unit is no part of the negotiation: the same numbers as without it.
+    let plain = run_ok(&["run", s(&write(&dir, "plain.toml", &DEAL)), "--engine", "direct", "--json"]).stdout;
+    let plain: Json = serde_json::from_str(plain.trim()).unwrap();
+    assert_eq!((&rec["utilities"], &rec["trace"]), (&plain["utilities"], &plain["trace"]));
+}
+
+#[test]
+fn a_label_for_a_value_the_issue_lacks_is_bad_input() {
+    let text = DEAL.replace(
+        "values = [\"red\", \"green\", \"blue\"]\n",
+        "values = [\"red\", \"green\", \"blue\"]\nlabels = { purple = \"x\" }\n",
+    );
+    let line = line_of(&text, "name = \"color\"") - 1;
+    assert_scenario_error(&text, line, &["`purple`", "red, green, blue"]);
+}
+
+#[test]
+fn repeats_say_whether_they_varied() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "deal.toml", &DEAL);
+    let same = run_ok(&["run", s(&path), "--engine", "direct", "--repeat", "5"]).stdout;
+    assert!(same.contains("All 5 negotiations were identical"), "{same}");
+    assert!(same.contains("mean utility:        buyer "), "party names in the means: {same}");
+    assert!(same.contains("Deal reached in round"), "the one negotiation in words: {same}");
+    let path = write(&dir, "mixed.toml", &mixed());
+    let varied = run_ok(&["run", s(&path), "--engine", "direct", "--repeat", "50"]).stdout;
+    assert!(!varied.contains("identical") && !varied.contains("Deal reached"), "{varied}");
+    assert!(varied.contains("agreements:          ") && varied.contains(" of 50 ("), "{varied}");
+    let json = run_ok(&["run", s(&path), "--engine", "direct", "--repeat", "50", "--json"]).stdout;
+    let summary: Json = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!((summary["negotiations"].as_u64(), summary["identical"].as_bool()), (Some(50), Some(false)));
+    assert!(summary["mean_utilities"]["seller"].is_f64());
 }

@@ -396,7 +396,7 @@ fn dns_discovery_finds_the_nodes_behind_a_name() {
     let out =
         ok(&run(&["run", scenario.to_str().unwrap(), "--repeat", "5", "--discover", &format!("localhost:{port}")]));
     assert!(out.contains(&format!("nodes:               {}", node.addr)), "{out}");
-    assert!(out.contains("5 negotiation(s), engine cluster"), "{out}");
+    assert!(out.contains("5 negotiations, engine cluster"), "{out}");
 }
 
 #[test]

@@ -108,3 +108,52 @@ fn sharing_outcome_indexes_does_not_change_results() {
         assert_eq!(a, b, "{name}: results differ with a shared index");
     }
 }
+
+/// Each shipped scenario says how its deal reads (units or labels on some
+/// issue), and the joint gain its default negotiation leaves is real: the
+/// suggested deal is on the analysis' frontier and dominates the agreement.
+#[test]
+fn the_default_negotiation_explains_its_deal_and_the_joint_gain_it_missed() {
+    use negotium::core::explain::Explanation;
+    for (path, sc) in shipped() {
+        let name = stem(&path);
+        assert!(sc.presentation.issues.iter().any(|d| !d.is_plain()), "{name}: no unit or label on any issue");
+        let prefs = sc.preferences();
+        let refs: Vec<&_> = prefs.iter().map(|p| p.as_ref()).collect();
+        let an = Analysis::run(&sc.domain, &refs, sc.seed);
+        let strategies = sc.parties.iter().map(|p| p.strategy.clone()).collect();
+        let spec = SessionSpec::new(0, sc.domain.clone(), prefs.clone(), strategies, sc.deadline, sc.seed);
+        let r = direct::run(&spec).unwrap();
+        let e = Explanation::of(&sc, &an, &r);
+        let deal = e.deal.as_ref().unwrap_or_else(|| panic!("{name}: the default negotiation agrees"));
+        let agreement = r.agreement.as_ref().unwrap();
+        for (term, (k, issue)) in deal.iter().zip(sc.domain.issues.iter().enumerate()) {
+            assert_eq!(term.issue, issue.name());
+            assert_eq!(term.shown, sc.presentation.value(&sc.domain, k, &agreement.0[k]));
+        }
+        let best = e.joint_gain.best.as_ref().unwrap_or_else(|| panic!("{name}: the default deal leaves a gain"));
+        assert!(an.is_pareto_efficient(&best.utilities), "{name}: the suggestion is on the frontier");
+        let got = &r.undiscounted;
+        assert!(best.utilities.iter().zip(got).all(|(b, g)| *b >= g - 1e-9), "{name}: nobody worse off");
+        assert!(best.gains.iter().any(|g| *g > 1e-9), "{name}: someone better off");
+        assert!(!best.changes.is_empty(), "{name}: the changes are named");
+        // The suggestion's utilities are its outcome's, under the scenario's own preferences.
+        let outcome = sc.domain.parse_outcome(&serde_json::Value::Object(
+            best.terms.iter().map(|t| (t.issue.clone(), t.value.clone())).collect(),
+        ));
+        let outcome = outcome.unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (p, u) in prefs.iter().zip(&best.utilities) {
+            assert!((p.utility(&sc.domain, &outcome) - u).abs() < 1e-12, "{name}");
+        }
+        assert_eq!(
+            e.joint_gain.improving,
+            an.pareto
+                .iter()
+                .filter(|p| {
+                    p.utilities.iter().zip(got).all(|(b, g)| *b >= g - 1e-9)
+                        && p.utilities.iter().zip(got).any(|(b, g)| *b > g + 1e-9)
+                })
+                .count()
+        );
+    }
+}

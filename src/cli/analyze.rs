@@ -52,7 +52,7 @@ pub fn analyze(path: &Path, as_json: bool) -> Result<(), CliError> {
         ("egalitarian", &an.egalitarian),
     ] {
         match p {
-            Some(p) => outln!("{label:<20} {}  {}", fmt_utils(&p.utilities), d.outcome_display(&p.outcome)),
+            Some(p) => outln!("{label:<20} {}  {}", fmt_utils(&p.utilities), scenario.show(&p.outcome)),
             None => outln!("{label:<20} none (no outcome is acceptable to every party)"),
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tonic::transport::ClientTlsConfig;
 
-use super::{CliError, load_scenario};
+use super::{CliError, explain, load_scenario};
 use crate::core::limits::Limits;
 use crate::core::strategy::StrategySpec;
 use crate::net::auth::{Credentials, Role, Secret};
@@ -338,15 +338,22 @@ pub enum SessionCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// Print a finished session's result record (JSON).
+    /// Print a finished session's result: the deal in plain words, or the
+    /// whole record with --json.
     Result {
         session_id: String,
+        /// The whole result record (JSON, with the trace).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         server: ServerArgs,
     },
     /// Print a session's actions as they happen, then its result.
     Watch {
         session_id: String,
+        /// The result as its whole record (JSON).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -435,16 +442,16 @@ pub fn session(cmd: SessionCommand) -> Result<(), CliError> {
                     .map_err(|s| remote(s.into()))?;
                 outln!("session {session_id} cancelled");
             }
-            SessionCommand::Result { session_id, server } => {
+            SessionCommand::Result { session_id, json, server } => {
                 let channel = connect(&server.server, server.tls()?).await.map_err(remote)?;
                 let r = management(channel, server.admin_token.clone())
                     .get_result(pb::GetResultRequest { session_id })
                     .await
                     .map_err(|s| remote(s.into()))?
                     .into_inner();
-                outln!("{}", r.record_json);
+                explain::print_record(&r.record_json, json);
             }
-            SessionCommand::Watch { session_id, server } => {
+            SessionCommand::Watch { session_id, json, server } => {
                 use tokio_stream::StreamExt;
                 let channel = connect(&server.server, server.tls()?).await.map_err(remote)?;
                 let mut events = management(channel, server.admin_token.clone())
@@ -467,7 +474,7 @@ pub fn session(cmd: SessionCommand) -> Result<(), CliError> {
                             };
                             outln!("round {:>4}  party {}  {kind}", a.round, a.party);
                         }
-                        Some(pb::session_event::Kind::Finished(r)) => outln!("{}", r.record_json),
+                        Some(pb::session_event::Kind::Finished(r)) => explain::print_record(&r.record_json, json),
                         None => {}
                     }
                 }
@@ -497,6 +504,9 @@ pub struct AgentArgs {
     /// A built-in strategy to play with (NAME or an inline TOML table).
     #[arg(long, default_value = "boulware")]
     strategy: String,
+    /// Print the whole result record (JSON, with the trace) instead of the deal in plain words.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -511,7 +521,7 @@ pub fn agent(args: AgentArgs) -> Result<(), CliError> {
         let results =
             play(channel, vec![Seat::new(&args.session, &args.party, &args.token, strategy)]).await.map_err(remote)?;
         for r in results {
-            outln!("{}", r.record_json);
+            explain::print_record(&r.record_json, args.json);
         }
         Ok(())
     })

@@ -19,6 +19,7 @@ mod api;
 mod bench;
 mod bench_api;
 mod cluster;
+mod explain;
 mod import;
 mod plot;
 mod report;

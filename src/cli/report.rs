@@ -17,6 +17,10 @@ pub struct Summary {
     pub pareto: (f64, usize),
     pub efficient: usize,
     pub endings: std::collections::BTreeMap<&'static str, usize>,
+    /// The first result's agreement, rounds and utilities, and whether a
+    /// later one differed: deterministic strategies repeat one negotiation.
+    first: Option<(Option<crate::core::domain::Outcome>, u32, Vec<u64>)>,
+    pub varied: bool,
 }
 
 impl Summary {
@@ -46,6 +50,11 @@ impl Summary {
             }
         }
         *self.endings.entry(r.ending.label()).or_default() += 1;
+        let key = (r.agreement.clone(), r.rounds, r.utilities.iter().map(|u| u.to_bits()).collect::<Vec<_>>());
+        match &self.first {
+            None => self.first = Some(key),
+            Some(first) => self.varied |= *first != key,
+        }
     }
 
     pub fn mean_utilities(&self) -> Vec<f64> {

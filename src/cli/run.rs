@@ -11,12 +11,13 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::de::IgnoredAny;
 
-use super::analyze::fmt_utils;
 use super::cluster::ClusterArgs;
+use super::explain;
 use super::report::Summary;
 use super::tournament::TournamentArgs;
 use super::{CliError, Engine, exec_error, load_scenario};
 use crate::core::analysis::Analysis;
+use crate::core::explain::Explanation;
 use crate::core::record::{Assessment, RecordContext, record};
 use crate::core::scenario::Scenario;
 use crate::core::session::SessionResult;
@@ -52,6 +53,10 @@ pub struct RunArgs {
     /// give on every attempt of a retried job.
     #[arg(long, requires = "out")]
     resume: bool,
+    /// Print JSON instead of words: one negotiation's whole record, or a
+    /// run's summary numbers.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -82,7 +87,11 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         None => (HashSet::new(), None),
     };
     let tally = negotiate(&batch, executor.as_ref(), &kept, out)?;
-    print_report(&batch, &tally, kept.len(), args.out.as_deref());
+    if args.json {
+        print_json(&batch, &tally);
+    } else {
+        print_report(&batch, &tally, kept.len(), args.out.as_deref());
+    }
     Ok(())
 }
 
@@ -295,7 +304,8 @@ fn progress_bar(todo: u64) -> ProgressBar {
 
 fn print_report(batch: &Batch, tally: &Tally, kept: usize, out: Option<&Path>) {
     let (scenario, summary) = (&batch.scenario, &tally.summary);
-    outln!("{} — {} negotiation(s), engine {}", scenario.name, summary.n, tally.engine);
+    let count = if summary.n == 1 { "1 negotiation".to_string() } else { format!("{} negotiations", summary.n) };
+    outln!("{} — {count}, engine {}", scenario.name, tally.engine);
     if kept > 0 {
         outln!("resumed:             {kept} negotiation(s) already in the results were kept");
     }
@@ -313,9 +323,24 @@ fn print_report(batch: &Batch, tally: &Tally, kept: usize, out: Option<&Path>) {
     for (name, label) in names.iter().zip(&batch.labels) {
         outln!("  {name:<16} {label}");
     }
+    if summary.n > 1 {
+        print_many(summary, &names);
+    }
     match &tally.last {
-        Some((r, assessment)) if summary.n == 1 => print_one(scenario, &names, r, assessment),
-        _ => print_many(summary),
+        Some((r, _)) if summary.n == 1 || !summary.varied => {
+            if summary.n > 1 {
+                outln!();
+                outln!(
+                    "All {} negotiations were identical: these strategies do not draw on the seed, so a repeat \
+                     plays the same negotiation again. To vary them, give a strategy that does (e.g. --strategy \
+                     {}=random), or compare strategies and scenarios with `negotium tournament`. The negotiation:",
+                    summary.n,
+                    names.first().copied().unwrap_or("ROLE")
+                );
+            }
+            explain::print(&Explanation::of(scenario, &batch.analysis, r));
+        }
+        _ => {}
     }
     if let Some(note) = &batch.analysis.note {
         outln!("note: {note}");
@@ -325,30 +350,71 @@ fn print_report(batch: &Batch, tally: &Tally, kept: usize, out: Option<&Path>) {
     }
 }
 
-fn print_one(scenario: &Scenario, names: &[&str], r: &SessionResult, assessment: &Assessment) {
-    match &r.agreement {
-        Some(o) => outln!("agreement:           {}", scenario.domain.outcome_display(o)),
-        None => outln!("no agreement:        {}", describe_ending(r, names)),
+/// `--json`: the record of a run of one (as `--out` writes it), or the
+/// numbers `print_many` puts in words.
+fn print_json(batch: &Batch, tally: &Tally) {
+    let summary = &tally.summary;
+    if let (1, Some((r, assessment))) = (summary.n, &tally.last) {
+        let cx = RecordContext {
+            scenario: &batch.scenario,
+            preferences: &batch.preferences,
+            analysis: &batch.analysis,
+            engine: tally.engine,
+            strategies: &batch.labels,
+        };
+        outln!("{}", record(&cx, 0.into(), batch.base_seed, r, assessment));
+        return;
     }
-    for (name, u) in names.iter().zip(&r.utilities) {
-        outln!("  utility {name:<16} {u:.4}");
-    }
-    outln!("rounds:              {} ({} offers)", r.rounds, r.offers);
-    let d = assessment.distances;
-    outln!("social welfare:      {:.4}", r.utilities.iter().sum::<f64>());
-    print_distance("distance to Nash:   ", d.nash);
-    print_distance("distance to Pareto: ", d.pareto);
-    print_distance("distance to K–S:    ", d.kalai_smorodinsky);
+    let names = batch.scenario.parties.iter().map(|p| p.name.clone());
+    let means: serde_json::Map<String, serde_json::Value> =
+        names.zip(summary.mean_utilities()).map(|(n, u)| (n, u.into())).collect();
+    let explanation = tally
+        .last
+        .as_ref()
+        .filter(|_| !summary.varied)
+        .map(|(r, _)| Explanation::of(&batch.scenario, &batch.analysis, r));
+    let obj = serde_json::json!({
+        "scenario": batch.scenario.name,
+        "engine": tally.engine,
+        "negotiations": summary.n,
+        "agreements": summary.agreements,
+        "mean_utilities": means,
+        "mean_rounds": summary.mean(summary.rounds),
+        "mean_welfare": summary.mean(summary.welfare),
+        "mean_distance_to_nash": Summary::mean_of(summary.nash),
+        "mean_distance_to_pareto": Summary::mean_of(summary.pareto),
+        "pareto_efficient": summary.efficient,
+        "endings": summary.endings,
+        "identical": !summary.varied,
+        "explanation": explanation,
+        "analysis_note": batch.analysis.note,
+    });
+    outln!("{obj}");
 }
 
-fn print_many(summary: &Summary) {
-    outln!("agreement rate:      {:.3}", summary.agreements as f64 / summary.n as f64);
-    outln!("mean utilities:      {}", fmt_utils(&summary.mean_utilities()));
+fn print_many(summary: &Summary, names: &[&str]) {
+    let n = summary.n;
+    let of = |k: usize, n: usize| match k {
+        0 => format!("none of the {n}"),
+        k if k == n => format!("all {n}"),
+        k => format!("{k} of {n} ({:.0}%)", 100.0 * k as f64 / n as f64),
+    };
+    outln!("agreements:          {}", of(summary.agreements, n));
+    let means: Vec<String> =
+        names.iter().zip(summary.mean_utilities()).map(|(name, u)| format!("{name} {u:.4}")).collect();
+    outln!("mean utility:        {} (after discount; walk-away value without a deal)", means.join(", "));
     outln!("mean rounds:         {:.2}", summary.mean(summary.rounds));
-    outln!("mean social welfare: {:.4}", summary.mean(summary.welfare));
-    print_distance("mean dist. to Nash: ", Summary::mean_of(summary.nash));
-    print_distance("mean dist. Pareto:  ", Summary::mean_of(summary.pareto));
-    outln!("Pareto-efficient:    {:.3} of negotiations", summary.efficient as f64 / summary.n as f64);
+    outln!(
+        "mean joint utility:  {:.4} (the sum of all parties\' utilities, after discount)",
+        summary.mean(summary.welfare)
+    );
+    match Summary::mean_of(summary.nash) {
+        Some(d) => outln!("mean distance to the Nash point: {d:.4} (the fair point; before discount)"),
+        None => outln!("mean distance to the Nash point: n/a (no outcome is acceptable to every party)"),
+    }
+    if summary.agreements > 0 {
+        outln!("deals on the Pareto frontier: {}", of(summary.efficient, summary.agreements));
+    }
     let endings: Vec<String> = summary.endings.iter().map(|(k, v)| format!("{k} {v}")).collect();
     outln!("endings:             {}", endings.join(", "));
 }
@@ -360,23 +426,4 @@ fn is_tournament(path: &std::path::Path) -> bool {
             .ok()
             .and_then(|text| text.parse::<toml::Table>().ok())
             .is_some_and(|t| t.contains_key("strategies") && !t.contains_key("parties"))
-}
-
-fn print_distance(label: &str, d: Option<f64>) {
-    match d {
-        Some(d) => outln!("{label} {d:.4}"),
-        None => outln!("{label} n/a (no acceptable outcome)"),
-    }
-}
-
-fn describe_ending(r: &SessionResult, names: &[&str]) -> String {
-    use crate::core::protocol::Ending;
-    let name = |p: &usize| names.get(*p).copied().unwrap_or("?").to_string();
-    match &r.ending {
-        Ending::Deadline => "the deadline passed".into(),
-        Ending::EndedBy { party } => format!("{} walked away", name(party)),
-        Ending::Violation { party, reason } => format!("protocol violation by {}: {reason}", name(party)),
-        Ending::Agreement { .. } => "agreement".into(),
-        Ending::Aborted { reason } => format!("aborted: {reason}"),
-    }
 }

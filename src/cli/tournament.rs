@@ -215,6 +215,7 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     }
     text.push('\n');
     text.push_str(&summary::summary_text(&stats));
+    text.push_str("  utility, advantage (utility − reservation value) and welfare after discount; distances before\n");
     text.push('\n');
     let _ = writeln!(text, "results: {}/{{results.jsonl, results.csv, summary.csv, summary.md}}", dir.display());
     emit(&text)

@@ -264,18 +264,6 @@ impl Domain {
         }
         Ok(Outcome::from(values))
     }
-
-    pub fn outcome_display(&self, outcome: &Outcome) -> String {
-        self.issues
-            .iter()
-            .zip(outcome.0.iter())
-            .map(|(i, v)| match i.value_json(v) {
-                serde_json::Value::String(s) => format!("{}={s}", i.name()),
-                other => format!("{}={other}", i.name()),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
 }
 
 #[cfg(test)]

@@ -353,6 +353,7 @@ mod tests {
             parties: vec![party("a"), party("b")],
             deadline: Deadline::rounds(10),
             seed: 1,
+            presentation: Default::default(),
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod domain;
+pub mod explain;
 pub mod inverse;
 pub mod limits;
 pub mod protocol;
@@ -13,5 +14,6 @@ pub mod rng;
 pub mod scenario;
 pub mod session;
 pub mod strategy;
+pub mod terms;
 pub mod utility;
 pub mod workload;

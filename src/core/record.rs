@@ -8,6 +8,7 @@ use serde_json::{Value as Json, json};
 
 use super::analysis::{Analysis, Distances, Point};
 use super::domain::Domain;
+use super::explain::Explanation;
 use super::protocol::{Action, Ending};
 use super::scenario::Scenario;
 use super::session::SessionResult;
@@ -91,6 +92,7 @@ pub fn record(cx: &RecordContext<'_>, session: Json, seed: u64, r: &SessionResul
         "pareto_efficient": a.pareto_efficient,
         "analysis_exact": cx.analysis.exact,
         "analysis_outcomes": cx.analysis.evaluated,
+        "explanation": Explanation::of(scenario, cx.analysis, r),
         "trace": trace,
         "trace_truncated": r.trace_truncated,
     })

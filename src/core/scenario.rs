@@ -34,6 +34,7 @@ use toml::Spanned;
 use super::domain::{Domain, INTEGER_BOUND, Issue};
 use super::protocol::Deadline;
 use super::strategy::StrategySpec;
+use super::terms::{IssueDisplay, Presentation};
 use super::utility::{Aggregation, HyperRectangle, Preferences, UtilityFunction, ValueFunction};
 
 /// Weights may miss 1 by this much (rounding in hand-written files).
@@ -76,6 +77,8 @@ pub struct Scenario {
     pub parties: Vec<Party>,
     pub deadline: Deadline,
     pub seed: u64,
+    /// Units and labels for people; no part of the negotiation.
+    pub presentation: Presentation,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +118,9 @@ struct IssueToml {
     /// round bounds beyond 2^53 silently), real issues take either.
     min: Option<toml::Value>,
     max: Option<toml::Value>,
+    unit: Option<String>,
+    display: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -205,6 +211,7 @@ impl Scenario {
         })?;
 
         let mut issues: Vec<Issue> = Vec::new();
+        let mut displays: Vec<IssueDisplay> = Vec::new();
         let mut issue_names = HashSet::new();
         for it in &raw.issues {
             let i = it.get_ref();
@@ -265,11 +272,28 @@ impl Scenario {
                 }
             };
             issues.push(issue);
+            displays.push(IssueDisplay {
+                unit: i.unit.clone(),
+                display: i.display.clone(),
+                labels: i.labels.clone().unwrap_or_default(),
+            });
         }
         if issues.is_empty() {
             return Err(cx.err(None, "a scenario needs at least one [[issues]] entry"));
         }
         let domain = Arc::new(Domain::new(raw.name.clone(), issues));
+        let presentation = if displays.iter().all(IssueDisplay::is_plain) {
+            Presentation::default()
+        } else {
+            Presentation { issues: displays }
+        };
+        if let Err(e) = presentation.check(&domain) {
+            let at = raw.issues.iter().find(|it| e.contains(&format!("`{}`", it.get_ref().name)));
+            return Err(match at {
+                Some(it) => cx.at(it, e),
+                None => cx.err(None, e),
+            });
+        }
         // Issue positions by name, once: parties name every issue twice
         // (weights and values), and a scan per name is quadratic.
         let positions: HashMap<&str, usize> = domain.issues.iter().enumerate().map(|(k, i)| (i.name(), k)).collect();
@@ -350,8 +374,15 @@ impl Scenario {
                 external: party.external,
             });
         }
-        let scenario =
-            Scenario { name: raw.name, description: raw.description, domain, parties, deadline, seed: raw.seed };
+        let scenario = Scenario {
+            name: raw.name,
+            description: raw.description,
+            domain,
+            parties,
+            deadline,
+            seed: raw.seed,
+            presentation,
+        };
         // The file-level checks above give lines; this is the same check
         // every other door (imports, the cluster wire) goes through.
         scenario.check().map_err(|e| cx.err(None, e))?;
@@ -407,6 +438,7 @@ impl Scenario {
                 }
             }
         }
+        self.presentation.check(&self.domain)?;
         let d = self.deadline;
         if d.rounds.is_none() && d.seconds.is_none() {
             return Err("the protocol needs a deadline: rounds and/or seconds".into());
@@ -441,6 +473,11 @@ impl Scenario {
         self.parties[k].strategy = spec;
         self.parties[k].external = false;
         Ok(())
+    }
+
+    /// An outcome as a person reads it, with the scenario's units and labels.
+    pub fn show(&self, outcome: &super::domain::Outcome) -> String {
+        self.presentation.outcome(&self.domain, outcome)
     }
 
     pub fn preferences(&self) -> Vec<Arc<Preferences>> {

@@ -186,5 +186,6 @@ pub(crate) fn scenario(
             .collect(),
         deadline: Deadline::rounds(DEFAULT_ROUNDS),
         seed: 0,
+        presentation: Default::default(),
     }
 }

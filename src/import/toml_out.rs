@@ -350,10 +350,7 @@ pub fn check_round_trip(original: &Scenario, text: &str, file: &str) -> Result<S
         for o in &outcomes {
             let (ua, ub) = (pa.utility(&original.domain, o), pb.utility(&back.domain, o));
             if ua.to_bits() != ub.to_bits() && ua != ub {
-                return Err(who(&format!(
-                    "utility of {} is {ua:?} imported but {ub:?} read back",
-                    original.domain.outcome_display(o)
-                )));
+                return Err(who(&format!("utility of {} is {ua:?} imported but {ub:?} read back", original.show(o))));
             }
         }
     }

@@ -224,5 +224,6 @@ fn workload_scenario(name: &str, w: Workload) -> Scenario {
         parties: vec![party("A", a), party("B", b)],
         deadline: w.deadline(),
         seed: w.seed,
+        presentation: Default::default(),
     }
 }

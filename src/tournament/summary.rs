@@ -173,7 +173,10 @@ fn table_cells(rank: usize, s: &StrategyStats) -> [String; 10] {
 /// summary.md: a Markdown table, rounded for reading.
 pub fn summary_markdown(title: &str, stats: &[StrategyStats]) -> String {
     let mut out = format!("# {title}\n\nMeans per strategy over every (negotiation, party) it played; ");
-    out.push_str("advantage = utility − reservation value.\n\n");
+    out.push_str(
+        "utility and welfare (the sum of utilities) after discount, advantage = utility − reservation value; \
+         distances to Nash and Pareto before discount, as the analysis takes them.\n\n",
+    );
     let _ = writeln!(out, "| {} |", TABLE_HEAD.join(" | "));
     let align: Vec<&str> = TABLE_HEAD.iter().enumerate().map(|(i, _)| if i == 1 { "---" } else { "---:" }).collect();
     let _ = writeln!(out, "|{}|", align.join("|"));

@@ -84,6 +84,9 @@ pub struct Record {
     /// Tournaments may set other reservation values than the scenario's.
     #[serde(default)]
     pub reservation_values: Option<Vec<f64>>,
+    /// The deal in words (records since units came to scenarios).
+    #[serde(default)]
+    pub explanation: Option<crate::core::explain::Explanation>,
     #[serde(default)]
     pub trace: Vec<TraceEntry>,
     #[serde(default)]

@@ -166,8 +166,8 @@ fn axes<'a, 'b>(
         .y_labels(11)
         .x_label_formatter(&|v| format!("{v:.1}"))
         .y_label_formatter(&|v| format!("{v:.1}"))
-        .x_desc(format!("utility of {a}"))
-        .y_desc(format!("utility of {b}"))
+        .x_desc(format!("utility of {a} (before discount)"))
+        .y_desc(format!("utility of {b} (before discount)"))
         .axis_desc_style(font(17.0))
         .label_style(font(14.0))
         .bold_line_style(RGBColor(225, 225, 225))
@@ -289,6 +289,10 @@ fn draw_references(chart: &Chart<'_, '_>, s: &Space, legend: &mut Vec<(Legend, S
 fn facts(record: &Record, space: Option<&Space>, notes: &[String]) -> Vec<String> {
     let point = record.point();
     let mut facts: Vec<String> = Vec::new();
+    if let Some(deal) = record.explanation.as_ref().and_then(|e| e.deal.as_ref()) {
+        facts.extend(deal.iter().map(|t| format!("{}: {}", t.issue, t.shown)));
+    }
+    facts.push("utilities, frontier and fair points: before discount".into());
     let dist = |d: Option<f64>| d.map(|d| format!("{d:.4}")).unwrap_or_else(|| "n/a".into());
     if record.distance_to_nash.is_some() || record.distance_to_pareto.is_some() {
         facts.push(format!("distance to Nash: {}", dist(record.distance_to_nash)));
@@ -300,7 +304,7 @@ fn facts(record: &Record, space: Option<&Space>, notes: &[String]) -> Vec<String
     }
     if !record.utilities.is_empty() && record.utilities != point {
         let u: Vec<String> = record.utilities.iter().map(|u| format!("{u:.3}")).collect();
-        facts.push(format!("discounted utilities: {}", u.join(", ")));
+        facts.push(format!("after discount: {}", u.join(", ")));
     }
     if record.parties.len() > 2 && point.len() > 2 {
         let u: Vec<String> = record.parties.iter().zip(point).map(|(p, u)| format!("{p} {u:.3}")).collect();

@@ -150,10 +150,10 @@ struct Panel {
 }
 
 const PANELS: [Panel; 4] = [
-    Panel { title: "own utility", get: |s| &s.utility, at_least: 1.0 },
+    Panel { title: "own utility (after discount)", get: |s| &s.utility, at_least: 1.0 },
     Panel { title: "agreement rate", get: |s| &s.agreement, at_least: 1.0 },
-    Panel { title: "social welfare", get: |s| &s.welfare, at_least: 0.0 },
-    Panel { title: "distance to Nash (lower is better)", get: |s| &s.nash, at_least: 0.0 },
+    Panel { title: "social welfare (sum of utilities, after discount)", get: |s| &s.welfare, at_least: 0.0 },
+    Panel { title: "distance to Nash (before discount; lower is better)", get: |s| &s.nash, at_least: 0.0 },
 ];
 
 fn draw_into(svg: &mut String, t: &Tally) -> Res {

@@ -82,6 +82,9 @@ impl ScenarioWire {
                 .collect(),
             deadline: self.deadline,
             seed: 0,
+            // Nodes return results, not records: how a deal reads stays
+            // with the launcher.
+            presentation: Default::default(),
         };
         scenario.check()?;
         Ok(scenario)
