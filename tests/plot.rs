@@ -73,9 +73,14 @@ fn negotiation_plot_in_svg_and_png() {
             "Pareto frontier (",
             "all 43,008 outcomes",
             "Series-A",
+            "missed joint gain (",
+            "pre_money: $",
         ],
     );
-    assert!(svg.contains("utility of founder") && svg.contains("utility of investor"), "axis labels");
+    assert!(
+        svg.contains("utility of founder (before discount)") && svg.contains("utility of investor (before discount)"),
+        "axis labels say which utility"
+    );
     assert!(!svg.contains("approximate"), "an enumerated space is exact");
     assert_png(&plots.join("sa-session-0.png"));
     assert!(out.contains("sa-session-0.png"), "{out}");

@@ -7,8 +7,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::input::Record;
 use super::space::Space;
 use super::style::{
-    AGREEMENT, CLOUD, DISAGREEMENT, FRONTIER, KALAI, MUTED, Marker, NASH, PARTY_MARKERS, bold, clip, font, left,
-    left_top, marker, pair, party_color, thousands, wrap,
+    AGREEMENT, CLOUD, DISAGREEMENT, FRONTIER, JOINT_GAIN, KALAI, MUTED, Marker, NASH, PARTY_MARKERS, bold, clip, font,
+    left, left_top, marker, pair, party_color, thousands, wrap,
 };
 
 const W: u32 = 1240;
@@ -85,6 +85,12 @@ fn draw_into(svg: &mut String, record: &Record, id: &str, space: Option<&Space>,
         draw_references(&chart, s, &mut legend)?;
     }
     let point = record.point();
+    let gain = record.explanation.as_ref().and_then(|e| e.joint_gain.best.as_ref());
+    if let Some(best) = gain.filter(|b| b.utilities.len() >= 2) {
+        let at = (best.utilities[0], best.utilities[1]);
+        marker(chart.plotting_area(), at, Marker::Square, JOINT_GAIN, 9)?;
+        legend.push((Legend::Marker(Marker::Square, JOINT_GAIN, 7), format!("missed joint gain {}", pair(at.0, at.1))));
+    }
     if record.agreement.is_some() && point.len() >= 2 {
         marker(chart.plotting_area(), (point[0], point[1]), Marker::Ring, AGREEMENT, 12)?;
         legend.push((Legend::Marker(Marker::Ring, AGREEMENT, 9), format!("agreement {}", pair(point[0], point[1]))));

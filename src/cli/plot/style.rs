@@ -22,6 +22,8 @@ pub const PALETTE: [RGBColor; 9] = [
 pub const AGREEMENT: RGBColor = RGBColor(214, 39, 40);
 pub const NASH: RGBColor = RGBColor(255, 200, 0);
 pub const KALAI: RGBColor = RGBColor(0, 128, 128);
+/// The missed joint gain: a deal on the frontier better for everyone.
+pub const JOINT_GAIN: RGBColor = RGBColor(44, 160, 44);
 pub const FRONTIER: RGBColor = RGBColor(30, 30, 30);
 pub const CLOUD: RGBColor = RGBColor(160, 170, 190);
 pub const DISAGREEMENT: RGBColor = RGBColor(90, 90, 90);
