@@ -13,7 +13,6 @@ pub fn analyze(path: &Path, as_json: bool) -> Result<(), CliError> {
     let prefs = scenario.preferences();
     let refs: Vec<&_> = prefs.iter().map(|p| p.as_ref()).collect();
     let an = Analysis::run(&scenario.domain, &refs, scenario.seed);
-    let d = &scenario.domain;
     if as_json {
         let outcomes = match scenario.domain.cardinality() {
             crate::core::domain::Cardinality::Finite(n) if n <= u64::MAX as u128 => json!(n as u64),
@@ -29,10 +28,10 @@ pub fn analyze(path: &Path, as_json: bool) -> Result<(), CliError> {
             "disagreement": an.disagreement,
             "max_utilities": an.max_utilities,
             "pareto": an.pareto.iter().map(|p| &p.utilities).collect::<Vec<_>>(),
-            "nash": point_json(d, an.nash.as_ref()),
-            "kalai_smorodinsky": point_json(d, an.kalai_smorodinsky.as_ref()),
-            "max_welfare": point_json(d, an.max_welfare.as_ref()),
-            "egalitarian": point_json(d, an.egalitarian.as_ref()),
+            "nash": point_json(&scenario, an.nash.as_ref()),
+            "kalai_smorodinsky": point_json(&scenario, an.kalai_smorodinsky.as_ref()),
+            "max_welfare": point_json(&scenario, an.max_welfare.as_ref()),
+            "egalitarian": point_json(&scenario, an.egalitarian.as_ref()),
         });
         outln!("{}", serde_json::to_string(&obj)?);
         return Ok(());

@@ -7,16 +7,21 @@ use std::sync::Arc;
 use serde_json::{Value as Json, json};
 
 use super::analysis::{Analysis, Distances, Point};
-use super::domain::Domain;
 use super::explain::Explanation;
 use super::protocol::{Action, Ending};
 use super::scenario::Scenario;
 use super::session::SessionResult;
 use super::utility::Preferences;
 
-pub fn point_json(d: &Domain, p: Option<&Point>) -> Json {
+/// A reference point: its utilities, its outcome, and the outcome as a
+/// person reads it (the scenario's units and labels).
+pub fn point_json(scenario: &Scenario, p: Option<&Point>) -> Json {
     match p {
-        Some(p) => json!({ "utilities": p.utilities, "outcome": d.outcome_json(&p.outcome) }),
+        Some(p) => json!({
+            "utilities": p.utilities,
+            "outcome": scenario.domain.outcome_json(&p.outcome),
+            "shown": scenario.show(&p.outcome),
+        }),
         None => Json::Null,
     }
 }
