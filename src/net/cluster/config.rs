@@ -172,13 +172,25 @@ impl ClusterConfig {
         if let Some(s) = raw.no_node_timeout_s {
             c.no_node_timeout = Duration::from_secs_f64(s.max(0.1));
         }
+        // Written paths lead somewhere, or the error says where they led.
+        let found = |what: &str, written: &str| {
+            let path = base.join(written);
+            match crate::import::missing(what, written, &path, "the cluster file") {
+                Some(message) => Err(message),
+                None => Ok(path),
+            }
+        };
         if let Some(t) = raw.tls {
+            found("`tls.ca`", &t.ca)?;
+            for p in [&t.cert, &t.key].into_iter().flatten() {
+                found("`tls.cert`/`tls.key`", p)?;
+            }
             let at = |p: &Option<String>| p.as_ref().map(|p| base.join(p));
             let (cert, key) = (at(&t.cert), at(&t.key));
             c.tls = Some(ClientTls::read(&base.join(&t.ca), cert.as_deref(), key.as_deref(), t.domain)?);
         }
         if let Some(f) = raw.token_file {
-            let path = base.join(f);
+            let path = found("`token_file`", &f)?;
             let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
             c.token =
                 Some(Secret::new(text.trim()).ok_or_else(|| format!("{}: the token file is empty", path.display()))?);
