@@ -307,8 +307,8 @@ impl ClientTlsArgs {
 /// How a client reaches a node.
 #[derive(clap::Args, Clone)]
 pub struct ServerArgs {
-    /// Node URL: http://HOST:PORT, or https:// with --ca.
-    #[arg(long, default_value = "http://127.0.0.1:7000")]
+    /// The server: HOST:PORT (https with --ca, else http), or a URL.
+    #[arg(long, default_value = "127.0.0.1:7000")]
     server: String,
     #[command(flatten)]
     tls: ClientTlsArgs,
@@ -372,6 +372,7 @@ fn remote(e: ClientError) -> CliError {
     match e {
         ClientError::Status(s) if s.code() == tonic::Code::InvalidArgument => CliError::Input(s.message().to_string()),
         ClientError::Status(s) => super::failure(format!("the server refused: {}", s.message())),
+        ClientError::Address(message) => CliError::Input(format!("--server: {message}")),
         other => CliError::Failure(anyhow::Error::new(other)),
     }
 }

@@ -66,8 +66,8 @@ pub struct PsArgs {
 
 #[derive(clap::Args)]
 pub struct WorkerArgs {
-    /// Parameter server address, HOST:PORT.
-    #[arg(long)]
+    /// Parameter server address: HOST:PORT (https with --ca, else http), or a URL.
+    #[arg(long, default_value = "127.0.0.1:7100")]
     ps: String,
     #[command(flatten)]
     tls: ClientTlsArgs,

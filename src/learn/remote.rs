@@ -137,11 +137,9 @@ pub struct RemoteLink {
 impl RemoteLink {
     /// Call from a thread outside `rt` (blocking inside it would stall it).
     pub fn connect(addr: &str, device: &str, dial: &PsDial, rt: tokio::runtime::Handle) -> Result<Self, String> {
-        let bare = addr.split_once("://").map_or(addr, |(_, rest)| rest);
-        let url = ClientTls::url(dial.tls.as_ref(), bare);
         let channel = rt
-            .block_on(connect(&url, dial.tls.as_ref().map(ClientTls::config)))
-            .map_err(|e| format!("cannot reach the parameter server at {addr}: {e}"))?;
+            .block_on(connect(addr, dial.tls.as_ref().map(ClientTls::config)))
+            .map_err(|e| format!("the parameter server: {e}"))?;
         let token = AdminToken::new(dial.token.as_ref().map(|t| t.expose().to_string()));
         let client = TrainingClient::with_interceptor(channel, token)
             .max_decoding_message_size(MAX_MESSAGE)

@@ -226,6 +226,12 @@ pub(crate) fn check_address(a: &str) -> Result<(), String> {
     let fine = |h: &str| {
         h.len() <= 253 && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'))
     };
+    if a.contains("://") {
+        return Err(format!(
+            "`{}` is not HOST:PORT: give a node without a scheme (TLS settings choose https)",
+            crate::net::untrusted::shown(a)
+        ));
+    }
     match a.rsplit_once(':') {
         Some((host, port)) if !host.is_empty() && fine(host) && port.parse::<u16>().is_ok() => Ok(()),
         _ => Err(format!("`{}` is not HOST:PORT", crate::net::untrusted::shown(a))),

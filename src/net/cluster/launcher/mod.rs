@@ -36,7 +36,7 @@ use super::ScenarioWire;
 use super::config::ClusterConfig;
 use crate::core::session::SessionResult;
 use crate::core::strategy::StrategySpec;
-use crate::net::client::{AdminToken, ClientTls, connect};
+use crate::net::client::{AdminToken, ClientError, ClientTls, connect};
 use crate::net::pb;
 use crate::net::pb::cluster_client::ClusterClient;
 
@@ -214,6 +214,15 @@ pub async fn run(
     Ok(core.report())
 }
 
+/// Why a dial failed, in the words a person needs: the address is said
+/// beside it, so only the cause ("tcp connect error: Connection refused").
+fn unreachable(e: ClientError) -> String {
+    match e {
+        ClientError::Connect { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
 /// Opens the work stream to `addr` and forwards its messages; returns how
 /// it ended (`Closed` with why, or `Unauthorized`).
 async fn open(
@@ -227,9 +236,7 @@ async fn open(
     let token = config.token.as_ref().map(|t| t.expose().to_string());
     let (tx, rx) = mpsc::unbounded_channel();
     let opening = async {
-        let channel = connect(&ClientTls::url(tls, addr), tls.map(ClientTls::config))
-            .await
-            .map_err(|e| Link::Closed(e.to_string()))?;
+        let channel = connect(addr, tls.map(ClientTls::config)).await.map_err(|e| Link::Closed(unreachable(e)))?;
         let mut client = ClusterClient::with_interceptor(channel, AdminToken::new(token))
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20);
