@@ -66,7 +66,9 @@ impl Engine {
         concurrency: usize,
     ) -> Result<Box<dyn Executor>, CliError> {
         Ok(match (cluster, self) {
-            (Some(config), _) => Box::new(Cluster { config, runtime: cluster::launcher_runtime()? }),
+            (Some(config), _) => {
+                Box::new(Cluster { config, runtime: cluster::launcher_runtime()?, on_notice: cluster::show_notice })
+            }
             (None, Engine::Direct) => Box::new(Direct { threads }),
             (None, Engine::Actors) => {
                 let mut options = ActorRunOptions { concurrency, ..Default::default() };

@@ -198,22 +198,20 @@ impl ClusterConfig {
         Ok(c)
     }
 
-    /// The node addresses known now (DNS: resolved now; a failed lookup is no
-    /// node, not an error, since pods come and go).
-    pub async fn resolve(&self) -> Vec<String> {
+    /// The node addresses known now (DNS: resolved now). A failed lookup
+    /// says why; the launcher's core decides what it means (pods come and
+    /// go) and when to say so.
+    pub async fn resolve(&self) -> Result<Vec<String>, String> {
         match &self.discovery {
-            Discovery::Static(nodes) => nodes.clone(),
+            Discovery::Static(nodes) => Ok(nodes.clone()),
             Discovery::Dns(name) => match tokio::net::lookup_host(name.as_str()).await {
                 Ok(addrs) => {
                     let mut v: Vec<String> = addrs.map(|a| a.to_string()).collect();
                     v.sort();
                     v.dedup();
-                    v
+                    Ok(v)
                 }
-                Err(e) => {
-                    tracing::warn!(name = %name, "DNS discovery: {e}");
-                    Vec::new()
-                }
+                Err(e) => Err(format!("{}: {e}", crate::net::untrusted::shown(name))),
             },
         }
     }
