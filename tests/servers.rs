@@ -1,6 +1,8 @@
 //! The binary's servers (`serve`, `node`, `ps`, `bench-api`) and their
 //! clients (`session`, `agent`) as processes, as a person meets them: the
-//! addresses they take, and what they say when an address is dead.
+//! addresses they take, and what they say when an address is taken or dead.
+
+use std::path::Path;
 
 use common::{Served, dead_port, negotium};
 
@@ -35,4 +37,44 @@ fn a_bare_server_address_is_dialled_and_a_dead_one_says_why_once() {
     let junk = negotium(&["session", "list", "--server", "localhost"]);
     assert_eq!(junk.code, Some(2), "{}", junk.stderr);
     assert!(junk.stderr.contains("HOST:PORT"), "{}", junk.stderr);
+}
+
+/// Every listener the binary binds names its address and option when the
+/// port is taken, in the same words.
+#[test]
+fn every_listener_names_the_address_it_cannot_take() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("training/ppo.toml").display().to_string();
+    let free = "127.0.0.1:0";
+    let runs = tempfile::tempdir().unwrap();
+    let checkpoints = runs.path().display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["serve", "--listen", &addr], "--listen"),
+        (vec!["node", "--listen", &addr], "--listen"),
+        (vec!["node", "--listen", free, "--cluster-listen", &addr], "--cluster-listen"),
+        (vec!["node", "--listen", free, "--metrics", &addr], "--metrics"),
+        (vec!["ps", "--listen", &addr, "--config", &config, "--checkpoint-dir", &checkpoints, "--quiet"], "--listen"),
+        (vec!["bench-api", "--listen", &addr, "--sessions", "1"], "--listen"),
+    ];
+    for (args, flag) in cases {
+        let r = negotium(&args);
+        assert_eq!(r.code, Some(1), "{args:?}: {}", r.stderr);
+        let want = format!("cannot listen on {addr} ({flag}): the address is already in use");
+        assert!(r.stderr.contains(&want), "{args:?}: {}", r.stderr);
+    }
+}
+
+/// `bench-api --listen` picks where the measured server listens; beyond
+/// loopback its open calls need `--insecure`.
+#[test]
+fn bench_api_listens_where_told() {
+    let port = dead_port().to_string();
+    let r = negotium(&["bench-api", "--listen", &format!("127.0.0.1:{port}"), "--sessions", "2", "--json"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(report["sessions"], 2);
+    let open = negotium(&["bench-api", "--listen", "0.0.0.0:0", "--sessions", "1"]);
+    assert_eq!(open.code, Some(2), "{}", open.stderr);
+    assert!(open.stderr.contains("--insecure"), "{}", open.stderr);
 }

@@ -15,6 +15,7 @@ use crate::net::client::{ClientError, ClientTls, Seat, connect, management, play
 use crate::net::gate::{GateConfig, raise_fd_limit};
 use crate::net::pb;
 use crate::net::server::{self, ServerConfig, TlsFiles};
+use crate::net::transport::defaults;
 
 /// TLS for a server: certificate, key, and optionally the CA whose client
 /// certificates it requires (mutual TLS). Shared by serve, node and ps.
@@ -46,7 +47,7 @@ impl ServerTlsArgs {
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:7000 (port 0 picks one).
-    #[arg(long, default_value = "127.0.0.1:7000")]
+    #[arg(long, default_value = defaults::SERVE)]
     listen: SocketAddr,
     #[command(flatten)]
     tls: ServerTlsArgs,
@@ -147,9 +148,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let (listen, config, tls) = hosting(args, None, &[Role::Admin])?;
     serving_system()
         .block_on(async move {
-            use anyhow::Context as _;
-            let listener =
-                tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let listener = crate::net::transport::listen(listen, "--listen").await?;
             let interrupted = stop_signal(false)?;
             announce(&[("listening on", listener.local_addr()?)])?;
             // Sessions' arbiters start here, on the system's thread.
@@ -308,7 +307,7 @@ impl ClientTlsArgs {
 #[derive(clap::Args, Clone)]
 pub struct ServerArgs {
     /// The server: HOST:PORT (https with --ca, else http), or a URL.
-    #[arg(long, default_value = "127.0.0.1:7000")]
+    #[arg(long, default_value = defaults::SERVE)]
     server: String,
     #[command(flatten)]
     tls: ClientTlsArgs,

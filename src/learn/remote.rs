@@ -84,7 +84,7 @@ impl Training for Service {
 /// must show (see [`crate::net::auth`]).
 #[derive(Debug, Clone)]
 pub struct PsServe {
-    pub listen: String,
+    pub listen: SocketAddr,
     pub tls: Option<TlsFiles>,
     pub token: Option<Secret>,
     /// Serve beyond loopback without a token (something else authenticates).
@@ -93,8 +93,8 @@ pub struct PsServe {
 
 impl PsServe {
     /// Loopback, no TLS, no token (tests and one-machine runs).
-    pub fn local(listen: &str) -> Self {
-        Self { listen: listen.into(), tls: None, token: None, insecure: false }
+    pub fn local(listen: SocketAddr) -> Self {
+        Self { listen, tls: None, token: None, insecure: false }
     }
 }
 
@@ -197,8 +197,7 @@ impl PsLink for RemoteLink {
 /// address; refuses an address beyond loopback without a token unless
 /// `insecure`.
 pub async fn bind(how: &PsServe) -> Result<(TcpListener, SocketAddr), String> {
-    let addr = &how.listen;
-    let l = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let l = transport::listen(how.listen, "--listen").await.map_err(|e| e.to_string())?;
     let a = l.local_addr().map_err(|e| e.to_string())?;
     let credentials = Credentials { training: how.token.clone(), ..Credentials::default() };
     credentials.check_exposure(a, how.insecure, &[crate::net::auth::Role::Training])?;
