@@ -1,12 +1,18 @@
 //! The binary's servers (`serve`, `node`, `ps`, `bench-api`) and their
 //! clients (`session`, `agent`) as processes, as a person meets them: the
-//! addresses they take, and what they say when an address is taken or dead.
+//! addresses they take, what they say when an address is taken or dead,
+//! and what `session list` says of a session nobody joined.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use common::{Served, dead_port, negotium};
 
 mod common;
+
+fn examples(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name).display().to_string()
+}
 
 /// `--server 127.0.0.1:PORT` without a scheme reaches the server; a dead
 /// address says where it dialled and why, once (no chain of "transport
@@ -37,6 +43,36 @@ fn a_bare_server_address_is_dialled_and_a_dead_one_says_why_once() {
     let junk = negotium(&["session", "list", "--server", "localhost"]);
     assert_eq!(junk.code, Some(2), "{}", junk.stderr);
     assert!(junk.stderr.contains("HOST:PORT"), "{}", junk.stderr);
+}
+
+/// A session whose agent never joins: `session list` says how it ended,
+/// not whom it was waiting for.
+#[test]
+fn a_session_nobody_joined_ends_by_join_timeout_in_the_list_and_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Served::start(
+        &["serve", "--listen", "127.0.0.1:0", "--join-timeout", "0.5"],
+        &[],
+        &dir.path().join("serve.log"),
+    );
+    let created = negotium(&["session", "create", &examples("series-a-external.toml"), "--server", &server.addr]);
+    assert_eq!(created.code, Some(0), "{}", created.stderr);
+    let id = created.stdout.lines().find_map(|l| l.strip_prefix("session ")).expect("a session id").to_string();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let line = loop {
+        let listed = negotium(&["session", "list", "--server", &server.addr]);
+        assert_eq!(listed.code, Some(0), "{}", listed.stderr);
+        let line = listed.stdout.lines().find(|l| l.starts_with(&id)).expect("the session is listed").to_string();
+        if line.contains("finished") {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "not finished within 30 s: {line}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(line.contains("(ended: join timeout, investor never joined)"), "{line}");
+    assert!(!line.contains("waiting for"), "{line}");
+
 }
 
 /// Every listener the binary binds names its address and option when the

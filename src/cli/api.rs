@@ -409,8 +409,14 @@ pub fn session(cmd: SessionCommand) -> Result<(), CliError> {
                         .map_err(|s| remote(s.into()))?
                         .into_inner();
                     for s in r.sessions {
-                        let status = if !s.ended_by.is_empty() {
-                            format!(" ({})", s.ended_by)
+                        // A finished session says how it ended, never whom it
+                        // waited for; an older server gives only `ended_by`.
+                        let status = if !s.ending.is_empty() {
+                            format!(" (ended: {})", s.ending)
+                        } else if !s.ended_by.is_empty() {
+                            format!(" (ended: {})", s.ended_by)
+                        } else if s.state == "finished" || s.state == "finishing" {
+                            String::new()
                         } else if !s.waiting_for.is_empty() {
                             format!(" (waiting for {})", s.waiting_for.join(", "))
                         } else {
