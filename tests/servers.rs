@@ -1,7 +1,8 @@
 //! The binary's servers (`serve`, `node`, `ps`, `bench-api`) and their
 //! clients (`session`, `agent`) as processes, as a person meets them: the
 //! addresses they take, what they say when an address is taken or dead,
-//! and what `session list` says of a session nobody joined.
+//! what `session list` says of a session nobody joined, and logs that stay
+//! plain text in a file.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -46,13 +47,14 @@ fn a_bare_server_address_is_dialled_and_a_dead_one_says_why_once() {
 }
 
 /// A session whose agent never joins: `session list` says how it ended,
-/// not whom it was waiting for.
+/// not whom it was waiting for; the server's log (a file) has no colour
+/// codes, and the engine's lines name the session by the server's id.
 #[test]
 fn a_session_nobody_joined_ends_by_join_timeout_in_the_list_and_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let server = Served::start(
         &["serve", "--listen", "127.0.0.1:0", "--join-timeout", "0.5"],
-        &[],
+        &[("NEGOTIUM_LOG", "info")],
         &dir.path().join("serve.log"),
     );
     let created = negotium(&["session", "create", &examples("series-a-external.toml"), "--server", &server.addr]);
@@ -73,6 +75,12 @@ fn a_session_nobody_joined_ends_by_join_timeout_in_the_list_and_the_log() {
     assert!(line.contains("(ended: join timeout, investor never joined)"), "{line}");
     assert!(!line.contains("waiting for"), "{line}");
 
+    let log = server.stderr();
+    assert!(!log.contains("\x1b["), "colour codes in a log file:\n{log}");
+    let engine = log.lines().find(|l| l.contains("protocol violation ends the session")).expect("the engine's line");
+    assert!(engine.contains(&format!("session={id}")), "{engine}");
+    let server_line = log.lines().find(|l| l.contains("session finished")).expect("the server's line");
+    assert!(server_line.contains(&format!("session={id}")), "{server_line}");
 }
 
 /// Every listener the binary binds names its address and option when the

@@ -113,6 +113,7 @@ impl NegotiationService {
         let mut spec =
             SessionSpec::new(0, scenario.domain.clone(), prefs.clone(), strategies.clone(), scenario.deadline, seed)
                 .with_trace(!launcher || options.trace);
+        spec.log_id = Some(session_id.as_str().into());
         spec.shared_indexes = options.shared_indexes;
         spec.turn_timeout = self.config.turn_timeout;
         spec.start_timeout = join_timeout + Duration::from_secs(1);
