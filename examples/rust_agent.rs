@@ -2,7 +2,7 @@
 //! `negotium serve`, with any strategy (here a built-in one; implement
 //! `negotium::core::strategy::Strategy` for your own).
 //!
-//!     cargo run --example rust_agent -- http://127.0.0.1:7000 SESSION_ID PARTY TOKEN [STRATEGY]
+//!     cargo run --example rust_agent -- 127.0.0.1:7000 SESSION_ID PARTY TOKEN [STRATEGY]
 
 use negotium::core::strategy::StrategySpec;
 use negotium::net::client::{Seat, connect, play};

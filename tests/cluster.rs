@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 use tempfile::TempDir;
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_negotium");
 
 fn scenarios() -> PathBuf {
@@ -499,6 +501,33 @@ fn bad_cluster_options_are_input_errors() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no node reachable") && err.contains("127.0.0.1:9"), "{err}");
+}
+
+/// A launcher whose only node is a dead port says at once what it waits
+/// for and why the node fails, and goes on trying without a line per dial.
+#[test]
+fn a_launcher_says_what_it_waits_for_and_why_each_node_fails() {
+    let tmp = TempDir::new().unwrap();
+    let dead = format!("127.0.0.1:{}", common::dead_port());
+    let file = tmp.path().join("cluster.toml");
+    std::fs::write(&file, format!("nodes = [\"{dead}\"]\nno_node_timeout_s = 3\n")).unwrap();
+    let scenario = scenarios().join("series-a.toml");
+    let started = Instant::now();
+    let out = run(&["run", scenario.to_str().unwrap(), "--cluster", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("\x1b["), "colour codes in a pipe:\n{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines[0].contains("waiting for a node to answer") && lines[0].contains(&dead), "{err}");
+    let failing: Vec<&&str> = lines.iter().filter(|l| l.contains(&format!("node {dead} unreachable"))).collect();
+    assert!(
+        failing.first().is_some_and(|l| l.to_lowercase().contains("connection refused")),
+        "the reason is named: {err}"
+    );
+    // Dialled about once a second for 3 s: one line, the reason unchanged.
+    assert_eq!(failing.len(), 1, "{err}");
+    assert!(err.contains("no node reachable"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20));
 }
 
 #[test]

@@ -456,6 +456,51 @@ fn a_run_killed_for_real_resumes() {
     }
 }
 
+/// Scenario paths are relative to the tournament file, not to the working
+/// directory: a file one folder down that names `scenarios/…` as if it sat
+/// beside them is refused with where the path led and by which rule.
+#[test]
+fn a_scenario_path_that_leads_nowhere_says_where_it_led() {
+    let fx = Fixture::new();
+    std::fs::create_dir(fx.dir.path().join("sub")).unwrap();
+    let text = tournament_text("");
+    fx.tournament("sub/t.toml", &text);
+    // Run from the folder where `scenarios/deal.toml` does exist.
+    let out = Command::new(common::BIN)
+        .current_dir(fx.dir.path())
+        .args(["tournament", "sub/t.toml", "--out", "out"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let led = fx.dir.path().join("sub/scenarios/deal.toml");
+    let want = format!(
+        "sub/t.toml:{}: scenario `scenarios/deal.toml` (resolved to {}, relative to the tournament file sub/t.toml): no such file or folder",
+        line_of(&text, "scenarios = ["),
+        led.display()
+    );
+    assert!(stderr.contains(&want), "expected `{want}` in: {stderr}");
+}
+
+/// README's tournament file, saved where README says (the repository
+/// root): every scenario it names is found.
+#[test]
+fn the_readme_tournament_file_works_from_the_repository_root() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !root.join("../shared/data/genius/y2012/CameraB").is_dir() {
+        eprintln!("skipped: ../shared/data/genius/y2012/CameraB is not here");
+        return;
+    }
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let from = readme.find("`my-tournament.toml`, saved in the repository root:").expect("README's tournament");
+    let block = &readme[from..];
+    let start = block.find("```toml\n").expect("its TOML block") + "```toml\n".len();
+    let text = &block[start..start + block[start..].find("```").expect("the block's end")];
+    let t = negotium::tournament::Tournament::parse(text, "my-tournament.toml", root).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = t.venues.iter().map(|v| v.scenario.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
 #[test]
 fn genius_folders_take_part() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");

@@ -131,7 +131,7 @@ fn remote_workers_train_over_grpc_with_the_token_and_bad_gradients_are_refused()
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_path_buf();
     let (tx, rx) = mpsc::channel();
-    let serve = PsServe { token: Secret::new("train-secret"), ..PsServe::local("127.0.0.1:0") };
+    let serve = PsServe { token: Secret::new("train-secret"), ..PsServe::local("127.0.0.1:0".parse().unwrap()) };
     let server = std::thread::spawn(move || {
         let opts = LocalRun { workers: 0, out, resume: false, serve: Some(serve), kill_after: None };
         train::run(cfg, &opts, move |e| {

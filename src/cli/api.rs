@@ -15,6 +15,7 @@ use crate::net::client::{ClientError, ClientTls, Seat, connect, management, play
 use crate::net::gate::{GateConfig, raise_fd_limit};
 use crate::net::pb;
 use crate::net::server::{self, ServerConfig, TlsFiles};
+use crate::net::transport::defaults;
 
 /// TLS for a server: certificate, key, and optionally the CA whose client
 /// certificates it requires (mutual TLS). Shared by serve, node and ps.
@@ -46,7 +47,7 @@ impl ServerTlsArgs {
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:7000 (port 0 picks one).
-    #[arg(long, default_value = "127.0.0.1:7000")]
+    #[arg(long, default_value = defaults::SERVE)]
     listen: SocketAddr,
     #[command(flatten)]
     tls: ServerTlsArgs,
@@ -147,9 +148,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let (listen, config, tls) = hosting(args, None, &[Role::Admin])?;
     serving_system()
         .block_on(async move {
-            use anyhow::Context as _;
-            let listener =
-                tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let listener = crate::net::transport::listen(listen, "--listen").await?;
             let interrupted = stop_signal(false)?;
             announce(&[("listening on", listener.local_addr()?)])?;
             // Sessions' arbiters start here, on the system's thread.
@@ -307,8 +306,8 @@ impl ClientTlsArgs {
 /// How a client reaches a node.
 #[derive(clap::Args, Clone)]
 pub struct ServerArgs {
-    /// Node URL: http://HOST:PORT, or https:// with --ca.
-    #[arg(long, default_value = "http://127.0.0.1:7000")]
+    /// The server: HOST:PORT (https with --ca, else http), or a URL.
+    #[arg(long, default_value = defaults::SERVE)]
     server: String,
     #[command(flatten)]
     tls: ClientTlsArgs,
@@ -379,6 +378,7 @@ fn remote(e: ClientError) -> CliError {
     match e {
         ClientError::Status(s) if s.code() == tonic::Code::InvalidArgument => CliError::Input(s.message().to_string()),
         ClientError::Status(s) => super::failure(format!("the server refused: {}", s.message())),
+        ClientError::Address(message) => CliError::Input(format!("--server: {message}")),
         other => CliError::Failure(anyhow::Error::new(other)),
     }
 }
@@ -416,8 +416,14 @@ pub fn session(cmd: SessionCommand) -> Result<(), CliError> {
                         .map_err(|s| remote(s.into()))?
                         .into_inner();
                     for s in r.sessions {
-                        let status = if !s.ended_by.is_empty() {
-                            format!(" ({})", s.ended_by)
+                        // A finished session says how it ended, never whom it
+                        // waited for; an older server gives only `ended_by`.
+                        let status = if !s.ending.is_empty() {
+                            format!(" (ended: {})", s.ending)
+                        } else if !s.ended_by.is_empty() {
+                            format!(" (ended: {})", s.ended_by)
+                        } else if s.state == "finished" || s.state == "finishing" {
+                            String::new()
                         } else if !s.waiting_for.is_empty() {
                             format!(" (waiting for {})", s.waiting_for.join(", "))
                         } else {

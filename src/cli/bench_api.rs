@@ -5,6 +5,7 @@
 //! Each session is a W1 negotiation (DESIGN.md) whose party B is external;
 //! `--agents` streams each play an equal share of the sessions at once.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,10 +14,12 @@ use serde_json::json;
 use super::CliError;
 use crate::core::strategy::StrategySpec;
 use crate::core::workload::Workload;
+use crate::net::auth::{Credentials, Role};
 use crate::net::client::{Seat, connect, management, play};
 use crate::net::external::LatencyLog;
 use crate::net::pb;
 use crate::net::server::{ServerConfig, serve};
+use crate::net::transport::defaults;
 
 #[derive(clap::Args)]
 pub struct BenchApiArgs {
@@ -31,6 +34,14 @@ pub struct BenchApiArgs {
     pair: String,
     #[arg(long)]
     json: bool,
+    /// Address the measured server listens on (port 0: a free one); the
+    /// agents run in this process and dial it.
+    #[arg(long, default_value = defaults::BENCH_API)]
+    listen: std::net::SocketAddr,
+    /// Listen beyond loopback although the server's calls are open (it
+    /// has no tokens) for as long as the benchmark runs.
+    #[arg(long)]
+    insecure: bool,
 }
 
 pub fn bench_api(args: BenchApiArgs) -> Result<(), CliError> {
@@ -41,6 +52,7 @@ pub fn bench_api(args: BenchApiArgs) -> Result<(), CliError> {
     if args.agents == 0 || args.sessions < args.agents as u64 {
         return Err(CliError::Input("need at least one agent and one session per agent".into()));
     }
+    Credentials::default().check_exposure(args.listen, args.insecure, &[Role::Admin]).map_err(CliError::Input)?;
     let w = Workload::named("w1").expect("w1 exists");
     let log = Arc::new(LatencyLog::default());
     let config = ServerConfig {
@@ -56,8 +68,13 @@ pub fn bench_api(args: BenchApiArgs) -> Result<(), CliError> {
     let (a, b) = (a.to_string(), b.to_string());
     let pair = args.pair.clone();
     let report = system.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let listener = crate::net::transport::listen(args.listen, "--listen").await?;
+        let mut bound = listener.local_addr()?;
+        if bound.ip().is_unspecified() {
+            // Every interface: the agents take the loopback one.
+            bound.set_ip(if bound.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() });
+        }
+        let url = bound.to_string();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(serve(config, listener, None, async {
             let _ = stop_rx.await;

@@ -150,6 +150,13 @@ impl ClusterArgs {
     }
 }
 
+/// Prints what a launcher waits for, as it happens (stderr: stdout holds
+/// the results and summary).
+pub fn show_notice(notice: &crate::net::cluster::launcher::Notice) {
+    let kind = if notice.is_warning() { "warning" } else { "note" };
+    eprintln!("{kind}: {notice}");
+}
+
 /// The runtime a launcher's shell runs on: the command owns it, the library
 /// only spawns onto it. Two threads: the shell is one task, the rest is the
 /// nodes' streams.

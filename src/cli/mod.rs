@@ -67,7 +67,9 @@ impl Engine {
         concurrency: usize,
     ) -> Result<Box<dyn Executor>, CliError> {
         Ok(match (cluster, self) {
-            (Some(config), _) => Box::new(Cluster { config, runtime: cluster::launcher_runtime()? }),
+            (Some(config), _) => {
+                Box::new(Cluster { config, runtime: cluster::launcher_runtime()?, on_notice: cluster::show_notice })
+            }
             (None, Engine::Direct) => Box::new(Direct { threads }),
             (None, Engine::Actors) => {
                 let mut options = ActorRunOptions { concurrency, ..Default::default() };
@@ -202,8 +204,18 @@ pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
 fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("NEGOTIUM_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour(std::io::IsTerminal::is_terminal(&std::io::stderr()), std::env::var_os("NO_COLOR")));
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Whether to colour a stream: only a terminal, and never with `NO_COLOR`
+/// set to anything but "" (https://no-color.org). Log files and pipes
+/// (`serve 2> serve.log`, a test reading stderr) get plain text.
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Reads a scenario (TOML file, or a folder of Genius / GeniusWeb files);
@@ -218,4 +230,15 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color() {
+        assert!(super::colour(true, None));
+        assert!(super::colour(true, Some("".into())), "an empty NO_COLOR does not count");
+        assert!(!super::colour(true, Some("1".into())));
+        assert!(!super::colour(false, None));
+    }
 }

@@ -20,6 +20,7 @@ use crate::learn::ps::{Event, StepReport};
 use crate::learn::remote::{PsDial, PsServe};
 use crate::learn::train::{self, LocalRun};
 use crate::net::auth::Secret;
+use crate::net::transport::defaults;
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -43,8 +44,8 @@ pub struct TrainArgs {
 pub struct PsArgs {
     /// Address to serve the training RPCs on (beyond loopback it needs
     /// --token, or --insecure).
-    #[arg(long, default_value = "127.0.0.1:7100")]
-    listen: String,
+    #[arg(long, default_value = defaults::PS)]
+    listen: std::net::SocketAddr,
     #[command(flatten)]
     tls: ServerTlsArgs,
     /// Token workers must show (`negotium worker --token`).
@@ -66,8 +67,8 @@ pub struct PsArgs {
 
 #[derive(clap::Args)]
 pub struct WorkerArgs {
-    /// Parameter server address, HOST:PORT.
-    #[arg(long)]
+    /// Parameter server address: HOST:PORT (https with --ca, else http), or a URL.
+    #[arg(long, default_value = defaults::PS)]
     ps: String,
     #[command(flatten)]
     tls: ClientTlsArgs,
@@ -212,13 +213,11 @@ pub fn train(args: TrainArgs) -> Result<(), CliError> {
 pub fn ps(args: PsArgs) -> Result<(), CliError> {
     let cfg = load_config(&args.config)?;
     let token = args.token.and_then(Secret::new);
-    if let Ok(addr) = args.listen.parse::<std::net::SocketAddr>() {
-        let credentials = crate::net::auth::Credentials { training: token.clone(), ..Default::default() };
-        credentials
-            .check_exposure(addr, args.insecure, &[crate::net::auth::Role::Training])
-            .map_err(CliError::Input)?;
-    }
-    let serve = PsServe { listen: args.listen.clone(), tls: args.tls.files()?, token, insecure: args.insecure };
+    let credentials = crate::net::auth::Credentials { training: token.clone(), ..Default::default() };
+    credentials
+        .check_exposure(args.listen, args.insecure, &[crate::net::auth::Role::Training])
+        .map_err(CliError::Input)?;
+    let serve = PsServe { listen: args.listen, tls: args.tls.files()?, token, insecure: args.insecure };
     let opts = LocalRun {
         workers: 0,
         out: args.checkpoint_dir.clone(),

@@ -28,6 +28,10 @@ pub const DEFAULT_TURN_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct SessionSpec {
     pub id: u64,
+    /// What logs call the session: a server's session id (hex), so that its
+    /// log lines and the engine's name the same session the same way;
+    /// `None`: its number `id`.
+    pub log_id: Option<Arc<str>>,
     pub domain: Arc<Domain>,
     pub preferences: Vec<Arc<Preferences>>,
     pub strategies: Vec<StrategySpec>,
@@ -66,6 +70,7 @@ impl SessionSpec {
     ) -> Self {
         Self {
             id,
+            log_id: None,
             domain,
             preferences,
             strategies,

@@ -115,6 +115,39 @@ fn extension(path: &Path) -> Option<String> {
     path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase())
 }
 
+/// `None` where `resolved` exists; else what a person needs to fix a path
+/// written in one of our files (a tournament's scenarios, a cluster file's
+/// certificates; `what` it was, e.g. "scenario"): what was written, where
+/// that led, and the rule that led there (`relative_to`: paths in a file
+/// are relative to that file, whatever the working directory, so that a
+/// file means the same wherever it is run from).
+pub fn missing(what: &str, written: &str, resolved: &Path, relative_to: &str) -> Option<String> {
+    if resolved.exists() {
+        return None;
+    }
+    Some(format!(
+        "{what} `{written}` (resolved to {}, relative to {relative_to}): no such file or folder",
+        absolute(resolved).display()
+    ))
+}
+
+/// `path` made absolute with `.` and `..` folded away: what a message shows.
+fn absolute(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 pub(crate) fn error(file: &str, line: Option<usize>, message: impl Into<String>) -> ScenarioError {
     ScenarioError { file: file.to_string(), line, message: message.into() }
 }

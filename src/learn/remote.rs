@@ -84,7 +84,7 @@ impl Training for Service {
 /// must show (see [`crate::net::auth`]).
 #[derive(Debug, Clone)]
 pub struct PsServe {
-    pub listen: String,
+    pub listen: SocketAddr,
     pub tls: Option<TlsFiles>,
     pub token: Option<Secret>,
     /// Serve beyond loopback without a token (something else authenticates).
@@ -93,8 +93,8 @@ pub struct PsServe {
 
 impl PsServe {
     /// Loopback, no TLS, no token (tests and one-machine runs).
-    pub fn local(listen: &str) -> Self {
-        Self { listen: listen.into(), tls: None, token: None, insecure: false }
+    pub fn local(listen: SocketAddr) -> Self {
+        Self { listen, tls: None, token: None, insecure: false }
     }
 }
 
@@ -137,11 +137,9 @@ pub struct RemoteLink {
 impl RemoteLink {
     /// Call from a thread outside `rt` (blocking inside it would stall it).
     pub fn connect(addr: &str, device: &str, dial: &PsDial, rt: tokio::runtime::Handle) -> Result<Self, String> {
-        let bare = addr.split_once("://").map_or(addr, |(_, rest)| rest);
-        let url = ClientTls::url(dial.tls.as_ref(), bare);
         let channel = rt
-            .block_on(connect(&url, dial.tls.as_ref().map(ClientTls::config)))
-            .map_err(|e| format!("cannot reach the parameter server at {addr}: {e}"))?;
+            .block_on(connect(addr, dial.tls.as_ref().map(ClientTls::config)))
+            .map_err(|e| format!("the parameter server: {e}"))?;
         let token = AdminToken::new(dial.token.as_ref().map(|t| t.expose().to_string()));
         let client = TrainingClient::with_interceptor(channel, token)
             .max_decoding_message_size(MAX_MESSAGE)
@@ -199,8 +197,7 @@ impl PsLink for RemoteLink {
 /// address; refuses an address beyond loopback without a token unless
 /// `insecure`.
 pub async fn bind(how: &PsServe) -> Result<(TcpListener, SocketAddr), String> {
-    let addr = &how.listen;
-    let l = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let l = transport::listen(how.listen, "--listen").await.map_err(|e| e.to_string())?;
     let a = l.local_addr().map_err(|e| e.to_string())?;
     let credentials = Credentials { training: how.token.clone(), ..Credentials::default() };
     credentials.check_exposure(a, how.insecure, &[crate::net::auth::Role::Training])?;

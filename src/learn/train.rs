@@ -144,11 +144,16 @@ pub fn run(mut cfg: TrainConfig, opts: &LocalRun, mut on_event: impl FnMut(&Even
         // Step reports and checkpoints, read by this loop as they come; one
         // per parameter-server step, which waits for the workers' compute.
         let (tx, mut rx) = mpsc::unbounded_channel();
+        // Bound before the actor starts: a port that is taken is then an
+        // error, not an actor dropped half-started with the runtime.
+        let listening = match &opts.serve {
+            Some(how) => Some((remote::bind(how).await?, how)),
+            None => None,
+        };
         let addr = ParameterServer::new(core, tx, Some(out.clone())).start();
         // Dropped when training is over: the RPC server stops taking calls.
         let (_stop_serving, stopped) = tokio::sync::oneshot::channel::<()>();
-        if let Some(how) = &opts.serve {
-            let (listener, bound) = remote::bind(how).await?;
+        if let Some(((listener, bound), how)) = listening {
             tracing::info!(%bound, "parameter server listening");
             let (ps, how) = (addr.clone(), how.clone());
             tokio::spawn(async move {

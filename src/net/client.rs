@@ -8,7 +8,7 @@
 //! # async fn agent() -> Result<(), negotium::net::client::ClientError> {
 //! use negotium::core::strategy::StrategySpec;
 //! use negotium::net::client::{connect, play, Seat};
-//! let channel = connect("http://127.0.0.1:7000", None).await?;
+//! let channel = connect("127.0.0.1:7000", None).await?;
 //! let seat = Seat::new("SESSION-ID", "investor", "TOKEN", StrategySpec::named("boulware").build().unwrap());
 //! let results = play(channel, vec![seat]).await?;
 //! println!("{:?}", results[0].utilities);
@@ -33,8 +33,13 @@ use crate::core::strategy::{Observation, PartyContext, Strategy, Turn};
 
 #[derive(Debug, Error)]
 pub enum ClientError {
-    #[error("cannot connect: {0}")]
-    Connect(#[from] tonic::transport::Error),
+    /// An address that names no server (`--server`, `--ps`, a node).
+    #[error("{0}")]
+    Address(String),
+    /// The server could not be reached: where, and the cause (the error
+    /// chain's own words, each once).
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
     #[error("the server refused: {0}")]
     Status(#[from] tonic::Status),
     #[error("protocol error: {0}")]
@@ -81,20 +86,72 @@ impl ClientTls {
         }
         tls
     }
-
-    /// The URL of `host:port` with this TLS setting (`None`: plain text).
-    pub fn url(tls: Option<&Self>, addr: &str) -> String {
-        if tls.is_some() { format!("https://{addr}") } else { format!("http://{addr}") }
-    }
 }
 
-/// Opens a channel to a node (`http://` or, with `tls`, `https://`).
-pub async fn connect(url: &str, tls: Option<ClientTlsConfig>) -> Result<Channel, ClientError> {
-    let mut endpoint = Endpoint::from_shared(url.to_string())?.tcp_nodelay(true);
-    if let Some(tls) = tls {
-        endpoint = endpoint.tls_config(tls)?;
+/// The URL a user's server address means, for every address a client
+/// dials (`--server`, `worker --ps`, cluster nodes, a node's peers): a bare
+/// `HOST:PORT` gets `https://` when the client has TLS settings, else
+/// `http://`; a URL is taken as given, as long as its scheme agrees with
+/// the TLS settings (a plain `http://` with a CA would silently not check
+/// the server; `https://` without one would fail deep in the handshake).
+pub fn endpoint_url(addr: &str, tls: bool) -> Result<String, String> {
+    let addr = addr.trim();
+    let shown = crate::net::untrusted::shown(addr);
+    let (scheme, rest) = match addr.split_once("://") {
+        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
+        None => ((if tls { "https" } else { "http" }).to_string(), addr),
+    };
+    match (scheme.as_str(), tls) {
+        ("http", true) => {
+            return Err(format!(
+                "`{shown}`: http:// is plain text, but TLS options were given: write https:// or HOST:PORT"
+            ));
+        }
+        ("https", false) => {
+            return Err(format!("`{shown}`: https:// needs the CA that signed the server (--ca), or write http://"));
+        }
+        ("http" | "https", _) => {}
+        (other, _) => {
+            return Err(format!("`{shown}`: unknown scheme `{other}://`; write HOST:PORT, http:// or https://"));
+        }
     }
-    Ok(endpoint.connect().await?)
+    let authority = rest.trim_end_matches('/');
+    let port_ok =
+        authority.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if authority.is_empty() || authority.contains(['/', ' ', '?', '#', '@']) || !port_ok {
+        return Err(format!("`{shown}` is not a server address: write HOST:PORT (e.g. 127.0.0.1:7000)"));
+    }
+    Ok(format!("{scheme}://{authority}"))
+}
+
+/// Opens a channel to a server at `addr` (`HOST:PORT` or a URL, see
+/// [`endpoint_url`]; https where `tls` is given).
+pub async fn connect(addr: &str, tls: Option<ClientTlsConfig>) -> Result<Channel, ClientError> {
+    let url = endpoint_url(addr, tls.is_some()).map_err(ClientError::Address)?;
+    let failed = |e: tonic::transport::Error| ClientError::Connect { url: url.clone(), reason: causes(&e) };
+    let mut endpoint = Endpoint::from_shared(url.clone()).map_err(failed)?.tcp_nodelay(true);
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls).map_err(failed)?;
+    }
+    endpoint.connect().await.map_err(failed)
+}
+
+/// An error and its sources, each message once: tonic's "transport error"
+/// wraps hyper's wrapper of the real cause ("tcp connect error: Connection
+/// refused", "dns error: failed to lookup address information: …"), and
+/// each layer may repeat the one below.
+pub fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(e) = next {
+        let text = e.to_string();
+        let generic = matches!(text.as_str(), "transport error" | "client error (Connect)");
+        if !generic && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    if parts.is_empty() { e.to_string() } else { parts.join(": ") }
 }
 
 /// The management client, with the admin token (if any) on every call.
@@ -335,4 +392,37 @@ pub async fn play(channel: Channel, seats: Vec<Seat>) -> Result<Vec<pb::SessionR
 
 fn bad(message: impl ToString) -> ClientError {
     ClientError::Protocol(message.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_url;
+
+    #[test]
+    fn one_rule_for_every_address_a_person_types() {
+        for (given, tls, want) in [
+            ("127.0.0.1:7000", false, "http://127.0.0.1:7000"),
+            ("127.0.0.1:7000", true, "https://127.0.0.1:7000"),
+            (" node-0.nodes.svc:7001 ", false, "http://node-0.nodes.svc:7001"),
+            ("[::1]:7000", false, "http://[::1]:7000"),
+            ("http://localhost:7000", false, "http://localhost:7000"),
+            ("http://localhost:7000/", false, "http://localhost:7000"),
+            ("HTTPS://localhost:7000", true, "https://localhost:7000"),
+        ] {
+            assert_eq!(endpoint_url(given, tls).as_deref(), Ok(want), "{given} (tls {tls})");
+        }
+        for (given, tls, says) in [
+            ("http://localhost:7000", true, "TLS options"),
+            ("https://localhost:7000", false, "--ca"),
+            ("grpc://localhost:7000", false, "unknown scheme"),
+            ("localhost", false, "HOST:PORT"),
+            ("localhost:http", false, "HOST:PORT"),
+            (":7000", false, "HOST:PORT"),
+            ("http://a:1/path", false, "HOST:PORT"),
+            ("", false, "HOST:PORT"),
+        ] {
+            let e = endpoint_url(given, tls).unwrap_err();
+            assert!(e.contains(says), "{given}: {e}");
+        }
+    }
 }

@@ -24,6 +24,9 @@ use tokio::sync::broadcast;
 use super::external::ExternalParty;
 use super::outbound::Outbound;
 use super::pb;
+use super::untrusted::shown;
+use crate::core::protocol::Ending;
+use crate::core::session::SessionResult;
 use crate::engine::actors::SessionActor;
 
 /// One external party's seat in a session.
@@ -59,6 +62,9 @@ pub struct Live {
     pub session: Option<Addr<SessionActor>>,
     /// What it holds of the memory budget, given back when it ends.
     pub _memory: Reservation,
+    /// How it ended ([`ending_text`]), once it has and its result is being
+    /// analysed.
+    pub ended: Option<String>,
 }
 
 /// A finished session, as kept for `GetResult`.
@@ -69,8 +75,28 @@ pub struct Done {
     /// Shared so that a call takes it out of the registry lock and copies
     /// it (a trace may be megabytes) after letting go.
     pub result: Arc<pb::SessionResult>,
+    /// How it ended, for people ([`ending_text`]).
+    pub ending: String,
     /// Its size on the wire, counted against the retention budget.
     pub bytes: u64,
+}
+
+/// How a session ended, in the words `session list` shows: who did what,
+/// and for a party that broke off before it played, that its agent never
+/// joined (`never_joined`: the seats no agent bound by the end).
+pub fn ending_text(result: &SessionResult, parties: &[String], never_joined: &[String]) -> String {
+    let name = |p: usize| parties.get(p).map_or_else(|| format!("party {p}"), |n| shown(n).to_string());
+    match &result.ending {
+        Ending::Agreement { .. } => format!("agreement after {} rounds", result.rounds),
+        Ending::Deadline => format!("deadline after {} rounds, no agreement", result.rounds),
+        Ending::EndedBy { party } => format!("{} ended the negotiation", name(*party)),
+        Ending::Violation { party, .. } if parties.get(*party).is_some_and(|p| never_joined.contains(p)) => {
+            let absent: Vec<String> = never_joined.iter().map(|n| shown(n).to_string()).collect();
+            format!("join timeout, {} never joined", absent.join(" and "))
+        }
+        Ending::Violation { party, reason } => format!("violation by {}: {}", name(*party), shown(reason)),
+        Ending::Aborted { reason } => format!("aborted: {}", shown(reason)),
+    }
 }
 
 pub enum Entry {
@@ -327,6 +353,7 @@ mod tests {
             parties: vec![],
             client: Some(client),
             result: Arc::new(pb::SessionResult::default()),
+            ending: String::new(),
             bytes,
         }
     }
@@ -341,11 +368,37 @@ mod tests {
             watchers: Watchers::default(),
             session: None,
             _memory: Reservation::none(),
+            ended: None,
         }
     }
 
     const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
     const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn an_ending_says_who_did_what_and_whose_agent_never_came() {
+        let ended = |ending: Ending| SessionResult {
+            agreement: None,
+            ending,
+            utilities: vec![],
+            undiscounted: vec![],
+            rounds: 12,
+            offers: 0,
+            time: 0.0,
+            trace: vec![],
+            trace_truncated: false,
+        };
+        let parties = ["founder".to_string(), "investor".to_string()];
+        let absent = ["investor".to_string()];
+        let text = |ending, never: &[String]| ending_text(&ended(ending), &parties, never);
+        let joined = Ending::Violation { party: 1, reason: "could not start: no agent joined within 60.0 s".into() };
+        assert_eq!(text(joined, &absent), "join timeout, investor never joined");
+        let late = Ending::Violation { party: 0, reason: "acted out of turn".into() };
+        assert_eq!(text(late, &absent), "violation by founder: acted out of turn");
+        assert_eq!(text(Ending::Deadline, &[]), "deadline after 12 rounds, no agreement");
+        assert_eq!(text(Ending::EndedBy { party: 1 }, &[]), "investor ended the negotiation");
+        assert_eq!(text(Ending::Aborted { reason: "cancelled".into() }, &[]), "aborted: cancelled");
+    }
 
     #[test]
     fn retention_holds_count_and_bytes_and_clients_pay_for_their_own() {

@@ -30,6 +30,46 @@ pub struct Exposure {
     pub gate: Arc<Gate>,
 }
 
+/// Where the binary's servers listen, and its clients dial, unless told
+/// otherwise: all on loopback, so that nothing beyond this machine reaches
+/// a role left open by accident (`--listen 0.0.0.0:PORT` opens a server up,
+/// and then needs its tokens or `--insecure`: `Credentials::check_exposure`).
+pub mod defaults {
+    /// `serve` and `node` (`--listen`); `session`, `agent` (`--server`).
+    pub const SERVE: &str = "127.0.0.1:7000";
+    /// `ps` (`--listen`); `worker` (`--ps`).
+    pub const PS: &str = "127.0.0.1:7100";
+    /// `bench-api` (`--listen`): a free port, picked at each run.
+    pub const BENCH_API: &str = "127.0.0.1:0";
+}
+
+/// Binds a listener for `flag` (the option that named the address, e.g.
+/// `--listen`), every server's one way to bind: the error names the address
+/// and the option, and says what the failure usually means.
+pub async fn listen(addr: std::net::SocketAddr, flag: &str) -> Result<TcpListener, ListenError> {
+    TcpListener::bind(addr).await.map_err(|cause| ListenError { addr, flag: flag.to_string(), cause })
+}
+
+/// A server could not bind its address.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} ({flag}): {}", listen_hint(.cause))]
+pub struct ListenError {
+    pub addr: std::net::SocketAddr,
+    pub flag: String,
+    /// Not a `source`: the message already says it, once.
+    pub cause: std::io::Error,
+}
+
+fn listen_hint(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::AddrInUse => "the address is already in use (another process holds the port: stop it, or choose another port; port 0 picks a free one)".into(),
+        ErrorKind::AddrNotAvailable => "this machine has no such address".into(),
+        ErrorKind::PermissionDenied => "permission denied (ports below 1024 need privileges)".into(),
+        _ => e.to_string(),
+    }
+}
+
 /// Calls open at once on one connection.
 const STREAMS_PER_CONNECTION: u32 = 256;
 /// Header bytes a call may carry (a token is well under 1 KiB).
@@ -64,4 +104,15 @@ pub async fn serve(
         .add_routes(routes)
         .serve_with_incoming_shutdown(exposure.gate.incoming(listener), shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_default_address_is_loopback() {
+        for a in [super::defaults::SERVE, super::defaults::PS, super::defaults::BENCH_API] {
+            let addr: std::net::SocketAddr = a.parse().unwrap();
+            assert!(addr.ip().is_loopback(), "{a}");
+        }
+    }
 }

@@ -159,6 +159,11 @@ impl Tournament {
         let mut scenarios: Vec<Scenario> = Vec::new();
         for s in &raw.scenarios {
             let path: PathBuf = base.join(s.get_ref());
+            if let Some(message) =
+                crate::import::missing("scenario", s.get_ref(), &path, &format!("the tournament file {file}"))
+            {
+                return Err(cx.at(s, message));
+            }
             let scenario =
                 crate::import::load_any(&path).map_err(|e| cx.at(s, format!("scenario `{}`: {e}", s.get_ref())))?;
             scenarios.push(scenario);

@@ -215,3 +215,72 @@ pub fn negotium(args: &[&str]) -> Run {
     assert!(!r.stderr.contains("panicked"), "negotium {args:?} panicked:\n{}", r.stderr);
     r
 }
+
+/// A server command of the binary (`serve`, `node`, `ps`) running as a
+/// process, killed when dropped: where it listens (its `listening on`
+/// line) and the file its stderr goes to (a file, never a terminal, as
+/// `serve 2> serve.log` would).
+pub struct Served {
+    child: std::process::Child,
+    pub addr: String,
+    pub log: std::path::PathBuf,
+}
+
+impl Served {
+    /// Starts `negotium ARGS` with `env` set, stderr into `log`, and waits
+    /// (at most 30 s) for its `listening on ADDR` line.
+    pub fn start(args: &[&str], env: &[(&str, &str)], log: &std::path::Path) -> Served {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(BIN)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(log).expect("create the log"))
+            .spawn()
+            .expect("start negotium");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // On a thread, so that a silent server cannot hang the test; the
+        // reader keeps stdout open for the server's later lines.
+        std::thread::spawn(move || {
+            let mut reader = std::io::BufReader::new(stdout);
+            loop {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        if let Some(a) = line.trim().strip_prefix("listening on ") {
+                            let _ = tx.send(a.to_string());
+                        }
+                    }
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!(
+                "negotium {args:?} did not say where it listens; stderr:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        });
+        Served { child, addr, log: log.to_path_buf() }
+    }
+
+    /// Everything it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).expect("read the log")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A 127.0.0.1 port where nothing listens (bound, then let go).
+pub fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}

@@ -2,6 +2,7 @@
 //! parties' endpoints, one turn at a time, under the turn and wall-time
 //! limits.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -36,6 +37,8 @@ pub type SessionReport = (u64, SessionResult);
 /// Runs one session's protocol and talks to its parties' endpoints.
 pub struct SessionActor {
     id: u64,
+    /// The id its log lines give (see [`SessionSpec::log_id`]).
+    log_id: Arc<str>,
     /// Handed to the parties in `Start`, then empty.
     contexts: Vec<PartyContext>,
     /// `None` once finished: later answers, aborts and violations find the
@@ -80,6 +83,7 @@ impl SessionActor {
         let run = spec.session(parties)?;
         Ok(Self {
             id: spec.id,
+            log_id: spec.log_id.clone().unwrap_or_else(|| spec.id.to_string().into()),
             contexts: spec.contexts(&run),
             run: Some(run),
             endpoints: Vec::new(),
@@ -186,10 +190,10 @@ impl SessionActor {
         let result = run.finish();
         match &result.ending {
             Ending::Violation { party, reason } => {
-                tracing::warn!(session = self.id, party, reason = %reason, "protocol violation ends the session");
+                tracing::warn!(session = %self.log_id, party, reason = %reason, "protocol violation ends the session");
             }
             ending => {
-                tracing::debug!(session = self.id, ending = ending.label(), rounds = result.rounds, "session ended")
+                tracing::debug!(session = %self.log_id, ending = ending.label(), rounds = result.rounds, "session ended")
             }
         }
         for e in &self.endpoints {

@@ -172,13 +172,25 @@ impl ClusterConfig {
         if let Some(s) = raw.no_node_timeout_s {
             c.no_node_timeout = Duration::from_secs_f64(s.max(0.1));
         }
+        // Written paths lead somewhere, or the error says where they led.
+        let found = |what: &str, written: &str| {
+            let path = base.join(written);
+            match crate::import::missing(what, written, &path, "the cluster file") {
+                Some(message) => Err(message),
+                None => Ok(path),
+            }
+        };
         if let Some(t) = raw.tls {
+            found("`tls.ca`", &t.ca)?;
+            for p in [&t.cert, &t.key].into_iter().flatten() {
+                found("`tls.cert`/`tls.key`", p)?;
+            }
             let at = |p: &Option<String>| p.as_ref().map(|p| base.join(p));
             let (cert, key) = (at(&t.cert), at(&t.key));
             c.tls = Some(ClientTls::read(&base.join(&t.ca), cert.as_deref(), key.as_deref(), t.domain)?);
         }
         if let Some(f) = raw.token_file {
-            let path = base.join(f);
+            let path = found("`token_file`", &f)?;
             let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
             c.token =
                 Some(Secret::new(text.trim()).ok_or_else(|| format!("{}: the token file is empty", path.display()))?);
@@ -186,22 +198,20 @@ impl ClusterConfig {
         Ok(c)
     }
 
-    /// The node addresses known now (DNS: resolved now; a failed lookup is no
-    /// node, not an error, since pods come and go).
-    pub async fn resolve(&self) -> Vec<String> {
+    /// The node addresses known now (DNS: resolved now). A failed lookup
+    /// says why; the launcher's core decides what it means (pods come and
+    /// go) and when to say so.
+    pub async fn resolve(&self) -> Result<Vec<String>, String> {
         match &self.discovery {
-            Discovery::Static(nodes) => nodes.clone(),
+            Discovery::Static(nodes) => Ok(nodes.clone()),
             Discovery::Dns(name) => match tokio::net::lookup_host(name.as_str()).await {
                 Ok(addrs) => {
                     let mut v: Vec<String> = addrs.map(|a| a.to_string()).collect();
                     v.sort();
                     v.dedup();
-                    v
+                    Ok(v)
                 }
-                Err(e) => {
-                    tracing::warn!(name = %name, "DNS discovery: {e}");
-                    Vec::new()
-                }
+                Err(e) => Err(format!("{}: {e}", crate::net::untrusted::shown(name))),
             },
         }
     }
@@ -214,6 +224,12 @@ pub(crate) fn check_address(a: &str) -> Result<(), String> {
     let fine = |h: &str| {
         h.len() <= 253 && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'))
     };
+    if a.contains("://") {
+        return Err(format!(
+            "`{}` is not HOST:PORT: give a node without a scheme (TLS settings choose https)",
+            crate::net::untrusted::shown(a)
+        ));
+    }
     match a.rsplit_once(':') {
         Some((host, port)) if !host.is_empty() && fine(host) && port.parse::<u16>().is_ok() => Ok(()),
         _ => Err(format!("`{}` is not HOST:PORT", crate::net::untrusted::shown(a))),

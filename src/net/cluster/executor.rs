@@ -12,6 +12,9 @@ pub struct Cluster {
     pub config: ClusterConfig,
     /// Where the launcher's shell runs: the command builds it.
     pub runtime: tokio::runtime::Runtime,
+    /// Tells the person running it what the launcher waits for (the
+    /// command prints it; this layer does not).
+    pub on_notice: fn(&launcher::Notice),
 }
 
 impl Executor for Cluster {
@@ -46,15 +49,21 @@ impl Executor for Cluster {
             .collect();
         let launch = Launch { config: self.config.clone(), scenarios, trace };
         let jobs = jobs.map(|j| Job { key: j.key, scenario: j.stage, strategies: j.strategies, seed: j.seed });
-        let report = launcher::run_blocking(self.runtime.handle(), launch, Box::new(jobs), |f| {
-            // Results come at the network's pace: flushing each costs little.
-            on_done(Finished {
-                key: f.key,
-                result: f.result,
-                placed: Some(Placed { node: f.node, attempts: f.attempts }),
-                caught_up: true,
-            })
-        })
+        let report = launcher::run_blocking(
+            self.runtime.handle(),
+            launch,
+            Box::new(jobs),
+            |f| {
+                // Results come at the network's pace: flushing each costs little.
+                on_done(Finished {
+                    key: f.key,
+                    result: f.result,
+                    placed: Some(Placed { node: f.node, attempts: f.attempts }),
+                    caught_up: true,
+                })
+            },
+            self.on_notice,
+        )
         .map_err(|e| match e {
             LaunchError::Consumer(message) => ExecError::Stopped(message),
             other => ExecError::Cluster(other.to_string()),

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
@@ -44,6 +43,7 @@ use crate::net::pb;
 use crate::net::pb::cluster_server::{Cluster, ClusterServer};
 use crate::net::registry::Reservation;
 use crate::net::server::{HostOptions, Hosting, NegotiationService, ServerConfig, TlsFiles};
+use crate::net::transport::listen;
 use crate::net::untrusted::shown;
 
 /// Largest cluster message (scenarios with big tables, results with traces).
@@ -397,21 +397,13 @@ pub struct NodeListeners {
 impl NodeListeners {
     /// Binds the addresses `options` names.
     pub async fn bind(options: &NodeOptions) -> anyhow::Result<Self> {
-        let public = tokio::net::TcpListener::bind(options.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", options.listen))?;
+        let public = listen(options.listen, "--listen").await?;
         let cluster = match options.cluster_listen {
-            Some(addr) => Some(
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen for the cluster on {addr}"))?,
-            ),
+            Some(addr) => Some(listen(addr, "--cluster-listen").await?),
             None => None,
         };
         let metrics = match options.metrics {
-            Some(addr) => Some(
-                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot serve metrics on {addr}"))?,
-            ),
+            Some(addr) => Some(listen(addr, "--metrics").await?),
             None => None,
         };
         Ok(Self { public, cluster, metrics })

@@ -105,7 +105,7 @@ async fn play_link(
     waiting: &mut HashMap<SeatKey, oneshot::Sender<SeatOutcome>>,
 ) -> Result<(), String> {
     // Requests that arrive while connecting wait in the channel.
-    let channel = connect(&ClientTls::url(tls, host), tls.map(ClientTls::config)).await.map_err(|e| e.to_string())?;
+    let channel = connect(host, tls.map(ClientTls::config)).await.map_err(|e| e.to_string())?;
     let mut client =
         NegotiationClient::with_interceptor(channel, AdminToken::new(token.map(|t| t.expose().to_string())))
             .max_decoding_message_size(64 << 20);

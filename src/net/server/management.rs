@@ -118,6 +118,16 @@ impl Negotiation for NegotiationService {
             if r.page_token.is_empty() { reg.sessions.range::<String, _>(..) } else { reg.sessions.range(from) };
         for (id, entry) in range {
             let info = match entry {
+                // Over, its result being analysed: nobody is waited for.
+                Entry::Live(l) if l.ended.is_some() => pb::SessionInfo {
+                    session_id: id.clone(),
+                    scenario: l.scenario.clone(),
+                    state: "finishing".into(),
+                    parties: l.parties.clone(),
+                    waiting_for: Vec::new(),
+                    ended_by: String::new(),
+                    ending: l.ended.clone().unwrap_or_default(),
+                },
                 Entry::Live(l) => {
                     let waiting_for: Vec<String> =
                         l.seats.iter().filter(|s| s.bound.is_none()).map(|s| s.name.clone()).collect();
@@ -128,6 +138,7 @@ impl Negotiation for NegotiationService {
                         parties: l.parties.clone(),
                         waiting_for,
                         ended_by: String::new(),
+                        ending: String::new(),
                     }
                 }
                 Entry::Done(d) => pb::SessionInfo {
@@ -137,6 +148,7 @@ impl Negotiation for NegotiationService {
                     parties: d.parties.clone(),
                     waiting_for: Vec::new(),
                     ended_by: d.result.ended_by.clone(),
+                    ending: d.ending.clone(),
                 },
             };
             let b = info.encoded_len() + 8;

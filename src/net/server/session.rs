@@ -31,7 +31,7 @@ use crate::engine::actors::{PartyActor, PartyEndpoint, SessionActor, SessionRepo
 use crate::net::convert::{Decoder, action_done, domain_to_pb, profile_to_pb, result_to_pb};
 use crate::net::external::{AttachSession, ExternalParty};
 use crate::net::pb;
-use crate::net::registry::{Done, Entry, Live, Registry, Seat, Watchers};
+use crate::net::registry::{Done, Entry, Live, Registry, Seat, Watchers, ending_text};
 use crate::net::untrusted::{LogBudget, shown};
 
 /// How a session started by a cluster launcher differs from one created
@@ -113,6 +113,7 @@ impl NegotiationService {
         let mut spec =
             SessionSpec::new(0, scenario.domain.clone(), prefs.clone(), strategies.clone(), scenario.deadline, seed)
                 .with_trace(!launcher || options.trace);
+        spec.log_id = Some(session_id.as_str().into());
         spec.shared_indexes = options.shared_indexes;
         spec.turn_timeout = self.config.turn_timeout;
         spec.start_timeout = join_timeout + Duration::from_secs(1);
@@ -187,6 +188,7 @@ impl NegotiationService {
                 watchers,
                 session: Some(session),
                 _memory: memory,
+                ended: None,
             },
         );
         if let Some(suppressed) = CREATE_LOG.allow() {
@@ -258,6 +260,16 @@ impl NegotiationService {
         mut report: mpsc::UnboundedReceiver<SessionReport>,
     ) {
         let Some((_, result)) = report.recv().await else { return };
+        // Over: say how at once, before the analysis (which may take a while).
+        let ending = {
+            let mut reg = lock(&self.registry);
+            let Some(Entry::Live(live)) = reg.sessions.get_mut(&session_id) else { return };
+            let never_joined: Vec<String> =
+                live.seats.iter().filter(|s| s.bound.is_none()).map(|s| s.name.clone()).collect();
+            let ending = ending_text(&result, &live.parties, &never_joined);
+            live.ended = Some(ending.clone());
+            ending
+        };
         let id = session_id.clone();
         // Analysis can take a while on large spaces: off the async threads,
         // a few at a time (its memory is bounded by the sample budgets).
@@ -290,6 +302,7 @@ impl NegotiationService {
             parties: live.parties.clone(),
             client: live.client,
             result: Arc::new(result),
+            ending,
             bytes,
         };
         reg.finish(&session_id, done, self.retention());

@@ -39,9 +39,66 @@ pub enum Command {
     Close { node: usize, generation: u64 },
     /// Hand one result to the consumer, then call [`Core::consumed`].
     Report(Box<Finished>),
-    /// Resolve the node addresses again and answer with [`Core::discovered`].
+    /// Resolve the node addresses again and answer with [`Core::discovered`]
+    /// (or [`Core::discovery_failed`]).
     Resolve,
+    /// Tell the person running the launcher (the command prints it).
+    Notice(Notice),
 }
+
+/// What a person watching a launcher should hear, when the core judges it
+/// worth saying: at once when nothing can run, then only when a reason
+/// changes or [`NOTICE_PERIOD`] has passed, never once per dial.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// No node is live: the run waits for one, and gives up after `give_up`.
+    Waiting { nodes: Vec<String>, give_up: Duration },
+    /// A node could not be reached (or its stream broke before it was
+    /// ever up): why, and when it is dialled again.
+    Unreachable { addr: String, reason: String, retry: Duration },
+    /// A node that was said to be unreachable answered.
+    Reached { addr: String },
+    /// Discovery (DNS) failed: why; it is asked again every few seconds.
+    DiscoveryFailed { reason: String },
+}
+
+impl Notice {
+    /// Something is wrong (not just news).
+    pub fn is_warning(&self) -> bool {
+        matches!(self, Notice::Unreachable { .. } | Notice::DiscoveryFailed { .. })
+    }
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Waiting { nodes, give_up } if nodes.is_empty() => write!(
+                f,
+                "waiting for discovery to find a node (giving up after {:.0} s without one)",
+                give_up.as_secs_f64()
+            ),
+            Notice::Waiting { nodes, give_up } => write!(
+                f,
+                "waiting for a node to answer (giving up after {:.0} s without one): {}",
+                give_up.as_secs_f64(),
+                nodes.join(", ")
+            ),
+            Notice::Unreachable { addr, reason, retry } => {
+                write!(f, "node {addr} unreachable: {reason}; dialling again every {:.0} s", retry.as_secs_f64())
+            }
+            Notice::Reached { addr } => write!(f, "node {addr} answered"),
+            Notice::DiscoveryFailed { reason } => {
+                write!(f, "discovery failed: {reason}; asking again every {:.0} s", DISCOVERY_PERIOD.as_secs_f64())
+            }
+        }
+    }
+}
+
+/// A failure that goes on unchanged is said again after this long.
+pub const NOTICE_PERIOD: Duration = Duration::from_secs(10);
+/// With no node live this long and no failure heard (dials that hang), the
+/// run says what it waits for.
+const WAITING_NOTICE_AFTER: Duration = Duration::from_secs(2);
 
 /// What happened on one node's work stream.
 #[derive(Debug)]
@@ -98,6 +155,9 @@ struct Node {
     last_seen: Instant,
     last_dial: Instant,
     last_problem: String,
+    /// The last reason a notice gave for this node being unreachable, and
+    /// when.
+    shown: Option<(String, Instant)>,
 }
 
 impl Node {
@@ -171,6 +231,12 @@ pub struct Core {
     /// A `Resolve` is out and not answered yet.
     resolving: bool,
     none_live_since: Option<Instant>,
+    /// This spell without a live node was announced (`Notice::Waiting`).
+    waiting_said: bool,
+    /// The last discovery failure a notice gave, and when.
+    discovery_shown: Option<(String, Instant)>,
+    /// The last discovery failure, for the give-up message.
+    discovery_problem: String,
 }
 
 impl Core {
@@ -196,6 +262,9 @@ impl Core {
             last_resolve: now,
             resolving: true,
             none_live_since: None,
+            waiting_said: false,
+            discovery_shown: None,
+            discovery_problem: String::new(),
         }
     }
 
@@ -217,6 +286,8 @@ impl Core {
     /// Node addresses discovery knows now; new ones are dialled.
     pub fn discovered(&mut self, addrs: Vec<String>, now: Instant) -> Result<(), LaunchError> {
         self.resolving = false;
+        self.discovery_shown = None;
+        self.discovery_problem.clear();
         for addr in addrs {
             if !self.nodes.iter().any(|n| n.addr == addr) {
                 let past = now.checked_sub(Duration::from_secs(3600)).unwrap_or(now);
@@ -234,11 +305,37 @@ impl Core {
                     last_seen: past,
                     last_dial: past,
                     last_problem: String::new(),
+                    shown: None,
                 });
             }
         }
         self.redial(now);
         self.dispatch(now)
+    }
+
+    /// Discovery could not answer (a failed DNS lookup): no node is added
+    /// or dropped, since pods come and go; it is asked again.
+    pub fn discovery_failed(&mut self, reason: String, now: Instant) -> Result<(), LaunchError> {
+        self.resolving = false;
+        if self.nodes.iter().all(|n| n.state != LinkState::Live) {
+            self.say_waiting();
+        }
+        if due(&self.discovery_shown, &reason, now) {
+            self.discovery_shown = Some((reason.clone(), now));
+            self.commands.push(Command::Notice(Notice::DiscoveryFailed { reason: reason.clone() }));
+        }
+        self.discovery_problem = reason;
+        self.dispatch(now)
+    }
+
+    /// Says, once per spell without a live node, what the run waits for.
+    fn say_waiting(&mut self) {
+        if self.waiting_said {
+            return;
+        }
+        self.waiting_said = true;
+        let nodes = self.nodes.iter().map(|n| n.addr.clone()).collect();
+        self.commands.push(Command::Notice(Notice::Waiting { nodes, give_up: self.launch.config.no_node_timeout }));
     }
 
     /// The consumer took `n` results.
@@ -263,6 +360,10 @@ impl Core {
                 n.suspect = None;
                 n.last_seen = now;
                 n.last_problem.clear();
+                if n.shown.take().is_some() {
+                    self.commands.push(Command::Notice(Notice::Reached { addr: n.addr.clone() }));
+                }
+                self.waiting_said = false;
                 if !self.report.nodes.contains(&n.addr) {
                     self.report.nodes.push(n.addr.clone());
                 }
@@ -271,8 +372,17 @@ impl Core {
                 if self.nodes[node].state == LinkState::Live {
                     self.lose(node, reason)?;
                 } else {
+                    if self.nodes.iter().all(|n| n.state != LinkState::Live) {
+                        self.say_waiting();
+                    }
                     let n = &mut self.nodes[node];
                     n.state = LinkState::Down;
+                    if due(&n.shown, &reason, now) {
+                        n.shown = Some((reason.clone(), now));
+                        let notice =
+                            Notice::Unreachable { addr: n.addr.clone(), reason: reason.clone(), retry: n.backoff };
+                        self.commands.push(Command::Notice(notice));
+                    }
                     n.last_problem = reason;
                 }
             }
@@ -324,10 +434,17 @@ impl Core {
         } else {
             let since = *self.none_live_since.get_or_insert(now);
             let waited = now.saturating_duration_since(since);
+            if waited >= WAITING_NOTICE_AFTER {
+                self.say_waiting();
+            }
             if waited > self.launch.config.no_node_timeout {
                 let problem =
                     self.nodes.iter().map(|n| format!("{}: {}", n.addr, n.last_problem)).collect::<Vec<_>>().join("; ");
-                let problem = if problem.is_empty() { "no node address resolved".into() } else { problem };
+                let problem = match (problem.is_empty(), self.discovery_problem.is_empty()) {
+                    (false, _) => problem,
+                    (true, true) => "no node address resolved".into(),
+                    (true, false) => format!("no node address resolved: {}", self.discovery_problem),
+                };
                 return Err(LaunchError::NoNodes(waited.as_secs_f64(), problem));
             }
         }
@@ -669,5 +786,87 @@ impl Core {
             self.requeue(key, why.clone(), Requeue::Lost, Some(i))?;
         }
         Ok(())
+    }
+}
+
+/// Whether a failure is worth a notice: a new reason, or the same one
+/// after [`NOTICE_PERIOD`].
+fn due(shown: &Option<(String, Instant)>, reason: &str, now: Instant) -> bool {
+    match shown {
+        Some((said, at)) => said != reason || now.saturating_duration_since(*at) >= NOTICE_PERIOD,
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::cluster::config::ClusterConfig;
+
+    fn notices(core: &mut Core) -> Vec<Notice> {
+        core.take_commands()
+            .into_iter()
+            .filter_map(|c| match c {
+                Command::Notice(n) => Some(n),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn dial(core: &mut Core) -> u64 {
+        let dials: Vec<u64> = core
+            .take_commands()
+            .into_iter()
+            .filter_map(|c| match c {
+                Command::Dial { generation, .. } => Some(generation),
+                _ => None,
+            })
+            .collect();
+        *dials.last().expect("a dial")
+    }
+
+    /// A node that refuses every dial: the run says at once what it waits
+    /// for and why the node fails, then the same reason only every
+    /// NOTICE_PERIOD, a new reason at once, and the node's answer.
+    #[test]
+    fn unreachable_nodes_are_announced_without_a_flood() {
+        let t0 = Instant::now();
+        let config = ClusterConfig::from_list("127.0.0.1:1").unwrap();
+        let launch = Launch { config, scenarios: Vec::new(), trace: false };
+        let mut core = Core::new(launch, Box::new(std::iter::empty()), t0);
+        core.discovered(vec!["127.0.0.1:1".into()], t0).unwrap();
+        let g = dial(&mut core);
+        core.on_event(0, g, Link::Closed("connection refused".into()), t0).unwrap();
+        let said = notices(&mut core);
+        assert!(
+            matches!(&said[..], [Notice::Waiting { nodes, .. }, Notice::Unreachable { addr, reason, .. }]
+            if nodes == &["127.0.0.1:1"] && addr == "127.0.0.1:1" && reason == "connection refused"),
+            "{said:?}"
+        );
+        assert!(said[1].to_string().contains("127.0.0.1:1 unreachable: connection refused"), "{}", said[1]);
+        // Redialled every second with the same failure: quiet until the period.
+        let mut t = t0;
+        let mut repeats = 0;
+        while t < t0 + NOTICE_PERIOD + Duration::from_secs(1) {
+            t += Duration::from_millis(500);
+            core.tick(t).unwrap();
+            let g = core.take_commands().into_iter().find_map(|c| match c {
+                Command::Dial { generation, .. } => Some(generation),
+                _ => None,
+            });
+            if let Some(g) = g {
+                core.on_event(0, g, Link::Closed("connection refused".into()), t).unwrap();
+                repeats += notices(&mut core).len();
+            }
+        }
+        assert_eq!(repeats, 1, "the same reason is said again once per period");
+        core.tick(t + Duration::from_secs(1)).unwrap();
+        let g = dial(&mut core);
+        core.on_event(0, g, Link::Closed("dns error".into()), t + Duration::from_secs(1)).unwrap();
+        assert!(matches!(&notices(&mut core)[..], [Notice::Unreachable { reason, .. }] if reason == "dns error"));
+        core.tick(t + Duration::from_secs(2)).unwrap();
+        let g = dial(&mut core);
+        core.on_event(0, g, Link::Connected, t + Duration::from_secs(2)).unwrap();
+        assert!(matches!(&notices(&mut core)[..], [Notice::Reached { addr }] if addr == "127.0.0.1:1"));
     }
 }

@@ -31,12 +31,13 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
+pub use self::core::Notice;
 use self::core::{Command, Core, Link};
 use super::ScenarioWire;
 use super::config::ClusterConfig;
 use crate::core::session::SessionResult;
 use crate::core::strategy::StrategySpec;
-use crate::net::client::{AdminToken, ClientTls, connect};
+use crate::net::client::{AdminToken, ClientError, ClientTls, connect};
 use crate::net::pb;
 use crate::net::pb::cluster_client::ClusterClient;
 
@@ -91,8 +92,18 @@ pub enum LaunchError {
     Consumer(String),
 }
 
+/// What the launcher hands its caller, in order.
+#[derive(Debug)]
+pub enum Up {
+    /// A session's result.
+    Done(Finished),
+    /// Something to tell the person running it (see [`Notice`]).
+    Notice(Notice),
+}
+
 /// Runs `jobs` on the cluster on `runtime`, calling `on_done` on this
-/// thread for each session as it finishes (in finishing order). `on_done`
+/// thread for each session as it finishes (in finishing order), and
+/// `on_notice` with what the person running it should hear. `on_done`
 /// failing stops the run. Blocks until every job has been reported; call it
 /// from outside the runtime.
 pub fn run_blocking(
@@ -100,13 +111,19 @@ pub fn run_blocking(
     launch: Launch,
     jobs: Box<dyn Iterator<Item = Job> + Send>,
     mut on_done: impl FnMut(Finished) -> Result<(), String>,
+    mut on_notice: impl FnMut(&Notice),
 ) -> Result<Report, LaunchError> {
-    let (tx, mut rx) = mpsc::channel::<Finished>(RESULT_BUFFER);
+    let (tx, mut rx) = mpsc::channel::<Up>(RESULT_BUFFER);
     let handle = runtime.spawn(run(launch, jobs, tx));
-    while let Some(done) = rx.blocking_recv() {
-        if let Err(e) = on_done(done) {
-            handle.abort();
-            return Err(LaunchError::Consumer(e));
+    while let Some(up) = rx.blocking_recv() {
+        match up {
+            Up::Done(done) => {
+                if let Err(e) = on_done(done) {
+                    handle.abort();
+                    return Err(LaunchError::Consumer(e));
+                }
+            }
+            Up::Notice(n) => on_notice(&n),
         }
     }
     runtime.block_on(handle).map_err(|e| LaunchError::Runtime(e.to_string()))?
@@ -133,7 +150,7 @@ enum StreamEvent {
 pub async fn run(
     launch: Launch,
     jobs: Box<dyn Iterator<Item = Job> + Send>,
-    out: mpsc::Sender<Finished>,
+    out: mpsc::Sender<Up>,
 ) -> Result<Report, LaunchError> {
     let config = launch.config.clone();
     let mut core = Core::new(launch, jobs, Instant::now());
@@ -142,11 +159,13 @@ pub async fn run(
     let (events, mut inbox) = mpsc::channel::<(usize, u64, StreamEvent)>(EVENT_BUFFER);
     // One resolution at a time is out (the core asks for the next only
     // after this one answered).
-    let (resolved_tx, mut resolved) = mpsc::channel::<Vec<String>>(1);
+    let (resolved_tx, mut resolved) = mpsc::channel::<Result<Vec<String>, String>>(1);
     // Each node's open stream, by generation: the core addresses a stream,
     // not a node, so nothing meant for a dead stream reaches its successor.
     let mut streams: HashMap<usize, (u64, mpsc::UnboundedSender<pb::LauncherMessage>)> = HashMap::new();
-    let mut backlog: VecDeque<Finished> = VecDeque::new();
+    // Results and notices on their way to the caller, in order; the core
+    // bounds the results, and rate-limits the notices.
+    let mut backlog: VecDeque<Up> = VecDeque::new();
     let mut tick = tokio::time::interval(core::tick_period(config.heartbeat));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -172,7 +191,8 @@ pub async fn run(
                         streams.remove(&node);
                     }
                 }
-                Command::Report(done) => backlog.push_back(*done),
+                Command::Report(done) => backlog.push_back(Up::Done(*done)),
+                Command::Notice(notice) => backlog.push_back(Up::Notice(notice)),
                 Command::Resolve => {
                     let (config, resolved_tx) = (config.clone(), resolved_tx.clone());
                     tokio::spawn(async move {
@@ -202,16 +222,32 @@ pub async fn run(
                 };
                 core.on_event(node, generation, link, Instant::now())?;
             }
-            Some(addrs) = resolved.recv() => core.discovered(addrs, Instant::now())?,
+            Some(answer) = resolved.recv() => match answer {
+                Ok(addrs) => core.discovered(addrs, Instant::now())?,
+                Err(reason) => core.discovery_failed(reason, Instant::now())?,
+            },
             permit = out.reserve(), if !backlog.is_empty() => {
                 let permit = permit.map_err(|_| LaunchError::Consumer("the results consumer stopped".into()))?;
-                permit.send(backlog.pop_front().expect("not empty"));
-                core.consumed(1, Instant::now())?;
+                let up = backlog.pop_front().expect("not empty");
+                let result = matches!(up, Up::Done(_));
+                permit.send(up);
+                if result {
+                    core.consumed(1, Instant::now())?;
+                }
             }
             _ = tick.tick() => core.tick(Instant::now())?,
         }
     }
     Ok(core.report())
+}
+
+/// Why a dial failed, in the words a person needs: the address is said
+/// beside it, so only the cause ("tcp connect error: Connection refused").
+fn unreachable(e: ClientError) -> String {
+    match e {
+        ClientError::Connect { reason, .. } => reason,
+        other => other.to_string(),
+    }
 }
 
 /// Opens the work stream to `addr` and forwards its messages; returns how
@@ -227,9 +263,7 @@ async fn open(
     let token = config.token.as_ref().map(|t| t.expose().to_string());
     let (tx, rx) = mpsc::unbounded_channel();
     let opening = async {
-        let channel = connect(&ClientTls::url(tls, addr), tls.map(ClientTls::config))
-            .await
-            .map_err(|e| Link::Closed(e.to_string()))?;
+        let channel = connect(addr, tls.map(ClientTls::config)).await.map_err(|e| Link::Closed(unreachable(e)))?;
         let mut client = ClusterClient::with_interceptor(channel, AdminToken::new(token))
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20);

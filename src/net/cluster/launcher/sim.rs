@@ -789,6 +789,7 @@ impl Sim {
                     self.consume();
                 }
                 Command::Resolve => self.at(self.now + self.dns_cost, Event::Discovered),
+                Command::Notice(_) => {}
             }
         }
     }
