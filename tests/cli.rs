@@ -486,6 +486,24 @@ fn missing_file() {
     }
 }
 
+/// A folder of scenario files is the usual wrong folder: the message says
+/// what it holds, whichever command was given it.
+#[test]
+fn a_folder_of_scenario_files_is_refused_saying_what_it_holds() {
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for args in [vec!["run", s(&scenarios)], vec!["analyze", s(&scenarios)], vec!["import", s(&scenarios)]] {
+        let r = run_bad(&args);
+        for needle in [
+            "not a Genius or GeniusWeb domain folder",
+            "it holds 4 .toml files: data-alliance.toml, market-cooperation.toml, series-a.toml",
+            "give one of them, or a tournament file",
+        ] {
+            assert!(r.stderr.contains(needle), "{args:?}: `{needle}` in {}", r.stderr);
+        }
+        assert!(!r.stderr.contains("empty folder"), "{}", r.stderr);
+    }
+}
+
 #[test]
 fn zero_repeats_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();

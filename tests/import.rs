@@ -113,7 +113,7 @@ fn every_real_folder_loads_or_is_refused_with_a_reason() {
         if !is_domain_folder(&dir) {
             // genius/, genius/y2010, …: only folders (or a README) inside.
             let e = result.err().unwrap_or_else(|| panic!("{} loaded without files", dir.display()));
-            assert!(e.message.contains("empty folder"), "{e}");
+            assert!(e.message.contains("not a Genius or GeniusWeb domain folder"), "{e}");
             containers += 1;
             continue;
         }
@@ -545,7 +545,7 @@ fn an_issue_whose_evaluations_are_all_zero_is_exit_2() {
 #[test]
 fn an_empty_folder_and_missing_files_are_exit_2() {
     let dir = folder(&[("notes.txt", "nothing here")]);
-    assert_bad_input(dir.path(), &dir.path().display().to_string(), "empty folder");
+    assert_bad_input(dir.path(), &dir.path().display().to_string(), "it holds 1 other file");
     let dir = folder(&[("toy_domain.xml", DOMAIN_XML)]);
     assert_bad_input(dir.path(), &dir.path().display().to_string(), "0 profile file(s)");
     let dir = folder(&[

@@ -85,11 +85,7 @@ pub fn load_folder(dir: &Path) -> Result<Scenario, ScenarioError> {
     let xml: Vec<PathBuf> = files.iter().filter(|p| extension(p).as_deref() == Some("xml")).cloned().collect();
     let json: Vec<PathBuf> = files.iter().filter(|p| extension(p).as_deref() == Some("json")).cloned().collect();
     match (xml.is_empty(), json.is_empty()) {
-        (true, true) => Err(error(
-            &folder,
-            None,
-            "empty folder: no Genius XML (.xml) or GeniusWeb JSON (.json) file to import".to_string(),
-        )),
+        (true, true) => Err(error(&folder, None, not_a_domain(dir, &files))),
         (false, false) => Err(error(
             &folder,
             None,
@@ -102,6 +98,52 @@ pub fn load_folder(dir: &Path) -> Result<Scenario, ScenarioError> {
         (false, true) => checked(&folder, genius::load_folder(dir, &xml)?),
         (true, false) => checked(&folder, geniusweb::load_folder(dir, &json)?),
     }
+}
+
+/// Why a folder with no `.xml` or `.json` file is no scenario, saying what
+/// it does hold: a folder of scenario files (`scenarios/`) or of domains
+/// (`y2012/`) is the usual mistake, and the way out is one of its entries.
+fn not_a_domain(dir: &Path, files: &[PathBuf]) -> String {
+    const SHOWN: usize = 5;
+    let names = |paths: &[PathBuf]| {
+        let mut list: Vec<String> = paths.iter().take(SHOWN).map(|p| file_stem_with_ext(p)).collect();
+        if paths.len() > SHOWN {
+            list.push(format!("… {} more", paths.len() - SHOWN));
+        }
+        list.join(", ")
+    };
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|it| it.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .unwrap_or_default();
+    folders.sort();
+    let toml: Vec<PathBuf> = files.iter().filter(|p| extension(p).as_deref() == Some("toml")).cloned().collect();
+    let others = files.len() - toml.len();
+    let mut held: Vec<String> = Vec::new();
+    if !toml.is_empty() {
+        held.push(format!("{} .toml file{}: {}", toml.len(), plural(toml.len()), names(&toml)));
+    }
+    if !folders.is_empty() {
+        held.push(format!("{} folder{}: {}", folders.len(), plural(folders.len()), names(&folders)));
+    }
+    if others > 0 {
+        held.push(format!("{others} other file{}", plural(others)));
+    }
+    let advice = match (toml.is_empty(), folders.is_empty()) {
+        (false, true) => "; give one of them, or a tournament file that names them",
+        (true, false) => "; give one of them, if it is a domain folder",
+        (false, false) => "; give one scenario file or domain folder, or a tournament file",
+        (true, true) => "",
+    };
+    let what = if held.is_empty() { "it is empty".to_string() } else { format!("it holds {}", held.join(", ")) };
+    format!("not a Genius or GeniusWeb domain folder (no .xml or .json file in it); {what}{advice}")
+}
+
+fn file_stem_with_ext(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// The check every scenario passes, whichever format it came in
