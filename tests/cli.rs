@@ -505,6 +505,54 @@ fn a_folder_of_scenario_files_is_refused_saying_what_it_holds() {
 }
 
 #[test]
+fn missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nowhere.toml");
+    for cmd in [&["run", s(&path)][..], &["analyze", s(&path), "--json"]] {
+        let r = run_bad(cmd);
+        assert!(r.stderr.contains("cannot read"), "{}", r.stderr);
+        assert!(r.stderr.contains(s(&path)), "the message names the file: {}", r.stderr);
+    }
+}
+
+/// A number out of its range says so in the file's terms, not serde's
+/// ("invalid value: integer `-5`, expected u32").
+#[test]
+fn a_negative_round_count_is_said_in_the_users_terms() {
+    let text = DEAL.replace("rounds = 30", "rounds = -5");
+    let line = line_of(&text, "rounds = -5");
+    assert_scenario_error(&text, line, &["rounds must be a positive whole number, got -5"]);
+    let text = DEAL.replace("seed = 11", "seed = 1.5");
+    assert_scenario_error(&text, line_of(&text, "seed = 1.5"), &["seed must be a whole number, got 1.5"]);
+}
+
+/// Numeric options take negative numbers as values (no "use -- -1" tip)
+/// and refuse them saying what they count; an inline strategy table that
+/// does not parse is quoted as typed, with the column.
+#[test]
+fn command_line_numbers_and_strategy_tables_are_refused_in_the_users_terms() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "deal.toml", &DEAL);
+    for (args, said) in [
+        (vec!["run", s(&path), "--repeat", "-1"], "--repeat must be a positive number of negotiations, got -1"),
+        (vec!["run", s(&path), "--repeat", "2.5"], "--repeat must be a positive number of negotiations, got 2.5"),
+        (vec!["run", s(&path), "--seed", "-3"], "--seed must be a whole number, 0 or more, got -3"),
+        (vec!["run", s(&path), "--concurrency", "lots"], "--concurrency must be a whole number, got `lots`"),
+        (vec!["bench", "--n", "-10"], "--n must be a positive number of negotiations, got -10"),
+    ] {
+        let r = run_bad(&args);
+        assert!(r.stderr.contains(said), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("-- -"), "no clap tip: {}", r.stderr);
+    }
+    let table = r#"{ type = "time-dependent", e = }"#;
+    let r = run_bad(&["run", s(&path), "--strategy", &format!("buyer={table}")]);
+    assert!(r.stderr.contains(&format!("`{table}` is not a valid strategy table: column ")), "{}", r.stderr);
+    assert!(!r.stderr.contains("v = {"), "no internal wrapper: {}", r.stderr);
+    let r = run_bad(&["run", s(&path), "--strategy", r#"buyer={ type = "time-dependent", e = "x" }"#]);
+    assert!(r.stderr.contains("--strategy buyer"), "{}", r.stderr);
+}
+
+#[test]
 fn zero_repeats_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "deal.toml", &DEAL);

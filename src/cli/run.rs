@@ -33,7 +33,7 @@ pub struct RunArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Number of negotiations.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::args::positive::<u64>("negotiations"))]
     repeat: u64,
     /// Override a party's strategy: ROLE=NAME or ROLE='{ type = "time-dependent", e = 0.5 }'.
     #[arg(long = "strategy", value_name = "ROLE=NAME")]

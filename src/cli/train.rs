@@ -26,7 +26,7 @@ pub struct TrainArgs {
     /// Training configuration (see training/ppo.toml).
     config: PathBuf,
     /// Local worker threads (default: the config's `workers`).
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::positive::<usize>("workers"))]
     workers: Option<usize>,
     /// Continue from the checkpoint in --out.
     #[arg(long)]
@@ -88,7 +88,7 @@ pub struct EvalArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Negotiations per candidate (default: the pool's `episodes`).
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::positive::<usize>("negotiations per candidate"))]
     episodes: Option<usize>,
     /// JSON lines instead of a table.
     #[arg(long)]

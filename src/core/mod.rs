@@ -13,5 +13,6 @@ pub mod rng;
 pub mod scenario;
 pub mod session;
 pub mod strategy;
+pub mod toml_error;
 pub mod utility;
 pub mod workload;

@@ -115,8 +115,8 @@ impl Tournament {
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Self, ScenarioError> {
         let cx = Ctx { file, text };
         let raw: TournamentToml = toml::from_str(text).map_err(|e| {
-            let msg = e.message().to_string();
-            cx.err(e.span().map(|s| s.start), msg)
+            let (offset, msg) = crate::core::toml_error::explain(text, &e, &["repetitions", "rounds"]);
+            cx.err(offset, msg)
         })?;
 
         let mut entrants: Vec<Entrant> = Vec::new();
