@@ -218,12 +218,23 @@ fn trained_policy_plays_in_scenarios_and_evaluations() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("learned"), "{stdout}");
 
-    // A missing model is bad input (exit 2), with the path in the message.
+    // A missing model is bad input (exit 2), named as the user wrote it...
     let out = negotium(&["run", scenario.to_str().unwrap(), "--strategy", "0={ learned = \"/nowhere/p.mpk\" }"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nowhere/p.json"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nowhere/p.mpk: no such model (p.mpk and p.json are both missing)"), "{stderr}");
+    // ...and a record without its spec says which companion is missing.
+    let lone = dir.path().join("lone");
+    std::fs::create_dir(&lone).unwrap();
+    std::fs::copy(&model, lone.join("m.mpk")).unwrap();
+    let lone_model = format!("0={{ learned = \"{}\" }}", lone.join("m.mpk").display());
+    let out = negotium(&["run", scenario.to_str().unwrap(), "--strategy", &lone_model]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("m.mpk: its spec") && stderr.contains("m.json is missing"), "{stderr}");
 
-    // The evaluation table (config.toml beside the model gives the pool).
+    // The evaluation table: config.toml beside the model gives the pool,
+    // and the table says which.
     let out = negotium(&["eval", model_s, "--episodes", "12"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));

@@ -42,6 +42,10 @@ pub enum StrategyError {
     BadParameter { strategy: String, param: String, problem: String },
     #[error("{0}")]
     Syntax(String),
+    /// A `learned` strategy's model does not load (the loader's message
+    /// names the file as written).
+    #[error("strategy `learned`: {0}")]
+    Model(String),
     /// Strategies (or party endpoints) and the session's parties differ in
     /// number: each party needs exactly one.
     #[error("{strategies} strategies for {parties} parties: a session needs one for each party")]
@@ -206,7 +210,7 @@ impl StrategySpec {
         let loader = LEARNED_LOADER.get().ok_or_else(|| {
             p.bad("path", "cannot be loaded: no model loader is registered (call negotium::learn::register())")
         })?;
-        loader(Path::new(path)).map_err(|problem| p.bad("path", &problem))
+        loader(Path::new(path)).map_err(StrategyError::Model)
     }
 
     pub fn build_boa(&self) -> Result<Boa, StrategyError> {
