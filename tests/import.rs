@@ -662,6 +662,20 @@ fn weights_that_miss_one_load_as_written_and_export_only_when_renormalised() {
     let UtilityFunction::LinearAdditive { weights, .. } = &back.parties[0].preferences.utility else { panic!() };
     assert_eq!(weights, &[0.6 / 1.1, 0.5 / 1.1]);
 
+    // Through the binary: one true message each. Commands that use the
+    // weights as written say so; `import --renormalize-weights` says what it
+    // writes, and not that they were kept.
+    let (code, _, err) = negotium(&["analyze", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("buyer.xml: weights sum to 1.1, not 1; loaded as written"), "{err}");
+    let toy = dir.path().join("toy.toml");
+    let (code, _, err) =
+        negotium(&["import", dir.path().to_str().unwrap(), "-o", toy.to_str().unwrap(), "--renormalize-weights"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("buyer.xml: weights sum to 1.1, not 1; written divided by their sum"), "{err}");
+    assert!(!err.contains("as written"), "no contrary message: {err}");
+    assert_eq!(err.matches("weights sum to").count(), 1, "one message for one profile: {err}");
+
     // The same through the binary, on the real file (SYAgent's JapanTrip_util1.xml sums to 1.1).
     let Some(root) = data() else { return };
     let sy = root.join("genius/y2016/SYAgent");
