@@ -253,3 +253,49 @@ fn asking_for_a_gpu_without_one_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("CUDA") && stderr.contains("--device cpu") && !stderr.contains("panicked"), "{stderr}");
 }
+
+/// A config small enough for a few CLI runs: one step on random domains.
+const TINY_TOML: &str = "seed = 3\niterations = 1\nepochs = 1\nepisodes = 4\nhidden = 8\nworkers = 1\n\
+                         checkpoint_every = 0\n[pool]\nrandom_share = 1.0\n[eval]\nepisodes = 4\n";
+
+fn train_cli(args: &[&str]) -> (Option<i32>, String) {
+    let out = negotium(&[&["train"], args, &["--quiet"]].concat());
+    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// `train --out DIR` once overwrote an earlier run in DIR without a word.
+#[test]
+fn train_refuses_an_earlier_run_unless_resumed_or_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tiny.toml");
+    std::fs::write(&cfg, TINY_TOML).unwrap();
+    let (cfg, out) = (cfg.to_str().unwrap(), dir.path().join("run"));
+    let out_s = out.to_str().unwrap();
+    let (code, said) = train_cli(&[cfg, "--out", out_s]);
+    assert_eq!(code, Some(0), "{said}");
+    let model = std::fs::read(out.join("policy.mpk")).unwrap();
+
+    let (code, said) = train_cli(&[cfg, "--out", out_s]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("already holds a training run") && said.contains("checkpoint.json"), "{said}");
+    assert!(said.contains("--resume") && said.contains("--force"), "{said}");
+    assert_eq!(std::fs::read(out.join("policy.mpk")).unwrap(), model, "the earlier run is untouched");
+
+    let (code, said) = train_cli(&[cfg, "--out", out_s, "--force"]);
+    assert_eq!(code, Some(0), "{said}");
+    let (code, said) = train_cli(&[cfg, "--out", out_s, "--force", "--resume"]);
+    assert_eq!(code, Some(2), "one or the other: {said}");
+
+    // --resume with no checkpoint yet starts the run (safe on every start).
+    let fresh = dir.path().join("fresh");
+    let (code, said) = train_cli(&[cfg, "--out", fresh.to_str().unwrap(), "--resume"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(fresh.join("policy.mpk").exists());
+
+    // A number out of range in the config, in the file's terms.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, TINY_TOML.replace("iterations = 1", "iterations = -1")).unwrap();
+    let (code, said) = train_cli(&[bad.to_str().unwrap(), "--out", dir.path().join("bad").to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("line 2, column 14: iterations must be a positive whole number, got -1"), "{said}");
+}

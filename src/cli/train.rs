@@ -29,8 +29,12 @@ pub struct TrainArgs {
     #[arg(long, value_parser = super::args::positive::<usize>("workers"))]
     workers: Option<usize>,
     /// Continue from the checkpoint in --out.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     resume: bool,
+    /// Replace an earlier run in --out (without it, or --resume, a folder
+    /// that holds one is refused).
+    #[arg(long)]
+    force: bool,
     /// Folder for checkpoints, metrics.csv, curve.svg and the model (policy.mpk + policy.json).
     #[arg(long, default_value = "runs/train")]
     out: PathBuf,
@@ -58,8 +62,12 @@ pub struct PsArgs {
     /// Folder for checkpoints, metrics and the final model.
     #[arg(long, default_value = "runs/ps")]
     checkpoint_dir: PathBuf,
-    #[arg(long)]
+    /// Continue from the checkpoint in --checkpoint-dir.
+    #[arg(long, conflicts_with = "force")]
     resume: bool,
+    /// Replace an earlier run in --checkpoint-dir.
+    #[arg(long)]
+    force: bool,
     #[arg(long)]
     quiet: bool,
 }
@@ -206,7 +214,7 @@ pub fn train(args: TrainArgs) -> Result<(), CliError> {
     let cfg = load_config(&args.config)?;
     let workers = args.workers.unwrap_or(cfg.workers).max(1);
     let opts = LocalRun { workers, out: args.out.clone(), resume: args.resume, serve: None, kill_after: None };
-    run_ps(cfg, &opts, args.quiet)
+    run_ps(cfg, &opts, args.force, args.quiet)
 }
 
 pub fn ps(args: PsArgs) -> Result<(), CliError> {
@@ -226,13 +234,56 @@ pub fn ps(args: PsArgs) -> Result<(), CliError> {
         serve: Some(serve),
         kill_after: None,
     };
-    run_ps(cfg, &opts, args.quiet)
+    run_ps(cfg, &opts, args.force, args.quiet)
 }
 
-fn run_ps(cfg: TrainConfig, opts: &LocalRun, quiet: bool) -> Result<(), CliError> {
-    if opts.resume && !opts.out.join(crate::learn::checkpoint::FILE).exists() {
-        return Err(CliError::Input(format!("--resume: no checkpoint in {}", opts.out.display())));
+/// What a training run leaves in its folder (`force` removes them first, so
+/// that a run killed early cannot be resumed from the run it replaced).
+const RUN_FILES: [&str; 8] = [
+    crate::learn::checkpoint::FILE,
+    "metrics.csv",
+    "policy.mpk",
+    "policy.json",
+    "curve.svg",
+    "curve.png",
+    "config.toml",
+    "checkpoint.json.tmp",
+];
+
+/// Refuses to write over an earlier run in `out` unless resuming it or
+/// told to replace it. Returns whether there is a checkpoint to resume:
+/// `--resume` without one starts the run (as `run --resume` does), so it is
+/// safe to give on every start of a restarted parameter server.
+fn claim_out(out: &Path, resume: bool, force: bool) -> Result<bool, CliError> {
+    let found: Vec<&str> = RUN_FILES.iter().copied().filter(|f| out.join(f).exists()).collect();
+    if resume {
+        if out.join(crate::learn::checkpoint::FILE).exists() {
+            return Ok(true);
+        }
+        if !found.is_empty() {
+            eprintln!("note: --resume: no checkpoint in {} yet; starting the run afresh", out.display());
+        }
+        return Ok(false);
     }
+    if found.is_empty() {
+        return Ok(false);
+    }
+    if !force {
+        return Err(CliError::Input(format!(
+            "{} already holds a training run ({}); give --resume to continue it, --force to replace it, \
+             or another folder",
+            out.display(),
+            found.join(", ")
+        )));
+    }
+    for f in found {
+        std::fs::remove_file(out.join(f))?;
+    }
+    Ok(false)
+}
+
+fn run_ps(cfg: TrainConfig, opts: &LocalRun, force: bool, quiet: bool) -> Result<(), CliError> {
+    let opts = &LocalRun { resume: claim_out(&opts.out, opts.resume, force)?, ..opts.clone() };
     let done =
         if opts.resume { crate::learn::checkpoint::load(&opts.out).map_err(CliError::Input)?.version } else { 0 };
     let mut monitor = Monitor::new(&opts.out, cfg.total_steps(), done, quiet)?;
