@@ -238,9 +238,26 @@ fn trained_policy_plays_in_scenarios_and_evaluations() {
     let out = negotium(&["eval", model_s, "--episodes", "12"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let beside = dir.path().join("config.toml");
+    assert!(stdout.contains(&format!("held-out pool ({} [eval])", beside.display())), "{stdout}");
+    assert!(stdout.contains("  opponents: ") && stdout.contains("  scenarios: "), "{stdout}");
     for col in ["own utility", "agreement", "welfare", "to Nash", "learned", "boulware", "best time-dependent"] {
         assert!(stdout.contains(col), "{col}: {stdout}");
     }
+}
+
+/// The shipped model is evaluated on the pool it was trained for
+/// (models/config.toml), not on the built-in one, and the table says so.
+#[test]
+fn eval_of_the_shipped_model_uses_its_own_config() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/policy.mpk");
+    let out = negotium(&["eval", model.to_str().unwrap(), "--episodes", "6"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("models/config.toml [eval])"), "{stdout}");
+    // The held-out opponent the built-in pool lacks.
+    assert!(stdout.contains("random(p_accept=0.1)"), "{stdout}");
+    assert!(stdout.contains("random domains: 50% of episodes"), "{stdout}");
 }
 
 #[test]

@@ -320,10 +320,18 @@ pub fn worker(args: WorkerArgs) -> Result<(), CliError> {
 
 pub fn evaluate(args: EvalArgs) -> Result<(), CliError> {
     let (spec, flat) = crate::learn::model::load(&args.model).map_err(CliError::Input)?;
+    // The model's own config: the one `negotium train` saved beside it.
     let beside = args.model.parent().map(|d| d.join("config.toml")).filter(|p| p.exists());
-    let cfg = match args.config.or(beside) {
-        Some(p) => load_config(&p)?,
-        None => TrainConfig::default(),
+    let (cfg, source) = match args.config.or(beside) {
+        Some(p) => (load_config(&p)?, format!("{} [eval]", p.display())),
+        None => {
+            eprintln!(
+                "note: no config.toml beside {} (`negotium train` writes one); using the built-in held-out pool, \
+                 random domains only; give --config FILE for the model's own",
+                args.model.display()
+            );
+            (TrainConfig::default(), "built-in".to_string())
+        }
     };
     let pool = Pool::load(&cfg.eval).map_err(CliError::Input)?;
     for s in &pool.skipped {
@@ -337,12 +345,7 @@ pub fn evaluate(args: EvalArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    outln!(
-        "held-out pool: {} scenarios + random domains ({:.0}%), opponents: {}",
-        pool.cases.len(),
-        pool.random_share * 100.0,
-        pool.opponents.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-    );
+    print_pool(&source, &pool);
     crate::cli::write_out(format_args!("{}", eval::table(&rows)));
     if let (Some(best), Some(me)) = (eval::best_time_dependent(&rows), rows.first()) {
         outln!(
@@ -354,6 +357,25 @@ pub fn evaluate(args: EvalArgs) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// Which negotiations an evaluation plays: the config it came from, the
+/// scenarios (by name, the first 20), the share of random domains and the
+/// opponents.
+fn print_pool(source: &str, pool: &Pool) {
+    const SHOWN: usize = 20;
+    let mut names: Vec<String> = pool.cases.iter().take(SHOWN).map(|c| c.domain.name.clone()).collect();
+    if pool.cases.len() > SHOWN {
+        names.push(format!("… {} more", pool.cases.len() - SHOWN));
+    }
+    outln!("held-out pool ({source}):");
+    outln!(
+        "  scenarios: {}{}",
+        pool.cases.len(),
+        if names.is_empty() { String::new() } else { format!(" ({})", names.join(", ")) }
+    );
+    outln!("  random domains: {:.0}% of episodes", pool.random_share * 100.0);
+    outln!("  opponents: {}", pool.opponents.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
 }
 
 /// curve.svg, and curve.png rendered from it as `negotium plot` renders.
