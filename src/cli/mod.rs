@@ -22,6 +22,7 @@ mod bench_api;
 mod cluster;
 mod import;
 mod plot;
+mod progress;
 mod report;
 mod run;
 mod tournament;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::de::IgnoredAny;
 
 use super::analyze::fmt_utils;
@@ -285,12 +285,7 @@ fn progress_bar(todo: u64) -> ProgressBar {
     if todo < 100 {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(todo);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} negotiations  {per_sec}  eta {eta}")
-            .expect("static template"),
-    );
-    bar
+    super::progress::bar(todo, 0, "{bar:40} {pos}/{len} negotiations  {per_sec}  {eta}")
 }
 
 fn print_report(batch: &Batch, tally: &Tally, kept: usize, out: Option<&Path>) {

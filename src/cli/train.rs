@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use plotters::prelude::*;
 
 use super::CliError;
@@ -129,12 +129,8 @@ impl Monitor {
                 "version,iteration,workers,samples,episodes,mean_reward,agreement_rate,loss,policy_loss,value_loss,entropy,grad_norm,step_s,ps_s,dropped"
             )?;
         }
-        let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} steps {elapsed_precise} {msg}")
-                .expect("progress template"),
-        );
-        bar.set_position(done);
+        let template = "{bar:30} {pos}/{len} steps {elapsed_precise} {eta} {msg}";
+        let bar = if quiet { ProgressBar::hidden() } else { super::progress::bar(total, done, template) };
         Ok(Self { bar, csv, rows: Vec::new(), last_reward: f64::NAN, started: Instant::now() })
     }
 
