@@ -336,11 +336,29 @@ fn check_analysis(text: &str, name: &str, n: usize, outcomes: u64) {
         assert!(welfare(&mw) + 1e-9 >= welfare(p), "max welfare {mw:?} < {p:?}");
     }
 
-    // The table form names the same points.
+    // The table form names the same points, and lists the frontier's.
     let t = run_ok(&["analyze", s(&path)]);
     for label in ["Nash", "Pareto frontier", "max welfare"] {
         assert!(t.stdout.contains(label), "{}", t.stdout);
     }
+    for p in pareto.iter().take(20) {
+        let shown: Vec<String> = p.iter().map(|x| format!("{x:.4}")).collect();
+        let shown = format!("  ({})  ", shown.join(", "));
+        assert!(t.stdout.contains(&shown), "frontier point {shown} in the table:\n{}", t.stdout);
+    }
+}
+
+/// Past 20 frontier points the table says how many more `--json` holds.
+#[test]
+fn analyze_text_lists_the_frontier_up_to_twenty_points() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/market-cooperation.toml");
+    let a: Json = serde_json::from_str(&run_ok(&["analyze", s(&path), "--json"]).stdout).unwrap();
+    let n = a["pareto"].as_array().unwrap().len();
+    assert!(n > 20, "this scenario has a long frontier ({n})");
+    let t = run_ok(&["analyze", s(&path)]).stdout;
+    let listed = t.lines().filter(|l| l.starts_with("  (")).count();
+    assert_eq!(listed, 20, "{t}");
+    assert!(t.contains(&format!("  … {} more, all in --json", n - 20)), "{t}");
 }
 
 #[test]
@@ -364,6 +382,8 @@ fn bench_json(args: &[&str]) -> Json {
         assert!(v.get(key).is_some(), "bench lacks `{key}`: {v}");
     }
     assert_eq!(v["n_negotiations"].as_u64(), Some(200), "{v}");
+    // A number, not a string (it fits a u64; see `analyze::outcomes_json`).
+    assert_eq!(v["n_outcomes"].as_u64(), Some(1000), "{v}");
     v
 }
 
@@ -473,17 +493,6 @@ fn value_outside_the_unit_interval() {
     let text = DEAL.replace("red = 0.2, green = 1.0", "red = 1.2, green = 1.0");
     let line = line_of(&text, "red = 1.2");
     assert_scenario_error(&text, line, &["outside [0, 1]", "color"]);
-}
-
-#[test]
-fn missing_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nowhere.toml");
-    for cmd in [&["run", s(&path)][..], &["analyze", s(&path), "--json"]] {
-        let r = run_bad(cmd);
-        assert!(r.stderr.contains("cannot read"), "{}", r.stderr);
-        assert!(r.stderr.contains(s(&path)), "the message names the file: {}", r.stderr);
-    }
 }
 
 /// A folder of scenario files is the usual wrong folder: the message says

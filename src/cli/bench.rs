@@ -96,7 +96,7 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
         "threads": threads,
         "nodes": nodes,
         "n_negotiations": summary.n,
-        "n_outcomes": domain.cardinality().to_string(),
+        "n_outcomes": super::analyze::outcomes_json(&domain.cardinality()),
         "wall_s": wall,
         "negotiations_per_s": summary.n as f64 / wall,
         "offers_total": offers,
