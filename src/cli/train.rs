@@ -404,34 +404,84 @@ fn curve_svg(csv: &str) -> Result<String, String> {
     if loss.is_empty() {
         return Err("no steps recorded".into());
     }
-    let x_max = loss.iter().map(|p| p.0).fold(1.0, f64::max);
+    // Steps are whole numbers: an integer axis has integer ticks only.
+    let x_max = loss.iter().map(|p| p.0).fold(1.0, f64::max).ceil() as i64;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (900, 600)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (900, 640)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let (top, bottom) = root.split_vertically(300);
+        let (top, bottom) = root.split_vertically(320);
         let draw = |area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
                     title: &str,
+                    y_desc: &str,
                     pts: &[(f64, f64)],
                     color: RGBColor|
          -> Result<(), String> {
             let lo = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
             let hi = pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-            let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0), lo.max(0.0) + 1.0) };
+            let (lo, hi) = if lo.is_finite() && hi > lo {
+                let pad = (hi - lo) * 0.05;
+                (lo - pad, hi + pad)
+            } else if lo.is_finite() {
+                (lo - 0.5, lo + 0.5)
+            } else {
+                (0.0, 1.0)
+            };
+            // As many decimals as the range needs to tell ticks apart.
+            let decimals = (1 - ((hi - lo) / 5.0).log10().floor() as i64).clamp(0, 6) as usize;
             let mut chart = ChartBuilder::on(area)
-                .caption(title, (style::FONT, 18))
+                .caption(title, style::font(18.0))
                 .margin(12)
-                .x_label_area_size(30)
-                .y_label_area_size(50)
-                .build_cartesian_2d(0.0..x_max, lo..hi)
+                .margin_right(24)
+                .x_label_area_size(48)
+                .y_label_area_size(80)
+                .build_cartesian_2d(0i64..x_max, lo..hi)
                 .map_err(|e| e.to_string())?;
-            chart.configure_mesh().x_desc("step (version)").draw().map_err(|e| e.to_string())?;
-            chart.draw_series(LineSeries::new(pts.iter().copied(), &color)).map_err(|e| e.to_string())?;
+            style::mesh(&mut chart)
+                .x_labels((x_max as usize + 1).min(11))
+                .y_labels(6)
+                .x_label_formatter(&|v| v.to_string())
+                .y_label_formatter(&|v| format!("{v:.decimals$}"))
+                .x_desc("step (parameter-server version)")
+                .y_desc(y_desc)
+                .draw()
+                .map_err(|e| e.to_string())?;
+            let line = pts.iter().map(|&(x, y)| (x.round() as i64, y));
+            chart.draw_series(LineSeries::new(line, color.stroke_width(2))).map_err(|e| e.to_string())?;
             Ok(())
         };
-        draw(&top, "mean reward (own utility) per iteration", &reward, style::PALETTE[0])?;
-        draw(&bottom, "PPO loss per step", &loss, style::AGREEMENT)?;
+        draw(&top, "mean reward (own utility) per iteration", "mean reward", &reward, style::PALETTE[0])?;
+        draw(&bottom, "PPO loss per step", "loss", &loss, style::AGREEMENT)?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The curve has titled, labelled y axes and whole-number step ticks
+    /// (a 3-step run once showed 0.5, 1.5, ...), in `negotium plot`'s style.
+    #[test]
+    fn the_curve_has_y_labels_and_whole_steps() {
+        let csv = "version,iteration,workers,samples,episodes,mean_reward,agreement_rate,loss\n\
+                   1,0,1,10,4,0.21,0.5,3.0\n2,0,1,10,0,,,2.0\n3,1,1,10,4,0.28,0.5,1.5\n";
+        let svg = curve_svg(csv).unwrap();
+        if let Ok(path) = std::env::var("NEGOTIUM_CURVE_SVG") {
+            std::fs::write(path, &svg).unwrap();
+        }
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| t.split_once('>'))
+            .map(|(_, rest)| rest.split("</text>").next().unwrap_or("").trim())
+            .collect();
+        for text in ["mean reward", "loss", "step (parameter-server version)", "1", "2", "3", "0.220", "1.50"] {
+            assert!(texts.contains(&text), "{text} in the curve: {texts:?}");
+        }
+        for fractional in ["0.5", "1.5", "2.5"] {
+            assert!(!texts.contains(&fractional), "no fractional step tick {fractional}: {texts:?}");
+        }
+    }
 }
