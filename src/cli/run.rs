@@ -285,7 +285,7 @@ fn progress_bar(todo: u64) -> ProgressBar {
     if todo < 100 {
         return ProgressBar::hidden();
     }
-    super::progress::bar(todo, 0, "{bar:40} {pos}/{len} negotiations  {per_sec}  {eta}")
+    super::progress::bar(todo, 0, "{bar:40} {pos}/{len} negotiations  {rate}  {eta}")
 }
 
 fn print_report(batch: &Batch, tally: &Tally, kept: usize, out: Option<&Path>) {

@@ -90,11 +90,8 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     }
     let pending: Vec<usize> = (0..plan.len()).filter(|&i| rows[i].is_none()).collect();
     let progress = if pending.len() >= 100 {
-        let bar = super::progress::bar(
-            plan.len() as u64,
-            already as u64,
-            "{bar:40} {pos}/{len} negotiations  {per_sec}  {eta}",
-        );
+        let bar =
+            super::progress::bar(plan.len() as u64, already as u64, "{bar:40} {pos}/{len} negotiations  {rate}  {eta}");
         bar.reset_eta();
         bar
     } else {
