@@ -511,6 +511,9 @@ fn a_folder_of_scenario_files_is_refused_saying_what_it_holds() {
         }
         assert!(!r.stderr.contains("empty folder"), "{}", r.stderr);
     }
+    let r = run_bad(&["tournament", s(&scenarios)]);
+    assert!(r.stderr.contains("a tournament is a TOML file, not a folder; not a Genius"), "{}", r.stderr);
+    assert!(r.stderr.contains("it holds 4 .toml files"), "{}", r.stderr);
 }
 
 #[test]
