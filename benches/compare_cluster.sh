@@ -22,7 +22,7 @@ N=${N:-20000}
 mkdir -p "$OUT"
 if [ "${PEER:-run}" != skip ]; then
   ensure_peer
-  ONLY='w1_3x10_boulware-conceder' REPS=$REPS PY=$PEER_PY bash "$PEER_DIR/run_bench.sh" "$OUT/peer" > "$OUT/peer-summary.json"
+  ONLY='w1_3x10_boulware-conceder' REPS=$REPS PY=$PEER_PY run_peer "$OUT/peer" bash "$PEER_DIR/run_bench.sh" "$OUT/peer" > "$OUT/peer-summary.json"
 fi
 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml"
 BIN=$HERE/target/release/negotium

@@ -33,7 +33,7 @@ NJOBS=${NJOBS:--1 2}
 mkdir -p "$OUT"
 if [ "${PEER:-run}" != skip ]; then
   ensure_peer
-  REPS=$REPS NJOBS=$NJOBS PY=$PEER_PY bash "$PEER_DIR/run_tournament.sh" "$OUT/peer" \
+  REPS=$REPS NJOBS=$NJOBS PY=$PEER_PY run_peer "$OUT/peer" bash "$PEER_DIR/run_tournament.sh" "$OUT/peer" \
     > "$OUT/peer-summary.json"
 fi
 if [ "${CHECK:-1}" = 1 ]; then
@@ -47,7 +47,11 @@ s = s.replace("sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))",
 assert "NaiveTitForTatNegotiator,\n    ]" not in s
 open(dst, "w").write(s)
 PY
-  "$PEER_PY" "$OUT/bench_tournament_no_tft.py" --reps 1 > "$OUT/peer-no-tft.json" 2> /dev/null
+  "$PEER_PY" "$OUT/bench_tournament_no_tft.py" --reps 1 > "$OUT/peer-no-tft.json" 2> "$OUT/peer-no-tft.log" || {
+    echo "peer: bench_tournament_no_tft.py failed; the end of $OUT/peer-no-tft.log:" >&2
+    tail -n 20 "$OUT/peer-no-tft.log" >&2
+    exit 1
+  }
 fi
 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml"
 BIN=$HERE/target/release/negotium

@@ -336,11 +336,29 @@ fn check_analysis(text: &str, name: &str, n: usize, outcomes: u64) {
         assert!(welfare(&mw) + 1e-9 >= welfare(p), "max welfare {mw:?} < {p:?}");
     }
 
-    // The table form names the same points.
+    // The table form names the same points, and lists the frontier's.
     let t = run_ok(&["analyze", s(&path)]);
     for label in ["Nash", "Pareto frontier", "max welfare"] {
         assert!(t.stdout.contains(label), "{}", t.stdout);
     }
+    for p in pareto.iter().take(20) {
+        let shown: Vec<String> = p.iter().map(|x| format!("{x:.4}")).collect();
+        let shown = format!("  ({})  ", shown.join(", "));
+        assert!(t.stdout.contains(&shown), "frontier point {shown} in the table:\n{}", t.stdout);
+    }
+}
+
+/// Past 20 frontier points the table says how many more `--json` holds.
+#[test]
+fn analyze_text_lists_the_frontier_up_to_twenty_points() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/market-cooperation.toml");
+    let a: Json = serde_json::from_str(&run_ok(&["analyze", s(&path), "--json"]).stdout).unwrap();
+    let n = a["pareto"].as_array().unwrap().len();
+    assert!(n > 20, "this scenario has a long frontier ({n})");
+    let t = run_ok(&["analyze", s(&path)]).stdout;
+    let listed = t.lines().filter(|l| l.starts_with("  (")).count();
+    assert_eq!(listed, 20, "{t}");
+    assert!(t.contains(&format!("  … {} more, all in --json", n - 20)), "{t}");
 }
 
 #[test]
@@ -364,6 +382,8 @@ fn bench_json(args: &[&str]) -> Json {
         assert!(v.get(key).is_some(), "bench lacks `{key}`: {v}");
     }
     assert_eq!(v["n_negotiations"].as_u64(), Some(200), "{v}");
+    // A number, not a string (it fits a u64; see `analyze::outcomes_json`).
+    assert_eq!(v["n_outcomes"].as_u64(), Some(1000), "{v}");
     v
 }
 
@@ -475,6 +495,27 @@ fn value_outside_the_unit_interval() {
     assert_scenario_error(&text, line, &["outside [0, 1]", "color"]);
 }
 
+/// A folder of scenario files is the usual wrong folder: the message says
+/// what it holds, whichever command was given it.
+#[test]
+fn a_folder_of_scenario_files_is_refused_saying_what_it_holds() {
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for args in [vec!["run", s(&scenarios)], vec!["analyze", s(&scenarios)], vec!["import", s(&scenarios)]] {
+        let r = run_bad(&args);
+        for needle in [
+            "not a Genius or GeniusWeb domain folder",
+            "it holds 4 .toml files: data-alliance.toml, market-cooperation.toml, series-a.toml",
+            "give one of them, or a tournament file",
+        ] {
+            assert!(r.stderr.contains(needle), "{args:?}: `{needle}` in {}", r.stderr);
+        }
+        assert!(!r.stderr.contains("empty folder"), "{}", r.stderr);
+    }
+    let r = run_bad(&["tournament", s(&scenarios)]);
+    assert!(r.stderr.contains("a tournament is a TOML file, not a folder; not a Genius"), "{}", r.stderr);
+    assert!(r.stderr.contains("it holds 4 .toml files"), "{}", r.stderr);
+}
+
 #[test]
 fn missing_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -484,6 +525,43 @@ fn missing_file() {
         assert!(r.stderr.contains("cannot read"), "{}", r.stderr);
         assert!(r.stderr.contains(s(&path)), "the message names the file: {}", r.stderr);
     }
+}
+
+/// A number out of its range says so in the file's terms, not serde's
+/// ("invalid value: integer `-5`, expected u32").
+#[test]
+fn a_negative_round_count_is_said_in_the_users_terms() {
+    let text = DEAL.replace("rounds = 30", "rounds = -5");
+    let line = line_of(&text, "rounds = -5");
+    assert_scenario_error(&text, line, &["rounds must be a positive whole number, got -5"]);
+    let text = DEAL.replace("seed = 11", "seed = 1.5");
+    assert_scenario_error(&text, line_of(&text, "seed = 1.5"), &["seed must be a whole number, got 1.5"]);
+}
+
+/// Numeric options take negative numbers as values (no "use -- -1" tip)
+/// and refuse them saying what they count; an inline strategy table that
+/// does not parse is quoted as typed, with the column.
+#[test]
+fn command_line_numbers_and_strategy_tables_are_refused_in_the_users_terms() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "deal.toml", &DEAL);
+    for (args, said) in [
+        (vec!["run", s(&path), "--repeat", "-1"], "--repeat must be a positive number of negotiations, got -1"),
+        (vec!["run", s(&path), "--repeat", "2.5"], "--repeat must be a positive number of negotiations, got 2.5"),
+        (vec!["run", s(&path), "--seed", "-3"], "--seed must be a whole number, 0 or more, got -3"),
+        (vec!["run", s(&path), "--concurrency", "lots"], "--concurrency must be a whole number, got `lots`"),
+        (vec!["bench", "--n", "-10"], "--n must be a positive number of negotiations, got -10"),
+    ] {
+        let r = run_bad(&args);
+        assert!(r.stderr.contains(said), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("-- -"), "no clap tip: {}", r.stderr);
+    }
+    let table = r#"{ type = "time-dependent", e = }"#;
+    let r = run_bad(&["run", s(&path), "--strategy", &format!("buyer={table}")]);
+    assert!(r.stderr.contains(&format!("`{table}` is not a valid strategy table: column ")), "{}", r.stderr);
+    assert!(!r.stderr.contains("v = {"), "no internal wrapper: {}", r.stderr);
+    let r = run_bad(&["run", s(&path), "--strategy", r#"buyer={ type = "time-dependent", e = "x" }"#]);
+    assert!(r.stderr.contains("--strategy buyer"), "{}", r.stderr);
 }
 
 #[test]

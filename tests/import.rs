@@ -113,7 +113,7 @@ fn every_real_folder_loads_or_is_refused_with_a_reason() {
         if !is_domain_folder(&dir) {
             // genius/, genius/y2010, …: only folders (or a README) inside.
             let e = result.err().unwrap_or_else(|| panic!("{} loaded without files", dir.display()));
-            assert!(e.message.contains("empty folder"), "{e}");
+            assert!(e.message.contains("not a Genius or GeniusWeb domain folder"), "{e}");
             containers += 1;
             continue;
         }
@@ -545,7 +545,7 @@ fn an_issue_whose_evaluations_are_all_zero_is_exit_2() {
 #[test]
 fn an_empty_folder_and_missing_files_are_exit_2() {
     let dir = folder(&[("notes.txt", "nothing here")]);
-    assert_bad_input(dir.path(), &dir.path().display().to_string(), "empty folder");
+    assert_bad_input(dir.path(), &dir.path().display().to_string(), "it holds 1 other file");
     let dir = folder(&[("toy_domain.xml", DOMAIN_XML)]);
     assert_bad_input(dir.path(), &dir.path().display().to_string(), "0 profile file(s)");
     let dir = folder(&[
@@ -661,6 +661,20 @@ fn weights_that_miss_one_load_as_written_and_export_only_when_renormalised() {
     let back = check_round_trip(&s, &text, "x.toml").unwrap();
     let UtilityFunction::LinearAdditive { weights, .. } = &back.parties[0].preferences.utility else { panic!() };
     assert_eq!(weights, &[0.6 / 1.1, 0.5 / 1.1]);
+
+    // Through the binary: one true message each. Commands that use the
+    // weights as written say so; `import --renormalize-weights` says what it
+    // writes, and not that they were kept.
+    let (code, _, err) = negotium(&["analyze", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("buyer.xml: weights sum to 1.1, not 1; loaded as written"), "{err}");
+    let toy = dir.path().join("toy.toml");
+    let (code, _, err) =
+        negotium(&["import", dir.path().to_str().unwrap(), "-o", toy.to_str().unwrap(), "--renormalize-weights"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("buyer.xml: weights sum to 1.1, not 1; written divided by their sum"), "{err}");
+    assert!(!err.contains("as written"), "no contrary message: {err}");
+    assert_eq!(err.matches("weights sum to").count(), 1, "one message for one profile: {err}");
 
     // The same through the binary, on the real file (SYAgent's JapanTrip_util1.xml sums to 1.1).
     let Some(root) = data() else { return };

@@ -360,7 +360,18 @@ fn bad_tournament_files_exit_2_with_file_and_line() {
         ),
         ("unknown key", base.replace("repetitions = 2", "repetitons = 2"), "repetitons", "unknown field"),
         ("zero repetitions", base.replace("repetitions = 2", "repetitions = 0"), "repetitions = 0", "at least 1"),
-        ("negative seed", base.replace("seed = 5", "seed = -5"), "seed = -5", ""),
+        (
+            "negative seed",
+            base.replace("seed = 5", "seed = -5"),
+            "seed = -5",
+            "seed must be a whole number, 0 or more, got -5",
+        ),
+        (
+            "negative repetitions",
+            base.replace("repetitions = 2", "repetitions = -2"),
+            "repetitions = -2",
+            "repetitions must be a positive whole number, got -2",
+        ),
         (
             "unknown workload",
             base.replace("seed = 5", "seed = 5\nworkload = { name = \"w9\" }"),

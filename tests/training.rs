@@ -218,18 +218,46 @@ fn trained_policy_plays_in_scenarios_and_evaluations() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("learned"), "{stdout}");
 
-    // A missing model is bad input (exit 2), with the path in the message.
+    // A missing model is bad input (exit 2), named as the user wrote it...
     let out = negotium(&["run", scenario.to_str().unwrap(), "--strategy", "0={ learned = \"/nowhere/p.mpk\" }"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nowhere/p.json"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nowhere/p.mpk: no such model (p.mpk and p.json are both missing)"), "{stderr}");
+    // ...and a record without its spec says which companion is missing.
+    let lone = dir.path().join("lone");
+    std::fs::create_dir(&lone).unwrap();
+    std::fs::copy(&model, lone.join("m.mpk")).unwrap();
+    let lone_model = format!("0={{ learned = \"{}\" }}", lone.join("m.mpk").display());
+    let out = negotium(&["run", scenario.to_str().unwrap(), "--strategy", &lone_model]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("m.mpk: its spec") && stderr.contains("m.json is missing"), "{stderr}");
 
-    // The evaluation table (config.toml beside the model gives the pool).
+    // The evaluation table: config.toml beside the model gives the pool,
+    // and the table says which.
     let out = negotium(&["eval", model_s, "--episodes", "12"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let beside = dir.path().join("config.toml");
+    assert!(stdout.contains(&format!("held-out pool ({} [eval])", beside.display())), "{stdout}");
+    assert!(stdout.contains("  opponents: ") && stdout.contains("  scenarios: "), "{stdout}");
     for col in ["own utility", "agreement", "welfare", "to Nash", "learned", "boulware", "best time-dependent"] {
         assert!(stdout.contains(col), "{col}: {stdout}");
     }
+}
+
+/// The shipped model is evaluated on the pool it was trained for
+/// (models/config.toml), not on the built-in one, and the table says so.
+#[test]
+fn eval_of_the_shipped_model_uses_its_own_config() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/policy.mpk");
+    let out = negotium(&["eval", model.to_str().unwrap(), "--episodes", "6"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("models/config.toml [eval])"), "{stdout}");
+    // The held-out opponent the built-in pool lacks.
+    assert!(stdout.contains("random(p_accept=0.1)"), "{stdout}");
+    assert!(stdout.contains("random domains: 50% of episodes"), "{stdout}");
 }
 
 #[test]
@@ -241,4 +269,50 @@ fn asking_for_a_gpu_without_one_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("CUDA") && stderr.contains("--device cpu") && !stderr.contains("panicked"), "{stderr}");
+}
+
+/// A config small enough for a few CLI runs: one step on random domains.
+const TINY_TOML: &str = "seed = 3\niterations = 1\nepochs = 1\nepisodes = 4\nhidden = 8\nworkers = 1\n\
+                         checkpoint_every = 0\n[pool]\nrandom_share = 1.0\n[eval]\nepisodes = 4\n";
+
+fn train_cli(args: &[&str]) -> (Option<i32>, String) {
+    let out = negotium(&[&["train"], args, &["--quiet"]].concat());
+    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// `train --out DIR` once overwrote an earlier run in DIR without a word.
+#[test]
+fn train_refuses_an_earlier_run_unless_resumed_or_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tiny.toml");
+    std::fs::write(&cfg, TINY_TOML).unwrap();
+    let (cfg, out) = (cfg.to_str().unwrap(), dir.path().join("run"));
+    let out_s = out.to_str().unwrap();
+    let (code, said) = train_cli(&[cfg, "--out", out_s]);
+    assert_eq!(code, Some(0), "{said}");
+    let model = std::fs::read(out.join("policy.mpk")).unwrap();
+
+    let (code, said) = train_cli(&[cfg, "--out", out_s]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("already holds a training run") && said.contains("checkpoint.json"), "{said}");
+    assert!(said.contains("--resume") && said.contains("--force"), "{said}");
+    assert_eq!(std::fs::read(out.join("policy.mpk")).unwrap(), model, "the earlier run is untouched");
+
+    let (code, said) = train_cli(&[cfg, "--out", out_s, "--force"]);
+    assert_eq!(code, Some(0), "{said}");
+    let (code, said) = train_cli(&[cfg, "--out", out_s, "--force", "--resume"]);
+    assert_eq!(code, Some(2), "one or the other: {said}");
+
+    // --resume with no checkpoint yet starts the run (safe on every start).
+    let fresh = dir.path().join("fresh");
+    let (code, said) = train_cli(&[cfg, "--out", fresh.to_str().unwrap(), "--resume"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(fresh.join("policy.mpk").exists());
+
+    // A number out of range in the config, in the file's terms.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, TINY_TOML.replace("iterations = 1", "iterations = -1")).unwrap();
+    let (code, said) = train_cli(&[bad.to_str().unwrap(), "--out", dir.path().join("bad").to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("line 2, column 14: iterations must be a positive whole number, got -1"), "{said}");
 }

@@ -6,7 +6,25 @@ use serde_json::json;
 
 use super::{CliError, load_scenario};
 use crate::core::analysis::Analysis;
+use crate::core::domain::Cardinality;
 use crate::core::record::point_json;
+
+/// Pareto points the text report lists (`--json` has them all).
+const PARETO_SHOWN: usize = 20;
+
+/// An outcome count for JSON: a number while it fits a u64 (serde_json
+/// writes it exactly; readers that parse numbers as doubles, as JavaScript
+/// does, are exact up to 2^53), else the text `negotium` prints ("more than
+/// 3.4e38", "infinite (real issues)"), as a JSON number could not hold it.
+pub(crate) fn outcomes_json(n: &Cardinality) -> serde_json::Value {
+    match *n {
+        Cardinality::Finite(k) if k < u128::MAX => match u64::try_from(k) {
+            Ok(k) => json!(k),
+            Err(_) => json!(n.to_string()),
+        },
+        _ => json!(n.to_string()),
+    }
+}
 
 pub fn analyze(path: &Path, as_json: bool) -> Result<(), CliError> {
     let scenario = load_scenario(path)?;
@@ -14,10 +32,7 @@ pub fn analyze(path: &Path, as_json: bool) -> Result<(), CliError> {
     let refs: Vec<&_> = prefs.iter().map(|p| p.as_ref()).collect();
     let an = Analysis::run(&scenario.domain, &refs, scenario.seed);
     if as_json {
-        let outcomes = match scenario.domain.cardinality() {
-            crate::core::domain::Cardinality::Finite(n) if n <= u64::MAX as u128 => json!(n as u64),
-            _ => json!(an.outcomes),
-        };
+        let outcomes = outcomes_json(&scenario.domain.cardinality());
         let obj = json!({
             "scenario": scenario.name,
             "parties": scenario.parties.iter().map(|p| &p.name).collect::<Vec<_>>(),
@@ -44,6 +59,12 @@ pub fn analyze(path: &Path, as_json: bool) -> Result<(), CliError> {
     }
     outln!("disagreement point:  {}", fmt_utils(&an.disagreement));
     outln!("Pareto frontier:     {} outcomes", an.pareto.len());
+    for p in an.pareto.iter().take(PARETO_SHOWN) {
+        outln!("  {}  {}", fmt_utils(&p.utilities), d.outcome_display(&p.outcome));
+    }
+    if an.pareto.len() > PARETO_SHOWN {
+        outln!("  … {} more, all in --json", an.pareto.len() - PARETO_SHOWN);
+    }
     for (label, p) in [
         ("Nash", &an.nash),
         ("Kalai–Smorodinsky", &an.kalai_smorodinsky),

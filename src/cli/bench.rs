@@ -26,7 +26,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "boulware-conceder")]
     pair: String,
     /// Negotiations (default: 50,000 for w1, 5,000 for w4).
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::positive::<u64>("negotiations"))]
     n: Option<u64>,
     /// Seed; negotiation j uses seed + j (the peer's default is 1).
     #[arg(long, default_value_t = 1)]
@@ -96,7 +96,7 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
         "threads": threads,
         "nodes": nodes,
         "n_negotiations": summary.n,
-        "n_outcomes": domain.cardinality().to_string(),
+        "n_outcomes": super::analyze::outcomes_json(&domain.cardinality()),
         "wall_s": wall,
         "negotiations_per_s": summary.n as f64 / wall,
         "offers_total": offers,

@@ -24,10 +24,10 @@ use crate::net::transport::defaults;
 #[derive(clap::Args)]
 pub struct BenchApiArgs {
     /// Agent streams (each a separate connection).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::args::positive::<usize>("agent streams"))]
     agents: usize,
     /// Sessions in all, shared among the agents and run at once.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = super::args::positive::<u64>("sessions"))]
     sessions: u64,
     /// Strategies of the local party A and the external party B.
     #[arg(long, default_value = "boulware-conceder")]

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{CliError, load_scenario};
+use super::CliError;
 use crate::import::toml_out::{ExportOptions, check_round_trip, to_toml};
 
 #[derive(clap::Args)]
@@ -21,7 +21,15 @@ pub struct ImportArgs {
 }
 
 pub fn import(args: ImportArgs) -> Result<(), CliError> {
-    let scenario = load_scenario(&args.path)?;
+    // Weights that miss 1 are either refused by `to_toml` (which says so) or
+    // renormalised: one message each, never "loaded as written".
+    let (scenario, sums) =
+        crate::import::load_noting_weights(&args.path).map_err(|e| CliError::Input(e.to_string()))?;
+    if args.renormalize_weights {
+        for w in &sums {
+            eprintln!("note: {w}; written divided by their sum (--renormalize-weights)");
+        }
+    }
     let opts =
         ExportOptions { renormalize_weights: args.renormalize_weights, source: Some(args.path.display().to_string()) };
     let text = to_toml(&scenario, &opts)

@@ -16,12 +16,14 @@ macro_rules! outln {
 
 mod analyze;
 mod api;
+mod args;
 mod bench;
 mod bench_api;
 mod cluster;
 mod explain;
 mod import;
 mod plot;
+mod progress;
 mod report;
 mod run;
 mod tournament;
@@ -30,7 +32,7 @@ mod train;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::engine::actors::ActorRunOptions;
 use crate::engine::executor::{Actors, Direct, ExecError, Executor};
@@ -157,7 +159,11 @@ impl From<serde_json::Error> for CliError {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut command = args::negatives_reach_parsers(Cli::command());
+    let cli = command
+        .try_get_matches_from_mut(std::env::args_os())
+        .and_then(|m| Cli::from_arg_matches(&m))
+        .unwrap_or_else(|e| args::plain(e).exit());
     init_tracing(cli.log_json);
     crate::learn::register();
     let result = match cli.command {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::de::IgnoredAny;
 
 use super::cluster::ClusterArgs;
@@ -34,7 +34,7 @@ pub struct RunArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Number of negotiations.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::args::positive::<u64>("negotiations"))]
     repeat: u64,
     /// Override a party's strategy: ROLE=NAME or ROLE='{ type = "time-dependent", e = 0.5 }'.
     #[arg(long = "strategy", value_name = "ROLE=NAME")]
@@ -294,12 +294,7 @@ fn progress_bar(todo: u64) -> ProgressBar {
     if todo < 100 {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(todo);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} negotiations  {per_sec}  eta {eta}")
-            .expect("static template"),
-    );
-    bar
+    super::progress::bar(todo, 0, "{bar:40} {pos}/{len} negotiations  {rate}  {eta}")
 }
 
 fn print_report(batch: &Batch, tally: &Tally, kept: usize, out: Option<&Path>) {

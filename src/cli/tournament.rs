@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde_json::json;
 
 use super::cluster::ClusterArgs;
@@ -90,11 +90,8 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     }
     let pending: Vec<usize> = (0..plan.len()).filter(|&i| rows[i].is_none()).collect();
     let progress = if pending.len() >= 100 {
-        let bar = ProgressBar::new(plan.len() as u64).with_position(already as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} negotiations  {per_sec}  eta {eta}")
-                .expect("static template"),
-        );
+        let bar =
+            super::progress::bar(plan.len() as u64, already as u64, "{bar:40} {pos}/{len} negotiations  {rate}  {eta}");
         bar.reset_eta();
         bar
     } else {

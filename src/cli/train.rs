@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use plotters::prelude::*;
 
 use super::CliError;
@@ -27,11 +27,15 @@ pub struct TrainArgs {
     /// Training configuration (see training/ppo.toml).
     config: PathBuf,
     /// Local worker threads (default: the config's `workers`).
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::positive::<usize>("workers"))]
     workers: Option<usize>,
     /// Continue from the checkpoint in --out.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     resume: bool,
+    /// Replace an earlier run in --out (without it, or --resume, a folder
+    /// that holds one is refused).
+    #[arg(long)]
+    force: bool,
     /// Folder for checkpoints, metrics.csv, curve.svg and the model (policy.mpk + policy.json).
     #[arg(long, default_value = "runs/train")]
     out: PathBuf,
@@ -59,8 +63,12 @@ pub struct PsArgs {
     /// Folder for checkpoints, metrics and the final model.
     #[arg(long, default_value = "runs/ps")]
     checkpoint_dir: PathBuf,
-    #[arg(long)]
+    /// Continue from the checkpoint in --checkpoint-dir.
+    #[arg(long, conflicts_with = "force")]
     resume: bool,
+    /// Replace an earlier run in --checkpoint-dir.
+    #[arg(long)]
+    force: bool,
     #[arg(long)]
     quiet: bool,
 }
@@ -89,7 +97,7 @@ pub struct EvalArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Negotiations per candidate (default: the pool's `episodes`).
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::positive::<usize>("negotiations per candidate"))]
     episodes: Option<usize>,
     /// JSON lines instead of a table.
     #[arg(long)]
@@ -122,12 +130,8 @@ impl Monitor {
                 "version,iteration,workers,samples,episodes,mean_reward,agreement_rate,loss,policy_loss,value_loss,entropy,grad_norm,step_s,ps_s,dropped"
             )?;
         }
-        let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} steps {elapsed_precise} {msg}")
-                .expect("progress template"),
-        );
-        bar.set_position(done);
+        let template = "{bar:30} {pos}/{len} steps {elapsed_precise} {eta} {msg}";
+        let bar = if quiet { ProgressBar::hidden() } else { super::progress::bar(total, done, template) };
         Ok(Self { bar, csv, rows: Vec::new(), last_reward: f64::NAN, started: Instant::now() })
     }
 
@@ -207,7 +211,7 @@ pub fn train(args: TrainArgs) -> Result<(), CliError> {
     let cfg = load_config(&args.config)?;
     let workers = args.workers.unwrap_or(cfg.workers).max(1);
     let opts = LocalRun { workers, out: args.out.clone(), resume: args.resume, serve: None, kill_after: None };
-    run_ps(cfg, &opts, args.quiet)
+    run_ps(cfg, &opts, args.force, args.quiet)
 }
 
 pub fn ps(args: PsArgs) -> Result<(), CliError> {
@@ -225,13 +229,56 @@ pub fn ps(args: PsArgs) -> Result<(), CliError> {
         serve: Some(serve),
         kill_after: None,
     };
-    run_ps(cfg, &opts, args.quiet)
+    run_ps(cfg, &opts, args.force, args.quiet)
 }
 
-fn run_ps(cfg: TrainConfig, opts: &LocalRun, quiet: bool) -> Result<(), CliError> {
-    if opts.resume && !opts.out.join(crate::learn::checkpoint::FILE).exists() {
-        return Err(CliError::Input(format!("--resume: no checkpoint in {}", opts.out.display())));
+/// What a training run leaves in its folder (`force` removes them first, so
+/// that a run killed early cannot be resumed from the run it replaced).
+const RUN_FILES: [&str; 8] = [
+    crate::learn::checkpoint::FILE,
+    "metrics.csv",
+    "policy.mpk",
+    "policy.json",
+    "curve.svg",
+    "curve.png",
+    "config.toml",
+    "checkpoint.json.tmp",
+];
+
+/// Refuses to write over an earlier run in `out` unless resuming it or
+/// told to replace it. Returns whether there is a checkpoint to resume:
+/// `--resume` without one starts the run (as `run --resume` does), so it is
+/// safe to give on every start of a restarted parameter server.
+fn claim_out(out: &Path, resume: bool, force: bool) -> Result<bool, CliError> {
+    let found: Vec<&str> = RUN_FILES.iter().copied().filter(|f| out.join(f).exists()).collect();
+    if resume {
+        if out.join(crate::learn::checkpoint::FILE).exists() {
+            return Ok(true);
+        }
+        if !found.is_empty() {
+            eprintln!("note: --resume: no checkpoint in {} yet; starting the run afresh", out.display());
+        }
+        return Ok(false);
     }
+    if found.is_empty() {
+        return Ok(false);
+    }
+    if !force {
+        return Err(CliError::Input(format!(
+            "{} already holds a training run ({}); give --resume to continue it, --force to replace it, \
+             or another folder",
+            out.display(),
+            found.join(", ")
+        )));
+    }
+    for f in found {
+        std::fs::remove_file(out.join(f))?;
+    }
+    Ok(false)
+}
+
+fn run_ps(cfg: TrainConfig, opts: &LocalRun, force: bool, quiet: bool) -> Result<(), CliError> {
+    let opts = &LocalRun { resume: claim_out(&opts.out, opts.resume, force)?, ..opts.clone() };
     let done =
         if opts.resume { crate::learn::checkpoint::load(&opts.out).map_err(CliError::Input)?.version } else { 0 };
     let mut monitor = Monitor::new(&opts.out, cfg.total_steps(), done, quiet)?;
@@ -268,10 +315,18 @@ pub fn worker(args: WorkerArgs) -> Result<(), CliError> {
 
 pub fn evaluate(args: EvalArgs) -> Result<(), CliError> {
     let (spec, flat) = crate::learn::model::load(&args.model).map_err(CliError::Input)?;
+    // The model's own config: the one `negotium train` saved beside it.
     let beside = args.model.parent().map(|d| d.join("config.toml")).filter(|p| p.exists());
-    let cfg = match args.config.or(beside) {
-        Some(p) => load_config(&p)?,
-        None => TrainConfig::default(),
+    let (cfg, source) = match args.config.or(beside) {
+        Some(p) => (load_config(&p)?, format!("{} [eval]", p.display())),
+        None => {
+            eprintln!(
+                "note: no config.toml beside {} (`negotium train` writes one); using the built-in held-out pool, \
+                 random domains only; give --config FILE for the model's own",
+                args.model.display()
+            );
+            (TrainConfig::default(), "built-in".to_string())
+        }
     };
     let pool = Pool::load(&cfg.eval).map_err(CliError::Input)?;
     for s in &pool.skipped {
@@ -285,12 +340,7 @@ pub fn evaluate(args: EvalArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    outln!(
-        "held-out pool: {} scenarios + random domains ({:.0}%), opponents: {}",
-        pool.cases.len(),
-        pool.random_share * 100.0,
-        pool.opponents.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-    );
+    print_pool(&source, &pool);
     crate::cli::write_out(format_args!("{}", eval::table(&rows)));
     if let (Some(best), Some(me)) = (eval::best_time_dependent(&rows), rows.first()) {
         outln!(
@@ -302,6 +352,25 @@ pub fn evaluate(args: EvalArgs) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// Which negotiations an evaluation plays: the config it came from, the
+/// scenarios (by name, the first 20), the share of random domains and the
+/// opponents.
+fn print_pool(source: &str, pool: &Pool) {
+    const SHOWN: usize = 20;
+    let mut names: Vec<String> = pool.cases.iter().take(SHOWN).map(|c| c.domain.name.clone()).collect();
+    if pool.cases.len() > SHOWN {
+        names.push(format!("… {} more", pool.cases.len() - SHOWN));
+    }
+    outln!("held-out pool ({source}):");
+    outln!(
+        "  scenarios: {}{}",
+        pool.cases.len(),
+        if names.is_empty() { String::new() } else { format!(" ({})", names.join(", ")) }
+    );
+    outln!("  random domains: {:.0}% of episodes", pool.random_share * 100.0);
+    outln!("  opponents: {}", pool.opponents.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
 }
 
 /// curve.svg, and curve.png rendered from it as `negotium plot` renders.
@@ -334,34 +403,84 @@ fn curve_svg(csv: &str) -> Result<String, String> {
     if loss.is_empty() {
         return Err("no steps recorded".into());
     }
-    let x_max = loss.iter().map(|p| p.0).fold(1.0, f64::max);
+    // Steps are whole numbers: an integer axis has integer ticks only.
+    let x_max = loss.iter().map(|p| p.0).fold(1.0, f64::max).ceil() as i64;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (900, 600)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (900, 640)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let (top, bottom) = root.split_vertically(300);
+        let (top, bottom) = root.split_vertically(320);
         let draw = |area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
                     title: &str,
+                    y_desc: &str,
                     pts: &[(f64, f64)],
                     color: RGBColor|
          -> Result<(), String> {
             let lo = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
             let hi = pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-            let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0), lo.max(0.0) + 1.0) };
+            let (lo, hi) = if lo.is_finite() && hi > lo {
+                let pad = (hi - lo) * 0.05;
+                (lo - pad, hi + pad)
+            } else if lo.is_finite() {
+                (lo - 0.5, lo + 0.5)
+            } else {
+                (0.0, 1.0)
+            };
+            // As many decimals as the range needs to tell ticks apart.
+            let decimals = (1 - ((hi - lo) / 5.0).log10().floor() as i64).clamp(0, 6) as usize;
             let mut chart = ChartBuilder::on(area)
-                .caption(title, (style::FONT, 18))
+                .caption(title, style::font(18.0))
                 .margin(12)
-                .x_label_area_size(30)
-                .y_label_area_size(50)
-                .build_cartesian_2d(0.0..x_max, lo..hi)
+                .margin_right(24)
+                .x_label_area_size(48)
+                .y_label_area_size(80)
+                .build_cartesian_2d(0i64..x_max, lo..hi)
                 .map_err(|e| e.to_string())?;
-            chart.configure_mesh().x_desc("step (version)").draw().map_err(|e| e.to_string())?;
-            chart.draw_series(LineSeries::new(pts.iter().copied(), &color)).map_err(|e| e.to_string())?;
+            style::mesh(&mut chart)
+                .x_labels((x_max as usize + 1).min(11))
+                .y_labels(6)
+                .x_label_formatter(&|v| v.to_string())
+                .y_label_formatter(&|v| format!("{v:.decimals$}"))
+                .x_desc("step (parameter-server version)")
+                .y_desc(y_desc)
+                .draw()
+                .map_err(|e| e.to_string())?;
+            let line = pts.iter().map(|&(x, y)| (x.round() as i64, y));
+            chart.draw_series(LineSeries::new(line, color.stroke_width(2))).map_err(|e| e.to_string())?;
             Ok(())
         };
-        draw(&top, "mean reward (own utility) per iteration", &reward, style::PALETTE[0])?;
-        draw(&bottom, "PPO loss per step", &loss, style::AGREEMENT)?;
+        draw(&top, "mean reward (own utility) per iteration", "mean reward", &reward, style::PALETTE[0])?;
+        draw(&bottom, "PPO loss per step", "loss", &loss, style::AGREEMENT)?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The curve has titled, labelled y axes and whole-number step ticks
+    /// (a 3-step run once showed 0.5, 1.5, ...), in `negotium plot`'s style.
+    #[test]
+    fn the_curve_has_y_labels_and_whole_steps() {
+        let csv = "version,iteration,workers,samples,episodes,mean_reward,agreement_rate,loss\n\
+                   1,0,1,10,4,0.21,0.5,3.0\n2,0,1,10,0,,,2.0\n3,1,1,10,4,0.28,0.5,1.5\n";
+        let svg = curve_svg(csv).unwrap();
+        if let Ok(path) = std::env::var("NEGOTIUM_CURVE_SVG") {
+            std::fs::write(path, &svg).unwrap();
+        }
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| t.split_once('>'))
+            .map(|(_, rest)| rest.split("</text>").next().unwrap_or("").trim())
+            .collect();
+        for text in ["mean reward", "loss", "step (parameter-server version)", "1", "2", "3", "0.220", "1.50"] {
+            assert!(texts.contains(&text), "{text} in the curve: {texts:?}");
+        }
+        for fractional in ["0.5", "1.5", "2.5"] {
+            assert!(!texts.contains(&fractional), "no fractional step tick {fractional}: {texts:?}");
+        }
+    }
 }

@@ -15,5 +15,6 @@ pub mod scenario;
 pub mod session;
 pub mod strategy;
 pub mod terms;
+pub mod toml_error;
 pub mod utility;
 pub mod workload;

@@ -206,8 +206,8 @@ impl Scenario {
     pub fn parse_from(text: &str, file: &str, models: ModelSource<'_>) -> Result<Self, ScenarioError> {
         let cx = Ctx { file, text };
         let raw: ScenarioToml = toml::from_str(text).map_err(|e| {
-            let msg = e.message().to_string();
-            cx.err(e.span().map(|s| s.start), msg)
+            let (offset, msg) = super::toml_error::explain(text, &e, &["rounds"]);
+            cx.err(offset, msg)
         })?;
 
         let mut issues: Vec<Issue> = Vec::new();

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use roxmltree::{Document, Node};
 
-use super::{check_weight_sum, error, file_stem, folder_name, read_text};
+use super::{error, file_stem, folder_name, read_text};
 use crate::core::domain::{Domain, INTEGER_BOUND, Issue};
 use crate::core::scenario::{Scenario, ScenarioError};
 use crate::core::utility::{Aggregation, HyperRectangle, Preferences, UtilityFunction, ValueFunction};
@@ -251,7 +251,6 @@ pub fn parse_profile(text: &str, file: &str, domain: &GeniusDomain) -> Result<Pr
             ));
         }
     };
-    check_weight_sum(file, &utility);
     Ok(Preferences { utility, reservation_value, discount })
 }
 

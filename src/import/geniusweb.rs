@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::{check_weight_sum, error, file_stem, folder_name, read_text};
+use super::{error, file_stem, folder_name, read_text};
 use crate::core::domain::{Domain, INTEGER_BOUND, Issue, Value};
 use crate::core::scenario::{Scenario, ScenarioError};
 use crate::core::utility::{Preferences, UtilityFunction, ValueFunction};
@@ -353,7 +353,6 @@ fn profile_of(json: &J, file: &str, gd: &GeniusWebDomain) -> Result<Preferences,
         }
     };
     let utility = UtilityFunction::LinearAdditive { weights, values };
-    check_weight_sum(file, &utility);
     Ok(Preferences { utility, reservation_value, discount: 1.0 })
 }
 

@@ -23,7 +23,7 @@
 //!   file and the sum; they are never renormalised silently. Scenario TOML
 //!   demands weights that sum to 1, so [`toml_out`] refuses to write such a
 //!   party unless asked to renormalise (`negotium import --renormalize-weights`),
-//!   which it then records in a comment.
+//!   which it then records in a comment (and says instead of the warning).
 //! - A Genius issue whose evaluations are all zero is refused, naming the file
 //!   and the element: dividing by the largest evaluation is undefined there
 //!   (GENIUS silently gives every value 0). This refuses the real folder
@@ -48,12 +48,44 @@ pub const DEFAULT_ROUNDS: u32 = 100;
 /// Strategy every imported party plays until told otherwise.
 pub const DEFAULT_STRATEGY: &str = "boulware";
 
-/// A TOML scenario file, or a folder of Genius XML / GeniusWeb JSON files.
+/// A TOML scenario file, or a folder of Genius XML / GeniusWeb JSON files;
+/// profiles whose weights miss 1 are loaded as written, with a warning
+/// (see [`WeightSum`]).
 pub fn load_any(path: &Path) -> Result<Scenario, ScenarioError> {
-    let file = path.display().to_string();
+    let (scenario, sums) = load_noting_weights(path)?;
+    for w in sums {
+        tracing::warn!("{w}; loaded as written (as GENIUS does), so utilities may leave [0, 1]");
+    }
+    Ok(scenario)
+}
+
+/// A profile whose linear-additive weights do not sum to 1, by its file.
+/// The loader only notes it: what becomes of the weights is the caller's
+/// to say (`import --renormalize-weights` writes them divided by the sum,
+/// everything else keeps them as written).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightSum {
+    pub file: String,
+    pub party: String,
+    pub sum: f64,
+}
+
+impl std::fmt::Display for WeightSum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: weights sum to {:?}, not 1", self.file, self.sum)
+    }
+}
+
+/// [`load_any`] without the warnings: the weight sums that miss 1, returned.
+pub fn load_noting_weights(path: &Path) -> Result<(Scenario, Vec<WeightSum>), ScenarioError> {
     if path.is_dir() {
         return load_folder(path);
     }
+    Ok((load_file(path)?, Vec::new()))
+}
+
+fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
     if let Some(ext) = extension(path).filter(|e| e == "xml" || e == "json") {
         let kind = if ext == "xml" { "Genius XML" } else { "GeniusWeb JSON" };
         return Err(error(
@@ -69,8 +101,9 @@ pub fn load_any(path: &Path) -> Result<Scenario, ScenarioError> {
     Scenario::parse(&text, &file)
 }
 
-/// A folder holding one domain and its profiles, Genius or GeniusWeb.
-pub fn load_folder(dir: &Path) -> Result<Scenario, ScenarioError> {
+/// A folder holding one domain and its profiles, Genius or GeniusWeb, and
+/// its profiles' weight sums that miss 1.
+pub fn load_folder(dir: &Path) -> Result<(Scenario, Vec<WeightSum>), ScenarioError> {
     let folder = dir.display().to_string();
     let entries = std::fs::read_dir(dir).map_err(|e| error(&folder, None, format!("cannot read folder: {e}")))?;
     let mut files: Vec<PathBuf> = Vec::new();
@@ -85,11 +118,7 @@ pub fn load_folder(dir: &Path) -> Result<Scenario, ScenarioError> {
     let xml: Vec<PathBuf> = files.iter().filter(|p| extension(p).as_deref() == Some("xml")).cloned().collect();
     let json: Vec<PathBuf> = files.iter().filter(|p| extension(p).as_deref() == Some("json")).cloned().collect();
     match (xml.is_empty(), json.is_empty()) {
-        (true, true) => Err(error(
-            &folder,
-            None,
-            "empty folder: no Genius XML (.xml) or GeniusWeb JSON (.json) file to import".to_string(),
-        )),
+        (true, true) => Err(error(&folder, None, not_a_domain(dir, &files))),
         (false, false) => Err(error(
             &folder,
             None,
@@ -99,16 +128,75 @@ pub fn load_folder(dir: &Path) -> Result<Scenario, ScenarioError> {
                 json.len()
             ),
         )),
-        (false, true) => checked(&folder, genius::load_folder(dir, &xml)?),
-        (true, false) => checked(&folder, geniusweb::load_folder(dir, &json)?),
+        (false, true) => checked(&folder, genius::load_folder(dir, &xml)?, &xml),
+        (true, false) => checked(&folder, geniusweb::load_folder(dir, &json)?, &json),
     }
+}
+
+/// Why a folder with no `.xml` or `.json` file is no scenario, saying what
+/// it does hold: a folder of scenario files (`scenarios/`) or of domains
+/// (`y2012/`) is the usual mistake, and the way out is one of its entries.
+fn not_a_domain(dir: &Path, files: &[PathBuf]) -> String {
+    const SHOWN: usize = 5;
+    let names = |paths: &[PathBuf]| {
+        let mut list: Vec<String> = paths.iter().take(SHOWN).map(|p| file_stem_with_ext(p)).collect();
+        if paths.len() > SHOWN {
+            list.push(format!("… {} more", paths.len() - SHOWN));
+        }
+        list.join(", ")
+    };
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|it| it.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .unwrap_or_default();
+    folders.sort();
+    let toml: Vec<PathBuf> = files.iter().filter(|p| extension(p).as_deref() == Some("toml")).cloned().collect();
+    let others = files.len() - toml.len();
+    let mut held: Vec<String> = Vec::new();
+    if !toml.is_empty() {
+        held.push(format!("{} .toml file{}: {}", toml.len(), plural(toml.len()), names(&toml)));
+    }
+    if !folders.is_empty() {
+        held.push(format!("{} folder{}: {}", folders.len(), plural(folders.len()), names(&folders)));
+    }
+    if others > 0 {
+        held.push(format!("{others} other file{}", plural(others)));
+    }
+    let advice = match (toml.is_empty(), folders.is_empty()) {
+        (false, true) => "; give one of them, or a tournament file that names them",
+        (true, false) => "; give one of them, if it is a domain folder",
+        (false, false) => "; give one scenario file or domain folder, or a tournament file",
+        (true, true) => "",
+    };
+    let what = if held.is_empty() { "it is empty".to_string() } else { format!("it holds {}", held.join(", ")) };
+    format!("not a Genius or GeniusWeb domain folder (no .xml or .json file in it); {what}{advice}")
+}
+
+fn file_stem_with_ext(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// The check every scenario passes, whichever format it came in
 /// ([`Scenario::check`]); the importers' own checks name the file and line.
-fn checked(folder: &str, s: Scenario) -> Result<Scenario, ScenarioError> {
+/// Also notes the weight sums, naming each party's profile file (parties
+/// are named by their files' stems).
+fn checked(folder: &str, s: Scenario, files: &[PathBuf]) -> Result<(Scenario, Vec<WeightSum>), ScenarioError> {
     s.check().map_err(|e| error(folder, None, e))?;
-    Ok(s)
+    let mut sums = Vec::new();
+    for p in &s.parties {
+        if let UtilityFunction::LinearAdditive { weights, .. } = &p.preferences.utility {
+            let sum: f64 = weights.iter().sum();
+            if (sum - 1.0).abs() > WEIGHT_TOLERANCE {
+                let file = files.iter().find(|f| file_stem(f) == p.name);
+                let file = file.map_or_else(|| format!("{folder} (party `{}`)", p.name), |f| f.display().to_string());
+                sums.push(WeightSum { file, party: p.name.clone(), sum });
+            }
+        }
+    }
+    Ok((s, sums))
 }
 
 fn extension(path: &Path) -> Option<String> {
@@ -181,18 +269,6 @@ pub(crate) fn folder_name(dir: &Path) -> String {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| dir.display().to_string())
-}
-
-/// Warns (never renormalises) when a linear-additive profile's weights miss 1.
-pub(crate) fn check_weight_sum(file: &str, utility: &UtilityFunction) {
-    if let UtilityFunction::LinearAdditive { weights, .. } = utility {
-        let sum: f64 = weights.iter().sum();
-        if (sum - 1.0).abs() > WEIGHT_TOLERANCE {
-            tracing::warn!(
-                "{file}: weights sum to {sum:?}, not 1; loaded as written (as GENIUS does), so utilities may leave [0, 1]"
-            );
-        }
-    }
 }
 
 /// The scenario an imported folder becomes: the domain and the scenario are

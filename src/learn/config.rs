@@ -112,6 +112,9 @@ fn held_out_opponents() -> Vec<String> {
     .to_vec()
 }
 
+/// Whole-number fields that must be at least 1 (their errors say "positive").
+const POSITIVE: [&str; 5] = ["iterations", "epochs", "episodes", "hidden", "workers"];
+
 /// The longest `worker_timeout_s` taken: a year is already "never", and
 /// anything far larger no longer fits a `Duration`.
 const MAX_WORKER_TIMEOUT_S: f64 = 365.0 * 24.0 * 3600.0;
@@ -120,7 +123,10 @@ impl TrainConfig {
     /// Reads a config; relative pool paths become relative to its folder.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut cfg: TrainConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut cfg: TrainConfig = toml::from_str(&text).map_err(|e| {
+            let why = crate::core::toml_error::explain_line(&text, &e, &POSITIVE);
+            format!("{}: {why}", path.display())
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         // Absolute, so the copy saved beside a model still points right.
         for pool in [&mut cfg.pool, &mut cfg.eval] {

@@ -118,8 +118,25 @@ pub fn save(path: &Path, spec: &PolicySpec, flat: &[f32]) -> Result<PathBuf, Str
 pub fn load(path: &Path) -> Result<(PolicySpec, Vec<f32>), String> {
     type B = burn::backend::NdArray;
     let (record, json) = model_paths(path);
-    let text = std::fs::read_to_string(&json)
-        .map_err(|e| format!("{}: {e} (a model is a .mpk record with its .json spec beside it)", json.display()))?;
+    // Named as the user wrote it: `models/nope.mpk` is missing, not the
+    // `.json` we would read first; a companion file is named as such.
+    let (record_there, json_there) = (record.is_file(), json.is_file());
+    if !record_there || !json_there {
+        let missing = match (record_there, json_there) {
+            (false, false) => {
+                format!("no such model ({} and {} are both missing)", file_name(&record), file_name(&json))
+            }
+            (false, true) => {
+                format!("the record {} is missing (its spec {} is there)", record.display(), file_name(&json))
+            }
+            _ => format!(
+                "its spec {} is missing (a model is a .mpk record with its .json spec beside it)",
+                json.display()
+            ),
+        };
+        return Err(format!("{}: {missing}", path.display()));
+    }
+    let text = std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
     let spec: PolicySpec = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", json.display()))?;
     if spec.inputs != OBS_DIM || spec.actions != N_ACTIONS {
         return Err(format!(
@@ -147,6 +164,10 @@ pub fn load(path: &Path) -> Result<(PolicySpec, Vec<f32>), String> {
         ));
     }
     Ok((spec, params::flatten::<B, _>(&net)))
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
 }
 
 /// The policy as plain Rust: weights copied out of the flat parameters.

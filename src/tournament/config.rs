@@ -102,6 +102,16 @@ impl Tournament {
     /// Reads a tournament file and every scenario it names.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         let file = path.display().to_string();
+        if path.is_dir() {
+            // The same mistake as `run scenarios/`, said the same way.
+            let message = match crate::import::load_folder(path) {
+                Err(e) => format!("a tournament is a TOML file, not a folder; {}", e.message),
+                Ok(_) => "a tournament is a TOML file; this folder is one scenario (give it to `negotium run`, \
+                          or name it in a tournament's `scenarios`)"
+                    .to_string(),
+            };
+            return Err(ScenarioError { file, line: None, message });
+        }
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
             file: file.clone(),
             line: None,
@@ -115,8 +125,8 @@ impl Tournament {
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Self, ScenarioError> {
         let cx = Ctx { file, text };
         let raw: TournamentToml = toml::from_str(text).map_err(|e| {
-            let msg = e.message().to_string();
-            cx.err(e.span().map(|s| s.start), msg)
+            let (offset, msg) = crate::core::toml_error::explain(text, &e, &["repetitions", "rounds"]);
+            cx.err(offset, msg)
         })?;
 
         let mut entrants: Vec<Entrant> = Vec::new();

@@ -8,7 +8,7 @@ use super::input::Record;
 use super::space::Space;
 use super::style::{
     AGREEMENT, CLOUD, DISAGREEMENT, FRONTIER, JOINT_GAIN, KALAI, MUTED, Marker, NASH, PARTY_MARKERS, bold, clip, font,
-    left, left_top, marker, pair, party_color, thousands, wrap,
+    left, left_top, marker, mesh, pair, party_color, thousands, wrap,
 };
 
 const W: u32 = 1240;
@@ -166,18 +166,13 @@ fn axes<'a, 'b>(
         .x_label_area_size(56)
         .y_label_area_size(70)
         .build_cartesian_2d(range(&xs), range(&ys))?;
-    chart
-        .configure_mesh()
+    mesh(&mut chart)
         .x_labels(11)
         .y_labels(11)
         .x_label_formatter(&|v| format!("{v:.1}"))
         .y_label_formatter(&|v| format!("{v:.1}"))
         .x_desc(format!("utility of {a} (before discount)"))
         .y_desc(format!("utility of {b} (before discount)"))
-        .axis_desc_style(font(17.0))
-        .label_style(font(14.0))
-        .bold_line_style(RGBColor(225, 225, 225))
-        .light_line_style(WHITE.mix(0.0))
         .draw()?;
     Ok(chart)
 }

@@ -1,6 +1,8 @@
 //! Colours, markers and text shared by the plots.
 
+use plotters::chart::MeshStyle;
 use plotters::coord::CoordTranslate;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -104,6 +106,25 @@ where
             area.draw(&(EmptyElement::at(at2) + Circle::new((0, 0), (r / 4).max(2), color.filled())))
         }
     }
+}
+
+/// The axes and grid of every negotium chart (`plot`'s utility space, the
+/// training curve): 14 px tick labels, 17 px axis titles, a light grid at
+/// the labelled ticks only. Callers add their ticks, formatters and titles.
+pub fn mesh<'a, 'b, DB, X, Y, XT, YT>(
+    chart: &'b mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+) -> MeshStyle<'a, 'b, X, Y, DB>
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = XT> + ValueFormatter<XT>,
+    Y: Ranged<ValueType = YT> + ValueFormatter<YT>,
+{
+    let mut m = chart.configure_mesh();
+    m.axis_desc_style(font(17.0))
+        .label_style(font(14.0))
+        .bold_line_style(RGBColor(225, 225, 225))
+        .light_line_style(WHITE.mix(0.0));
+    m
 }
 
 /// Text style: `size` in SVG pixels.

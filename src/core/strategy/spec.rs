@@ -42,6 +42,10 @@ pub enum StrategyError {
     BadParameter { strategy: String, param: String, problem: String },
     #[error("{0}")]
     Syntax(String),
+    /// A `learned` strategy's model does not load (the loader's message
+    /// names the file as written).
+    #[error("strategy `learned`: {0}")]
+    Model(String),
     /// Strategies (or party endpoints) and the session's parties differ in
     /// number: each party needs exactly one.
     #[error("{strategies} strategies for {parties} parties: a session needs one for each party")]
@@ -151,9 +155,30 @@ impl StrategySpec {
     pub fn parse_cli(s: &str) -> Result<Self, StrategyError> {
         let s = s.trim();
         if s.starts_with('{') {
-            let doc: toml::Table =
-                toml::from_str(&format!("v = {s}")).map_err(|e| StrategyError::Syntax(e.to_string()))?;
-            let json = serde_json::to_value(&doc["v"]).map_err(|e| StrategyError::Syntax(e.to_string()))?;
+            use serde::Deserialize as _;
+            // Parsed as a value on its own, so that an error's column is
+            // one in the text the user typed.
+            let value = toml::Value::deserialize(toml::de::ValueDeserializer::new(s)).map_err(|e| {
+                let (offset, message) = crate::core::toml_error::explain(s, &e, &[]);
+                let mut message = message.trim().replace('\n', "; ");
+                // toml's "invalid string; expected `\"`, `'`" where a key has
+                // no value (`e = }`).
+                let before = offset.and_then(|o| s.get(..o)).map(str::trim_end).unwrap_or("");
+                if let Some(key) = before.strip_suffix('=').map(str::trim_end) {
+                    let key = key.rsplit(['{', ',']).next().unwrap_or(key).trim();
+                    if message.starts_with("invalid string") {
+                        message = format!("`{key} =` has no value");
+                    }
+                }
+                StrategyError::Syntax(match offset {
+                    Some(o) => format!(
+                        "`{s}` is not a valid strategy table: column {}: {message}",
+                        crate::core::toml_error::line_column(s, o).1
+                    ),
+                    None => format!("`{s}` is not a valid strategy table: {message}"),
+                })
+            })?;
+            let json = serde_json::to_value(&value).map_err(|e| StrategyError::Syntax(e.to_string()))?;
             Self::from_json(&json)
         } else {
             Ok(Self::named(s))
@@ -185,7 +210,7 @@ impl StrategySpec {
         let loader = LEARNED_LOADER.get().ok_or_else(|| {
             p.bad("path", "cannot be loaded: no model loader is registered (call negotium::learn::register())")
         })?;
-        loader(Path::new(path)).map_err(|problem| p.bad("path", &problem))
+        loader(Path::new(path)).map_err(StrategyError::Model)
     }
 
     pub fn build_boa(&self) -> Result<Boa, StrategyError> {

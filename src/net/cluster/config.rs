@@ -132,7 +132,13 @@ impl ClusterConfig {
 
     /// Parses a cluster file whose relative paths start at `base`.
     pub fn parse_in(text: &str, base: &Path) -> Result<Self, String> {
-        let raw: ClusterToml = toml::from_str(text).map_err(|e| e.to_string())?;
+        let raw: ClusterToml = toml::from_str(text).map_err(|e| {
+            crate::core::toml_error::explain_line(
+                text,
+                &e,
+                &["window", "heartbeat_ms", "node_timeout_ms", "max_attempts"],
+            )
+        })?;
         let discovery = match (raw.nodes, raw.discover) {
             (Some(nodes), None) if !nodes.is_empty() => {
                 for n in &nodes {
