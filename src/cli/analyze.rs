@@ -60,7 +60,7 @@ pub fn analyze(path: &Path, as_json: bool) -> Result<(), CliError> {
     outln!("disagreement point:  {}", fmt_utils(&an.disagreement));
     outln!("Pareto frontier:     {} outcomes", an.pareto.len());
     for p in an.pareto.iter().take(PARETO_SHOWN) {
-        outln!("  {}  {}", fmt_utils(&p.utilities), d.outcome_display(&p.outcome));
+        outln!("  {}  {}", fmt_utils(&p.utilities), scenario.show(&p.outcome));
     }
     if an.pareto.len() > PARETO_SHOWN {
         outln!("  … {} more, all in --json", an.pareto.len() - PARETO_SHOWN);

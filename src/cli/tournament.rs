@@ -37,7 +37,7 @@ pub struct TournamentArgs {
     /// Sessions in flight at once on the actor engine.
     #[arg(long, default_value_t = 1024)]
     concurrency: usize,
-    /// Resume a stopped tournament: DIR must already hold results.jsonl.
+    /// Resume a stopped tournament (with no results.jsonl in DIR yet: start it).
     #[arg(long)]
     resume: bool,
     /// Print one JSON object (counts, timing, per-strategy means) instead of the table.
@@ -69,8 +69,10 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     }
     let dir = args.out.clone().unwrap_or_else(|| default_dir(&args.path));
     let results_path = dir.join("results.jsonl");
+    // As `run --resume` and `train --resume`: safe on every attempt of a
+    // retried job, the first included.
     if args.resume && !results_path.is_file() {
-        return Err(CliError::Input(format!("--resume: {} does not exist", results_path.display())));
+        eprintln!("note: --resume: {} holds no results yet; starting the tournament", results_path.display());
     }
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create {}", dir.display()))
