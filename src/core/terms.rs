@@ -138,9 +138,9 @@ impl Presentation {
             .collect()
     }
 
-    /// `pre_money = 14 M$, board = 2F-1I, …` on one line.
+    /// `pre_money = 14 M$; board = 2F-1I; …` on one line (labels may hold commas).
     pub fn outcome(&self, domain: &Domain, outcome: &Outcome) -> String {
-        self.terms(domain, outcome).iter().map(|t| format!("{} = {}", t.issue, t.shown)).collect::<Vec<_>>().join(", ")
+        self.terms(domain, outcome).iter().map(|t| format!("{} = {}", t.issue, t.shown)).collect::<Vec<_>>().join("; ")
     }
 
     /// What turns `from` into `to`, one phrase per issue that differs:
@@ -210,10 +210,10 @@ mod tests {
     #[test]
     fn values_read_with_their_units_and_labels() {
         let (d, p) = (domain(), presentation());
-        assert_eq!(p.outcome(&d, &outcome(14, 0, 25.0)), "pre_money = 14 M$, board = founders' majority, stake = 25%");
+        assert_eq!(p.outcome(&d, &outcome(14, 0, 25.0)), "pre_money = 14 M$; board = founders' majority; stake = 25%");
         assert_eq!(
             Presentation::default().outcome(&d, &outcome(14, 1, 12.5)),
-            "pre_money = 14, board = 2F-2I, stake = 12.5"
+            "pre_money = 14; board = 2F-2I; stake = 12.5"
         );
         let form = Presentation {
             issues: vec![
