@@ -50,10 +50,20 @@ impl Summary {
             }
         }
         *self.endings.entry(r.ending.label()).or_default() += 1;
-        let key = (r.agreement.clone(), r.rounds, r.utilities.iter().map(|u| u.to_bits()).collect::<Vec<_>>());
+        // Compared in place: a run of millions allocates nothing here.
         match &self.first {
-            None => self.first = Some(key),
-            Some(first) => self.varied |= *first != key,
+            None => {
+                let bits = r.utilities.iter().map(|u| u.to_bits()).collect();
+                self.first = Some((r.agreement.clone(), r.rounds, bits));
+            }
+            Some((agreement, rounds, bits)) if !self.varied => {
+                let same = *agreement == r.agreement
+                    && *rounds == r.rounds
+                    && bits.len() == r.utilities.len()
+                    && bits.iter().zip(&r.utilities).all(|(b, u)| *b == u.to_bits());
+                self.varied = !same;
+            }
+            Some(_) => {}
         }
     }
 
