@@ -9,16 +9,24 @@ use super::untrusted::shown;
 use crate::core::domain::{Domain, Issue, Outcome, Value};
 use crate::core::protocol::{Action, Ending};
 use crate::core::session::{SessionResult, TraceEntry};
+use crate::core::terms::Presentation;
 use crate::core::utility::{Aggregation, HyperRectangle, Preferences, UtilityFunction, ValueFunction};
 
-pub fn domain_to_pb(d: &Domain) -> pb::Domain {
+/// The domain as agents get it, with how the scenario shows each issue.
+pub fn domain_to_pb(d: &Domain, shown: &Presentation) -> pb::Domain {
     pb::Domain {
         name: d.name.clone(),
         issues: d
             .issues
             .iter()
-            .map(|i| pb::Issue {
+            .enumerate()
+            .map(|(k, i)| pb::Issue {
                 name: i.name().to_string(),
+                display: shown.issues.get(k).filter(|s| !s.is_plain()).map(|s| pb::IssueDisplay {
+                    unit: s.unit.clone().unwrap_or_default(),
+                    display: s.display.clone().unwrap_or_default(),
+                    labels: s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                }),
                 kind: Some(match i {
                     Issue::Discrete { values, .. } => {
                         pb::issue::Kind::Discrete(pb::DiscreteIssue { values: values.clone() })
@@ -364,9 +372,21 @@ mod tests {
     }
 
     #[test]
+    fn agents_get_how_the_scenario_shows_each_issue() {
+        use crate::core::terms::IssueDisplay;
+        let d = domain();
+        let mut shown = Presentation { issues: vec![IssueDisplay::default(); d.issues.len()] };
+        shown.issues[0].unit = Some("k€".into());
+        let pb = domain_to_pb(&d, &shown);
+        assert_eq!(pb.issues[0].display.as_ref().map(|s| s.unit.as_str()), Some("k€"));
+        assert!(pb.issues[1..].iter().all(|i| i.display.is_none()), "plain issues say nothing");
+        assert_eq!(domain_from_pb(&pb).unwrap(), d, "the values stay raw");
+    }
+
+    #[test]
     fn domains_and_profiles_round_trip() {
         let d = domain();
-        assert_eq!(domain_from_pb(&domain_to_pb(&d)).unwrap(), d);
+        assert_eq!(domain_from_pb(&domain_to_pb(&d, &Presentation::default())).unwrap(), d);
         let p = Preferences {
             utility: UtilityFunction::LinearAdditive {
                 weights: vec![0.2, 0.3, 0.5],

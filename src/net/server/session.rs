@@ -143,7 +143,7 @@ impl NegotiationService {
                     party: party.name.clone(),
                     party_index: k as u32,
                     parties: names.clone(),
-                    domain: Some(domain_to_pb(&scenario.domain)),
+                    domain: Some(domain_to_pb(&scenario.domain, &scenario.presentation)),
                     profile: Some(profile_to_pb(&party.preferences)),
                     protocol: "saop".into(),
                     deadline_rounds: scenario.deadline.rounds.unwrap_or(0),
