@@ -224,6 +224,7 @@ fn strategy_override_changes_the_record() {
         "actors",
         "--out",
         s(&out),
+        "--force",
         "--strategy",
         "1={ type = \"time-dependent\", e = 0.5 }",
     ]);
@@ -239,6 +240,7 @@ fn strategy_override_changes_the_record() {
         "direct",
         "--out",
         s(&out),
+        "--force",
         "--strategy",
         "buyer=hardliner",
         "--strategy",
@@ -1302,4 +1304,22 @@ fn repeats_say_whether_they_varied() {
     let summary: Json = serde_json::from_str(json.trim()).unwrap();
     assert_eq!((summary["negotiations"].as_u64(), summary["identical"].as_bool()), (Some(50), Some(false)));
     assert!(summary["mean_utilities"]["seller"].is_f64());
+}
+
+/// An earlier run's results are not lost to a repeated command: a second
+/// run into the same file is refused unless it resumes or is forced.
+#[test]
+fn a_results_file_that_holds_a_run_is_kept_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "deal.toml", &DEAL);
+    let out = dir.path().join("r.jsonl");
+    run_ok(&["run", s(&path), "--engine", "direct", "--repeat", "3", "--out", s(&out)]);
+    let before = std::fs::read_to_string(&out).unwrap();
+    let r = run_bad(&["run", s(&path), "--engine", "direct", "--repeat", "3", "--out", s(&out)]);
+    assert!(r.stderr.contains("already holds results") && r.stderr.contains("--force"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), before, "the file is untouched");
+    run_ok(&["run", s(&path), "--engine", "direct", "--repeat", "4", "--out", s(&out), "--resume"]);
+    assert_eq!(read_jsonl(&out).len(), 4);
+    run_ok(&["run", s(&path), "--engine", "direct", "--repeat", "2", "--out", s(&out), "--force"]);
+    assert_eq!(read_jsonl(&out).len(), 2, "--force replaces the run");
 }

@@ -53,6 +53,10 @@ pub struct RunArgs {
     /// give on every attempt of a retried job.
     #[arg(long, requires = "out")]
     resume: bool,
+    /// Replace the results already in --out (without it, or --resume, a
+    /// file that holds results is refused: an earlier run is not lost by a typo).
+    #[arg(long, requires = "out", conflicts_with = "resume")]
+    force: bool,
     /// Print JSON instead of words: one negotiation's whole record, or a
     /// run's summary numbers.
     #[arg(long)]
@@ -70,6 +74,13 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
                     .into(),
             ));
         }
+        if args.force {
+            return Err(CliError::Input(
+                "--force applies to a scenario's results file; a tournament folder keeps what it holds and runs \
+                 the rest (move it away to start over)"
+                    .into(),
+            ));
+        }
         let t = TournamentArgs::of_run(args.scenario, args.out, args.resume, args.cluster);
         return super::tournament::tournament(t);
     }
@@ -81,7 +92,7 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     let batch = Batch::new(scenario, args.seed, args.repeat)?;
     let (kept, out) = match &args.out {
         Some(path) => {
-            let (kept, file) = open_results(path, &batch, args.resume)?;
+            let (kept, file) = open_results(path, &batch, args.resume, args.force)?;
             (kept, Some((path.as_path(), BufWriter::new(file))))
         }
         None => (HashSet::new(), None),
@@ -186,8 +197,9 @@ impl store::Sessions for Batch {
 
 /// Takes the results file's lock before reading or cutting it (a second run
 /// into the same file is refused, not interleaved) and returns the
-/// negotiations it already has: none unless `resume`, when it is emptied.
-fn open_results(path: &Path, batch: &Batch, resume: bool) -> Result<(HashSet<u64>, File), CliError> {
+/// negotiations it already has: none unless `resume`. A file that holds
+/// results is emptied only with `force`.
+fn open_results(path: &Path, batch: &Batch, resume: bool, force: bool) -> Result<(HashSet<u64>, File), CliError> {
     let refused = |e: StoreError| match e {
         StoreError::Io(e) => {
             CliError::Failure(anyhow::Error::new(e).context(format!("cannot write {}", path.display())))
@@ -197,6 +209,14 @@ fn open_results(path: &Path, batch: &Batch, resume: bool) -> Result<(HashSet<u64
     };
     if !resume {
         let file = store::lock(path).map_err(refused)?;
+        let held = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if held > 0 && !force {
+            return Err(CliError::Input(format!(
+                "{} already holds results ({held} bytes); give --resume to continue that run, --force to replace \
+                 it, or another --out",
+                path.display()
+            )));
+        }
         file.set_len(0).with_context(|| format!("cannot write {}", path.display())).map_err(CliError::Failure)?;
         return Ok((HashSet::new(), file));
     }
