@@ -124,7 +124,7 @@ fn the_default_negotiation_explains_its_deal_and_the_joint_gain_it_missed() {
         let strategies = sc.parties.iter().map(|p| p.strategy.clone()).collect();
         let spec = SessionSpec::new(0, sc.domain.clone(), prefs.clone(), strategies, sc.deadline, sc.seed);
         let r = direct::run(&spec).unwrap();
-        let e = Explanation::of(&sc, &an, &r);
+        let e = Explanation::of(&sc, &an, &r, &an.distances(&r.undiscounted));
         let deal = e.deal.as_ref().unwrap_or_else(|| panic!("{name}: the default negotiation agrees"));
         let agreement = r.agreement.as_ref().unwrap();
         for (term, (k, issue)) in deal.iter().zip(sc.domain.issues.iter().enumerate()) {

@@ -166,6 +166,17 @@ impl Batch {
         })
     }
 
+    fn record_context<'a>(&'a self, engine: &'a str) -> RecordContext<'a> {
+        RecordContext {
+            scenario: &self.scenario,
+            preferences: &self.preferences,
+            analysis: &self.analysis,
+            engine,
+            strategies: &self.labels,
+            explain: true,
+        }
+    }
+
     fn seed(&self, j: u64) -> u64 {
         self.base_seed.wrapping_add(j)
     }
@@ -265,13 +276,7 @@ fn negotiate(
         strategies: strategies.clone(),
         seed: base_seed.wrapping_add(j),
     });
-    let cx = RecordContext {
-        scenario: &batch.scenario,
-        preferences: &batch.preferences,
-        analysis: &batch.analysis,
-        engine,
-        strategies: &batch.labels,
-    };
+    let cx = batch.record_context(engine);
     let mut summary = Summary::default();
     let mut last = None;
     let mut write_err: Option<std::io::Error> = None;
@@ -342,7 +347,7 @@ fn print_report(batch: &Batch, tally: &Tally, kept: usize, out: Option<&Path>) {
         print_many(summary, &names);
     }
     match &tally.last {
-        Some((r, _)) if summary.n == 1 || !summary.varied => {
+        Some((r, assessment)) if summary.n == 1 || !summary.varied => {
             if summary.n > 1 {
                 outln!();
                 outln!(
@@ -353,7 +358,7 @@ fn print_report(batch: &Batch, tally: &Tally, kept: usize, out: Option<&Path>) {
                     names.first().copied().unwrap_or("ROLE")
                 );
             }
-            explain::print(&Explanation::of(scenario, &batch.analysis, r));
+            explain::print(&Explanation::of(scenario, &batch.analysis, r, &assessment.distances));
         }
         _ => {}
     }
@@ -370,14 +375,7 @@ fn print_report(batch: &Batch, tally: &Tally, kept: usize, out: Option<&Path>) {
 fn print_json(batch: &Batch, tally: &Tally) {
     let summary = &tally.summary;
     if let (1, Some((r, assessment))) = (summary.n, &tally.last) {
-        let cx = RecordContext {
-            scenario: &batch.scenario,
-            preferences: &batch.preferences,
-            analysis: &batch.analysis,
-            engine: tally.engine,
-            strategies: &batch.labels,
-        };
-        outln!("{}", record(&cx, 0.into(), batch.base_seed, r, assessment));
+        outln!("{}", record(&batch.record_context(tally.engine), 0.into(), batch.base_seed, r, assessment));
         return;
     }
     let names = batch.scenario.parties.iter().map(|p| p.name.clone());
@@ -387,7 +385,7 @@ fn print_json(batch: &Batch, tally: &Tally) {
         .last
         .as_ref()
         .filter(|_| !summary.varied)
-        .map(|(r, _)| Explanation::of(&batch.scenario, &batch.analysis, r));
+        .map(|(r, a)| Explanation::of(&batch.scenario, &batch.analysis, r, &a.distances));
     let obj = serde_json::json!({
         "scenario": batch.scenario.name,
         "engine": tally.engine,

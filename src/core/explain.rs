@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::analysis::Analysis;
+use super::analysis::{Analysis, Distances};
 use super::protocol::Ending;
 use super::scenario::Scenario;
 use super::session::SessionResult;
@@ -104,7 +104,8 @@ pub struct Improvement {
 }
 
 impl Explanation {
-    pub fn of(scenario: &Scenario, analysis: &Analysis, r: &SessionResult) -> Self {
+    /// `distances`: the result's, as [`super::record::Assessment`] holds them.
+    pub fn of(scenario: &Scenario, analysis: &Analysis, r: &SessionResult, distances: &Distances) -> Self {
         let names: Vec<&str> = scenario.parties.iter().map(|p| p.name.as_str()).collect();
         let name = |k: usize| names.get(k).map(|s| s.to_string());
         let (party, reason) = match &r.ending {
@@ -151,7 +152,6 @@ impl Explanation {
             let hi = shares.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
             let lo = shares.iter().map(|s| s.1).fold(f64::INFINITY, f64::min);
             let spread = hi.map_or(0.0, |(_, h)| h - lo);
-            let distances = analysis.distances(&r.undiscounted);
             Balance {
                 favours: hi.filter(|_| spread > BALANCED_SPREAD).map(|(k, _)| parties[k].name.clone()),
                 spread,
@@ -280,12 +280,16 @@ mod tests {
         Analysis::run(&s.domain, &refs, 1)
     }
 
+    fn explain(s: &Scenario, an: &Analysis, r: &SessionResult) -> Explanation {
+        Explanation::of(s, an, r, &an.distances(&r.undiscounted))
+    }
+
     #[test]
     fn a_deal_without_the_perk_misses_a_gain_for_both() {
         let s = scenario();
         let an = analysis(&s);
         let deal = Outcome::from(vec![Value::Integer(3), Value::Discrete(0)]);
-        let e = Explanation::of(&s, &an, &result(&s, Some(deal), 0.5));
+        let e = explain(&s, &an, &result(&s, Some(deal), 0.5));
         let best = e.joint_gain.best.as_ref().expect("a dominating deal");
         // The perk is worth 0.5 to each: adding it is the best joint move.
         assert_eq!(best.changes, vec!["perk: yes instead of no".to_string()]);
@@ -303,10 +307,10 @@ mod tests {
         let s = scenario();
         let an = analysis(&s);
         let fair = Outcome::from(vec![Value::Integer(2), Value::Discrete(1)]);
-        let e = Explanation::of(&s, &an, &result(&s, Some(fair), 0.2));
+        let e = explain(&s, &an, &result(&s, Some(fair), 0.2));
         assert_eq!(e.joint_gain, JointGain { improving: 0, best: None });
         assert_eq!(e.balance.unwrap().favours, None);
-        let none = Explanation::of(&s, &an, &result(&s, None, 1.0));
+        let none = explain(&s, &an, &result(&s, None, 1.0));
         assert!(none.deal.is_none() && none.balance.is_none());
         // Every rational frontier deal beats walking away for both.
         assert_eq!(none.joint_gain.improving, an.pareto.len());

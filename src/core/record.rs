@@ -48,6 +48,10 @@ pub struct RecordContext<'a> {
     pub analysis: &'a Analysis,
     pub engine: &'a str,
     pub strategies: &'a [String],
+    /// Whether records carry the [`Explanation`]: where a person reads one
+    /// negotiation (runs, served sessions), not a tournament's thousands of
+    /// lines, whose tables are the reading.
+    pub explain: bool,
 }
 
 /// The JSONL record of one negotiation.
@@ -73,7 +77,7 @@ pub fn record(cx: &RecordContext<'_>, session: Json, seed: u64, r: &SessionResul
         Ending::Aborted { reason } => (json!({ "party": null, "reason": reason }), None),
         _ => (Json::Null, None),
     };
-    json!({
+    let mut rec = json!({
         "session": session,
         "scenario": scenario.name,
         "seed": seed,
@@ -97,8 +101,11 @@ pub fn record(cx: &RecordContext<'_>, session: Json, seed: u64, r: &SessionResul
         "pareto_efficient": a.pareto_efficient,
         "analysis_exact": cx.analysis.exact,
         "analysis_outcomes": cx.analysis.evaluated,
-        "explanation": Explanation::of(scenario, cx.analysis, r),
         "trace": trace,
         "trace_truncated": r.trace_truncated,
-    })
+    });
+    if cx.explain {
+        rec["explanation"] = json!(Explanation::of(scenario, cx.analysis, r, &a.distances));
+    }
+    rec
 }

@@ -111,6 +111,7 @@ fn done_of(
         analysis: &prepared.analysis,
         engine,
         strategies: &spec_labels,
+        explain: false,
     };
     let mut rec = record(&cx, json!(p.index), p.seed, result, &assessment);
     let obj = rec.as_object_mut().expect("a record is an object");

@@ -285,6 +285,7 @@ impl NegotiationService {
                     analysis: &analysis,
                     engine: "serve",
                     strategies: &labels,
+                    explain: true,
                 };
                 let line =
                     record(&cx, id.clone().into(), seed, &result, &Assessment::of(&analysis, &result)).to_string();
