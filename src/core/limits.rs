@@ -166,6 +166,12 @@ impl Limits {
                 cells += values.len();
             }
         }
+        // Presentation strings are capped like names: a label per value at most.
+        for d in &s.presentation.issues {
+            for text in d.unit.iter().chain(&d.display).chain(d.labels.values()) {
+                name("a unit, display form or label", text)?;
+            }
+        }
         for p in &s.parties {
             name("a party's name", &p.name)?;
             match &p.preferences.utility {
@@ -382,6 +388,18 @@ mod tests {
         assert!(f.running < 200 << 20, "{f:?}");
         let external = Footprint::of(&binary_issues(2_000), &[false, false], false);
         assert!(external.running < f.running);
+    }
+
+    #[test]
+    fn units_and_labels_are_capped_as_names_are() {
+        use crate::core::terms::{IssueDisplay, Presentation};
+        let mut s = binary_issues(2);
+        let unit = |u: String| IssueDisplay { unit: Some(u), ..Default::default() };
+        s.presentation = Presentation { issues: vec![unit("k€".into()), Default::default()] };
+        assert!(Limits::default().admit(&s).is_ok());
+        s.presentation.issues[1] = unit("x".repeat(100_000));
+        let e = Limits::default().admit(&s).unwrap_err();
+        assert!(e.contains("label") && e.contains("--max-name-bytes"), "{e}");
     }
 
     #[test]
