@@ -4,9 +4,9 @@
 //! joint gain left on the table (deals on the Pareto frontier that leave
 //! nobody worse off).
 //!
-//! Pure: computed from the scenario, its analysis and the result; every
-//! record carries it (`explanation`), so `run`, `agent` and `session result`
-//! tell the same story from the same numbers. Utilities here are before
+//! Pure: computed from the scenario, its analysis and the result; the
+//! records of runs and served sessions carry it (`explanation`), so `run`,
+//! `agent` and `session result` tell the same story from the same numbers. Utilities here are before
 //! discount, as the analysis takes them, except `PartyFacts::utility`.
 
 use serde::{Deserialize, Serialize};
