@@ -295,7 +295,7 @@ impl Handler<ToParty> for Faulty {
     type Result = ResponseFuture<Result<Option<Action>, String>>;
 
     fn handle(&mut self, msg: ToParty, ctx: &mut Context<Self>) -> Self::Result {
-        if let (ToParty::Turn(_), Fault::Silent) = (&msg, self.0) {
+        if let (ToParty::Turn(..), Fault::Silent) = (&msg, self.0) {
             return Box::pin(std::future::pending());
         }
         let answer = match (msg, self.0) {
@@ -305,11 +305,11 @@ impl Handler<ToParty> for Faulty {
                 Ok(None)
             }
             (ToParty::Start(_), _) => Ok(None),
-            (ToParty::Turn(_), Fault::ErrOnTurn) => Err("boom".into()),
-            (ToParty::Turn(_), Fault::BadOffer) => {
+            (ToParty::Turn(..), Fault::ErrOnTurn) => Err("boom".into()),
+            (ToParty::Turn(..), Fault::BadOffer) => {
                 Ok(Some(Action::Offer(negotium::core::domain::Outcome::from(Vec::new()))))
             }
-            (ToParty::Turn(_), _) => Ok(None),
+            (ToParty::Turn(..), _) => Ok(None),
             (ToParty::Finish(_), _) => {
                 ctx.stop();
                 Ok(None)

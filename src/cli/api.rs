@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// Seconds an agent may take per turn.
     #[arg(long, default_value_t = 10.0, help_heading = "Timeouts")]
     turn_timeout: f64,
+    /// Seconds added to the turn timeout on an agent's first turn, for its
+    /// setup after it learned the settings (0: none).
+    #[arg(long, default_value_t = 10.0, help_heading = "Timeouts")]
+    setup_timeout: f64,
     /// Seconds a session waits for its agents to join.
     #[arg(long, default_value_t = 60.0, help_heading = "Timeouts")]
     join_timeout: f64,
@@ -138,6 +142,10 @@ fn seconds(name: &str, s: f64) -> Result<Duration, CliError> {
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or_else(|| CliError::Input(format!("--{name} must be a positive number of seconds")))
+}
+
+fn seconds_or_zero(name: &str, s: f64) -> Result<Duration, CliError> {
+    if s == 0.0 { Ok(Duration::ZERO) } else { seconds(name, s) }
 }
 
 fn read(path: &PathBuf) -> Result<String, CliError> {
@@ -237,6 +245,7 @@ pub fn hosting(
     credentials.check_exposure(args.listen, args.insecure, serves).map_err(CliError::Input)?;
     let config = ServerConfig {
         turn_timeout: seconds("turn-timeout", args.turn_timeout)?,
+        setup_allowance: seconds_or_zero("setup-timeout", args.setup_timeout)?,
         join_timeout: seconds("join-timeout", args.join_timeout)?,
         unseated_stream_timeout: seconds("unseated-stream-timeout", args.unseated_stream_timeout)?,
         max_sessions: positive("max-sessions", args.max_sessions)?,
@@ -329,6 +338,13 @@ pub enum SessionCommand {
         scenario: PathBuf,
         #[arg(long)]
         seed: Option<u64>,
+        /// The party that opens (the others follow in the scenario's order).
+        #[arg(long, value_name = "PARTY")]
+        first: Option<String>,
+        /// `PARTY=NAME` or `PARTY={ type = ..., ... }`: the strategy of a
+        /// local party, replacing the scenario's (repeatable).
+        #[arg(long, value_name = "PARTY=STRATEGY")]
+        strategy: Vec<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -386,7 +402,7 @@ fn remote(e: ClientError) -> CliError {
 pub fn session(cmd: SessionCommand) -> Result<(), CliError> {
     runtime()?.block_on(async move {
         match cmd {
-            SessionCommand::Create { scenario, seed, server } => {
+            SessionCommand::Create { scenario, seed, first, strategy, server } => {
                 // Parse locally first: errors then carry the real file name.
                 load_scenario(&scenario)?;
                 let text = read(&scenario)?;
@@ -397,6 +413,16 @@ pub fn session(cmd: SessionCommand) -> Result<(), CliError> {
                     seed: seed.unwrap_or(0),
                     has_seed: seed.is_some(),
                     join_timeout_seconds: 0.0,
+                    first_party: first.unwrap_or_default(),
+                    strategies: strategy
+                        .iter()
+                        .map(|s| {
+                            let (party, spec) = s.split_once('=').ok_or_else(|| {
+                                CliError::Input(format!("--strategy `{s}`: expected PARTY=STRATEGY"))
+                            })?;
+                            Ok(pb::PartyStrategy { party: party.trim().into(), strategy: spec.trim().into() })
+                        })
+                        .collect::<Result<_, CliError>>()?,
                 };
                 let r = client.create_session(req).await.map_err(|s| remote(s.into()))?.into_inner();
                 outln!("session {}", r.session_id);

@@ -88,6 +88,7 @@ pub fn bench_api(args: BenchApiArgs) -> Result<(), CliError> {
                 seed: 0,
                 has_seed: false,
                 join_timeout_seconds: 120.0,
+                ..Default::default()
             };
             let r = admin.create_session(req).await?.into_inner();
             let token = &r.tokens[0].token;

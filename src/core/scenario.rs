@@ -463,16 +463,28 @@ impl Scenario {
     /// external party then becomes local.
     pub fn set_strategy(&mut self, role: &str, spec: StrategySpec) -> Result<(), String> {
         spec.validate().map_err(|e| e.to_string())?;
-        let names: Vec<&str> = self.parties.iter().map(|p| p.name.as_str()).collect();
-        let k = self
-            .parties
-            .iter()
-            .position(|p| p.name == role)
-            .or_else(|| role.parse::<usize>().ok().filter(|&k| k < self.parties.len()))
-            .ok_or_else(|| format!("no party `{role}` in this scenario; parties: {}", names.join(", ")))?;
+        let k = self.party_position(role)?;
         self.parties[k].strategy = spec;
         self.parties[k].external = false;
         Ok(())
+    }
+
+    /// Makes `role` (a name or number) the party that opens; the others
+    /// keep their order after it, wrapping around, as SAOP's turn order
+    /// does.
+    pub fn open_with(&mut self, role: &str) -> Result<(), String> {
+        let k = self.party_position(role)?;
+        self.parties.rotate_left(k);
+        Ok(())
+    }
+
+    fn party_position(&self, role: &str) -> Result<usize, String> {
+        let names: Vec<&str> = self.parties.iter().map(|p| p.name.as_str()).collect();
+        self.parties
+            .iter()
+            .position(|p| p.name == role)
+            .or_else(|| role.parse::<usize>().ok().filter(|&k| k < self.parties.len()))
+            .ok_or_else(|| format!("no party `{role}` in this scenario; parties: {}", names.join(", ")))
     }
 
     /// An outcome as a person reads it, with the scenario's units and labels.

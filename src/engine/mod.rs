@@ -43,6 +43,9 @@ pub struct SessionSpec {
     pub shared_indexes: Vec<Option<Arc<OutcomeIndex>>>,
     /// Longest wait for one party's answer (actor engine).
     pub turn_timeout: Duration,
+    /// Added to the turn timeout on each party's first turn, for an
+    /// agent's setup after it learned the settings (actor engine).
+    pub setup_allowance: Duration,
     /// Longest wait for every party to be ready (an external agent joining).
     pub start_timeout: Duration,
     /// Called with every action that counted (actor engine), e.g. to stream
@@ -79,6 +82,7 @@ impl SessionSpec {
             record_trace: false,
             shared_indexes: Vec::new(),
             turn_timeout: DEFAULT_TURN_TIMEOUT,
+            setup_allowance: Duration::ZERO,
             start_timeout: DEFAULT_TURN_TIMEOUT,
             on_action: None,
             wall_limit: None,

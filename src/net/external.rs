@@ -208,7 +208,7 @@ impl Handler<ToParty> for ExternalParty {
                     }
                 })
             }
-            ToParty::Turn(req) => {
+            ToParty::Turn(req, clock) => {
                 match &self.stage {
                     Stage::Joined { .. } => {}
                     Stage::Violated(reason) => {
@@ -239,6 +239,9 @@ impl Handler<ToParty> for ExternalParty {
                     standing_offer: standing.map(|s| outcome_to_pb(&self.decoder.domain, &s.offer)),
                     proposer: standing.map_or(0, |s| s.proposer as u32),
                     party: self.name.clone(),
+                    elapsed_seconds: clock.elapsed_s,
+                    remaining_seconds: clock.remaining_s,
+                    answer_within_seconds: clock.answer_within_s,
                 };
                 // Sending the observations may have cut the stream off.
                 let (tx, rx) = oneshot::channel();
@@ -325,7 +328,7 @@ impl Handler<AgentAct> for ExternalParty {
     }
 }
 
-/// The agent's stream ended or broke.
+/// The agent's stream ended or broke, or the agent left the party.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Disconnected(pub String);
@@ -387,7 +390,7 @@ values.price = { linear = [0.0, 1.0] }
             party: 1,
             observations: Vec::new(),
             turn: Turn { round: 0, time: 0.0, standing: None },
-        })
+        }, crate::engine::actors::TurnClock::default())
     }
 
     async fn next(stream: &mut OutboundStream) -> pb::server_message::Kind {

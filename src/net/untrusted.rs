@@ -49,7 +49,12 @@ impl fmt::Display for Shown<'_> {
 /// The part of a caller's string an error may echo back to it: whole if
 /// short, else cut (an id longer than this names nothing anyway).
 pub fn echo(s: &str) -> String {
-    match s.char_indices().nth(ECHO_CHARS) {
+    cut(s, ECHO_CHARS)
+}
+
+/// The first `chars` characters of a caller's string.
+pub fn cut(s: &str, chars: usize) -> String {
+    match s.char_indices().nth(chars) {
         Some((k, _)) => s[..k].to_string(),
         None => s.to_string(),
     }

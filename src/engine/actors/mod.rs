@@ -22,6 +22,6 @@ mod runner;
 mod session;
 
 pub use options::ActorRunOptions;
-pub use party::{PartyActor, PartyEndpoint, ToParty};
+pub use party::{PartyActor, PartyEndpoint, ToParty, TurnClock};
 pub use runner::{run_sessions, start_local_session};
 pub use session::{Abort, PartyViolation, SessionActor, SessionReport};

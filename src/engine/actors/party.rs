@@ -14,9 +14,22 @@ pub enum ToParty {
     /// The session begins; answered with `None`.
     Start(PartyContext),
     /// Act now; answered with the action.
-    Turn(TurnRequest),
+    Turn(TurnRequest, TurnClock),
     /// The session is over; answered with `None`.
     Finish(Ending),
+}
+
+/// A turn's times by the session's clock: what an agent elsewhere is told
+/// so that it can budget its thinking. The protocol's own relative time is
+/// in the [`TurnRequest`]; strategies in this process need nothing more.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TurnClock {
+    /// Seconds since every party was ready.
+    pub elapsed_s: f64,
+    /// Seconds left before the wall-time deadline, where there is one.
+    pub remaining_s: Option<f64>,
+    /// Seconds the session waits for this answer.
+    pub answer_within_s: f64,
 }
 
 /// How a session reaches a party, wherever it runs: the party's mailbox.
@@ -47,7 +60,7 @@ impl Handler<ToParty> for PartyActor {
                 self.strategy.init(&pc);
                 Ok(None)
             }
-            ToParty::Turn(req) => {
+            ToParty::Turn(req, _) => {
                 for obs in &req.observations {
                     self.strategy.observe(obs);
                 }

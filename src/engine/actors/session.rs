@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::mpsc;
 
-use super::party::{PartyEndpoint, ToParty};
+use super::party::{PartyEndpoint, ToParty, TurnClock};
 use crate::core::protocol::Ending;
 use crate::core::session::{Applied, SessionResult, SessionRun};
 use crate::core::strategy::{PartyContext, StrategyError};
@@ -49,6 +49,10 @@ pub struct SessionActor {
     endpoints: Vec<PartyEndpoint>,
     started_at: Instant,
     turn_timeout: Duration,
+    setup_allowance: Duration,
+    /// Which parties have been asked for a turn (the setup allowance is
+    /// for the first one only).
+    asked: Vec<bool>,
     start_timeout: Duration,
     /// Shared with whoever watches the session (the gRPC WatchSession
     /// stream); called on this actor's thread with every counted action
@@ -89,6 +93,8 @@ impl SessionActor {
             endpoints: Vec::new(),
             started_at: Instant::now(),
             turn_timeout: spec.turn_timeout,
+            setup_allowance: spec.setup_allowance,
+            asked: vec![false; parties],
             start_timeout: spec.start_timeout,
             on_action: spec.on_action.clone(),
             wall_limit: spec.wall_limit,
@@ -111,36 +117,40 @@ impl SessionActor {
         }
     }
 
-    /// Seconds since the session started; only wall-time deadlines read it.
+    /// Seconds since the session started (the protocol reads them only
+    /// under a wall-time deadline).
     fn elapsed(&self) -> f64 {
-        match self.run.as_ref().and_then(|r| r.protocol().deadline().seconds) {
-            Some(_) => self.started_at.elapsed().as_secs_f64(),
-            None => 0.0,
-        }
+        self.started_at.elapsed().as_secs_f64()
     }
 
-    /// How long to wait for the next answer: the turn limit, or less when a
-    /// wall-time deadline comes sooner.
-    fn wait_limit(&self) -> Duration {
-        let deadline = self.run.as_ref().and_then(|r| r.protocol().deadline().seconds);
-        match deadline {
-            Some(s) => {
-                let left = s - self.started_at.elapsed().as_secs_f64();
-                Duration::try_from_secs_f64(left.max(0.0)).map_or(self.turn_timeout, |d| d.min(self.turn_timeout))
-            }
-            None => self.turn_timeout,
-        }
+    /// The clock of `party`'s turn now: how long to wait for its answer is
+    /// the turn limit (plus the setup allowance on its first turn), or less
+    /// when a wall-time deadline comes sooner.
+    fn clock(&self, party: usize, elapsed: f64) -> TurnClock {
+        let first = !self.asked.get(party).copied().unwrap_or(true);
+        let turn = self.turn_timeout + if first { self.setup_allowance } else { Duration::ZERO };
+        let remaining = self.run.as_ref().and_then(|r| r.protocol().deadline().seconds).map(|s| (s - elapsed).max(0.0));
+        let within = match remaining {
+            Some(left) => Duration::try_from_secs_f64(left).map_or(turn, |d| d.min(turn)),
+            None => turn,
+        };
+        TurnClock { elapsed_s: elapsed, remaining_s: remaining, answer_within_s: within.as_secs_f64() }
     }
 
     fn next_turn(&mut self, ctx: &mut Context<Self>) {
         let elapsed = self.elapsed();
-        let limit = self.wait_limit();
         let Some(run) = self.run.as_mut() else { return };
         let Some(req) = run.next_turn(elapsed) else {
             self.finish(ctx);
             return;
         };
         let party = req.party;
+        let clock = self.clock(party, elapsed);
+        let limit = Duration::try_from_secs_f64(clock.answer_within_s).unwrap_or(self.turn_timeout);
+        if let Some(asked) = self.asked.get_mut(party) {
+            *asked = true;
+        }
+        let Some(run) = self.run.as_mut() else { return };
         let Some(endpoint) = self.endpoints.get(party) else {
             // Cannot happen for a session built by `new`; a violation
             // rather than a panic should `attach` ever be misused.
@@ -149,7 +159,7 @@ impl SessionActor {
             return;
         };
         endpoint
-            .send(ToParty::Turn(req))
+            .send(ToParty::Turn(req, clock))
             .timeout(limit)
             .into_actor(self)
             .then(move |answer, act, ctx| {
@@ -316,7 +326,7 @@ mod tests {
         fn handle(&mut self, msg: ToParty, ctx: &mut Context<Self>) -> Self::Result {
             match msg {
                 ToParty::Start(_) => Ok(None),
-                ToParty::Turn(_) => {
+                ToParty::Turn(..) => {
                     std::thread::sleep(self.delay);
                     Ok(Some(Action::Accept))
                 }

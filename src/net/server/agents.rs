@@ -27,7 +27,7 @@ use crate::net::external::{AgentAct, Bind, Disconnected, ExternalParty};
 use crate::net::outbound::{self, Outbound, OutboundStream};
 use crate::net::pb;
 use crate::net::registry::Entry;
-use crate::net::untrusted::{LogBudget, echo, shown};
+use crate::net::untrusted::{LogBudget, cut, echo, shown};
 
 /// The parties this stream plays in one session.
 type SessionSeats = Vec<(usize, String, Addr<ExternalParty>)>;
@@ -35,6 +35,10 @@ type SessionSeats = Vec<(usize, String, Addr<ExternalParty>)>;
 /// Sessions this stream played that ended, remembered so that a late Act
 /// is answered "finished" rather than "not-joined" (the last few only).
 const RECENT: usize = 256;
+
+/// Characters of a `Leave` reason the violation keeps: room for an
+/// exception's message, not for a whole traceback.
+const LEAVE_REASON_CHARS: usize = 1_000;
 
 /// The stream's seats, and the sessions it recently finished playing.
 #[derive(Default)]
@@ -54,6 +58,29 @@ impl Table {
             }
             !seats.is_empty()
         });
+    }
+
+    /// The seat an `Act` or `Leave` names: `party` may be empty where the
+    /// stream plays one party of the session. Otherwise the error's code
+    /// and message.
+    fn seat(&self, session_id: &str, party: &str) -> Result<(String, Addr<ExternalParty>), (&'static str, String)> {
+        let found = match self.joined.get(session_id) {
+            // "finished" only to the stream that played it.
+            None if self.ended.iter().any(|id| id == session_id) => {
+                return Err(("finished", "the session is over".into()));
+            }
+            None => return Err(("not-joined", "this stream has not joined that session".into())),
+            Some(seats) if party.is_empty() && seats.len() == 1 => &seats[0],
+            Some(seats) if party.is_empty() => {
+                let n = seats.len();
+                return Err(("ambiguous", format!("this stream plays {n} parties of that session: name one in Act.party")));
+            }
+            Some(seats) => match seats.iter().find(|(_, name, _)| name == party) {
+                Some(s) => s,
+                None => return Err(("ambiguous", "this stream does not play that party".into())),
+            },
+        };
+        Ok((found.1.clone(), found.2.clone()))
     }
 
     fn drop_seat(&mut self, session_id: &str, party: &str) {
@@ -190,68 +217,33 @@ impl NegotiationService {
                         }
                     }
                 }
-                Some(pb::agent_message::Kind::Act(a)) => {
-                    let seat = match table.joined.get(&a.session_id) {
-                        None => None,
-                        Some(seats) if a.party.is_empty() && seats.len() == 1 => Some(&seats[0]),
-                        Some(seats) if a.party.is_empty() => {
-                            error(
-                                &a.session_id,
-                                "",
-                                "ambiguous",
-                                format!(
-                                    "this stream plays {} parties of that session: name one in Act.party",
-                                    seats.len()
-                                ),
-                            );
-                            continue;
+                Some(pb::agent_message::Kind::Act(a)) => match table.seat(&a.session_id, &a.party) {
+                    Ok((name, addr)) => match addr.try_send(AgentAct { turn: a.turn, action: a.action }) {
+                        Ok(()) => {}
+                        // The party's endpoint stops with its session.
+                        Err(SendError::Closed(_)) => {
+                            table.drop_seat(&a.session_id, &name);
+                            error(&a.session_id, &name, "finished", "the session is over".into());
                         }
-                        Some(seats) => match seats.iter().find(|(_, name, _)| *name == a.party) {
-                            Some(s) => Some(s),
-                            None => {
-                                error(
-                                    &a.session_id,
-                                    &a.party,
-                                    "ambiguous",
-                                    "this stream does not play that party".into(),
-                                );
-                                continue;
-                            }
-                        },
-                    };
-                    match seat {
-                        Some((_, name, addr)) => {
-                            let (name, addr) = (name.clone(), addr.clone());
-                            match addr.try_send(AgentAct { turn: a.turn, action: a.action }) {
-                                Ok(()) => {}
-                                // The party's endpoint stops with its session.
-                                Err(SendError::Closed(_)) => {
-                                    table.drop_seat(&a.session_id, &name);
-                                    error(&a.session_id, &name, "finished", "the session is over".into());
-                                }
-                                // Acts far ahead of the turns: more than one
-                                // per turn is acting out of turn anyway.
-                                Err(SendError::Full(_)) => {
-                                    addr.do_send(Disconnected("sent actions faster than its turns came".into()));
-                                    table.drop_seat(&a.session_id, &name);
-                                }
-                            }
+                        // Acts far ahead of the turns: more than one
+                        // per turn is acting out of turn anyway.
+                        Err(SendError::Full(_)) => {
+                            addr.do_send(Disconnected("sent actions faster than its turns came".into()));
+                            table.drop_seat(&a.session_id, &name);
                         }
-                        None => {
-                            // "finished" only to the stream that played it.
-                            if table.ended.contains(&a.session_id) {
-                                error(&a.session_id, &a.party, "finished", "the session is over".into());
-                            } else {
-                                error(
-                                    &a.session_id,
-                                    &a.party,
-                                    "not-joined",
-                                    "this stream has not joined that session".into(),
-                                );
-                            }
-                        }
+                    },
+                    Err((code, message)) => error(&a.session_id, &a.party, code, message),
+                },
+                Some(pb::agent_message::Kind::Leave(l)) => match table.seat(&l.session_id, &l.party) {
+                    Ok((name, addr)) => {
+                        let reason = format!("the agent left: {}", cut(&l.reason, LEAVE_REASON_CHARS));
+                        // A closed endpoint means the session is over: the
+                        // party's participation ended with it already.
+                        let _ = addr.try_send(Disconnected(reason));
+                        table.drop_seat(&l.session_id, &name);
                     }
-                }
+                    Err((code, message)) => error(&l.session_id, &l.party, code, message),
+                },
                 None => error("", "", "malformed", "a message without content".into()),
             }
         };

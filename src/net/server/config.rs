@@ -14,6 +14,9 @@ use crate::net::gate::GateConfig;
 pub struct ServerConfig {
     /// How long an agent may take to answer a turn.
     pub turn_timeout: Duration,
+    /// Added to the turn timeout on an agent's first turn, for its setup
+    /// after SessionSettings.
+    pub setup_allowance: Duration,
     /// How long a session waits for its external agents to join.
     pub join_timeout: Duration,
     /// Sessions running at once.
@@ -53,6 +56,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             turn_timeout: Duration::from_secs(10),
+            setup_allowance: Duration::from_secs(10),
             join_timeout: Duration::from_secs(60),
             max_sessions: 10_000,
             max_sessions_per_client: 1_000,

@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{NegotiationService, ServerConfig, lock};
 use crate::core::scenario::{ModelSource, Scenario};
+use crate::core::strategy::StrategySpec;
 use crate::engine::actors::Abort;
 use crate::net::auth::{Caller, same_secret};
 use crate::net::pb;
@@ -65,9 +66,28 @@ const MAX_PAGE: usize = 1_000;
 impl NegotiationService {
     /// Parses and admits a scenario a remote caller sent: the file checks,
     /// the server's limits, and models only from `--models`.
-    fn admit(config: &ServerConfig, text: &str) -> Result<Scenario, Status> {
-        let scenario = Scenario::parse_from(text, "scenario", ModelSource::Published(config.models.as_deref()))
+    /// A CreateSession's scenario with its options applied: strategies
+    /// replaced (of local parties only, learned models as published) and
+    /// the opening party moved first. The limits are checked after, on
+    /// what will run.
+    fn admit_request(config: &ServerConfig, r: &pb::CreateSessionRequest) -> Result<Scenario, Status> {
+        let mut scenario = Scenario::parse_from(&r.scenario_toml, "scenario", ModelSource::Published(config.models.as_deref()))
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        for o in &r.strategies {
+            let bad = |why: String| Status::invalid_argument(format!("strategies: party `{}`: {why}", shown(&o.party)));
+            if scenario.parties.iter().any(|p| p.name == o.party && p.external) {
+                return Err(bad("is external: its agent chooses how it plays".into()));
+            }
+            let mut spec = StrategySpec::parse_cli(&o.strategy).map_err(|e| bad(e.to_string()))?;
+            spec.publish_in(config.models.as_deref()).map_err(|e| bad(e.to_string()))?;
+            spec.build().map_err(|e| bad(e.to_string()))?;
+            scenario.set_strategy(&o.party, spec).map_err(bad)?;
+        }
+        if !r.first_party.is_empty() {
+            scenario
+                .open_with(&r.first_party)
+                .map_err(|e| Status::invalid_argument(format!("first_party: {}", shown(&e))))?;
+        }
         config.limits.admit(&scenario).map_err(Status::invalid_argument)?;
         Ok(scenario)
     }
@@ -84,7 +104,7 @@ impl Negotiation for NegotiationService {
         let config = self.config.clone();
         // Parsing a large scenario and building its strategies (a learned
         // model is read from disk) is heavy: off the async threads.
-        let scenario = self.heavy(move || Self::admit(&config, &r.scenario_toml).map(|s| (s, r))).await??;
+        let scenario = self.heavy(move || Self::admit_request(&config, &r).map(|s| (s, r))).await??;
         let (scenario, r) = scenario;
         let seed = if r.has_seed { r.seed } else { scenario.seed };
         let join_timeout = if r.join_timeout_seconds > 0.0 && r.join_timeout_seconds.is_finite() {

@@ -116,6 +116,7 @@ impl NegotiationService {
         spec.log_id = Some(session_id.as_str().into());
         spec.shared_indexes = options.shared_indexes;
         spec.turn_timeout = self.config.turn_timeout;
+        spec.setup_allowance = self.config.setup_allowance;
         spec.start_timeout = join_timeout + Duration::from_secs(1);
         // Counted from the start, the wait for agents included.
         spec.wall_limit = Duration::try_from_secs_f64(self.config.limits.max_seconds).ok();
@@ -150,6 +151,7 @@ impl NegotiationService {
                     deadline_seconds: scenario.deadline.seconds.unwrap_or(0.0),
                     turn_timeout_seconds: self.config.turn_timeout.as_secs_f64(),
                     party_seed: SplitMix64::derive(seed, k as u64).next_u64(),
+                    setup_seconds: self.config.setup_allowance.as_secs_f64(),
                 };
                 let (id, decoder, latencies) = (session_id.clone(), decoder.clone(), self.config.latencies.clone());
                 let addr = ExternalParty::start_in_arbiter(&arbiter, move |_| {
