@@ -26,6 +26,15 @@ const MAX_BUCKETS: usize = 1 << 10;
 /// domain is wide (see [`super::limits::sample_size`]).
 pub const SAMPLE_SIZE: usize = 50_000;
 
+/// Undiscounted utilities `[lo / f, hi / f]`, widened by far more than the
+/// rounding of a division and a product, so that every `u` with
+/// `f · u` in `[lo, hi]` is inside.
+fn scaled_band(lo: f64, hi: f64, f: f64) -> (f64, f64) {
+    const SLACK: f64 = 1e-12;
+    let (a, b) = (lo / f, hi / f);
+    (a - SLACK * a.abs().max(1.0), b + SLACK * b.abs().max(1.0))
+}
+
 /// The outcomes a party considers, by id.
 #[derive(Debug, Clone)]
 pub enum Candidates {
@@ -211,6 +220,48 @@ impl OutcomeIndex {
             }
         };
         Some((self.ids[pos], self.utils[pos]))
+    }
+
+    /// (id, utility) of the best rational outcome, the highest id among
+    /// equals.
+    pub fn best_last(&self) -> Option<(u32, f64)> {
+        let (_, top) = self.best()?;
+        let b = self.bucket_of(top);
+        (self.start[b] as usize..self.start[b + 1] as usize)
+            .filter(|&p| self.utils[p] == top)
+            .map(|p| (self.ids[p], top))
+            .max_by_key(|&(id, _)| id)
+    }
+
+    /// [`Self::worst_at_or_above`] on utilities scaled by `f` (a discount
+    /// factor in (0, 1]): the rational outcome whose `f · u` is the lowest at
+    /// or above `target`, decided on the very floats `f · u` (not on
+    /// `u ≥ target / f`, which rounds differently). The lowest id among
+    /// equal utilities.
+    pub fn worst_scaled_at_or_above(&self, target: f64, f: f64) -> Option<(u32, f64)> {
+        if f == 1.0 {
+            return self.worst_at_or_above(target);
+        }
+        let (lo, hi) = scaled_band(target, target, f);
+        // Below `lo`, f·u < target for certain; above `hi`, f·u ≥ target:
+        // only the band between needs the exact test.
+        let exact = self
+            .in_range(lo, hi)
+            .filter(|&(_, u)| f * u >= target)
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        exact.or_else(|| self.worst_at_or_above(hi).filter(|&(_, u)| f * u >= target))
+    }
+
+    /// Every rational (id, utility) whose `f · u` may lie in `[lo, hi]`
+    /// (a little wider: callers test `f · u` themselves).
+    pub fn in_scaled_range(&self, lo: f64, hi: f64, f: f64) -> impl Iterator<Item = (u32, f64)> + '_ {
+        let (lo, hi) = if f == 1.0 { (lo, hi) } else { scaled_band(lo, hi, f) };
+        self.in_range(lo, hi)
+    }
+
+    fn bucket_of(&self, u: f64) -> usize {
+        let buckets = self.bucket_min.len();
+        if u <= self.lo { 0 } else { (((u - self.lo) * self.scale) as usize).min(buckets - 1) }
     }
 
     /// Every rational (id, utility) with utility in `[lo, hi]`, bucket order.

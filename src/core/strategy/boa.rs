@@ -17,11 +17,28 @@ const MODEL_CANDIDATES: usize = 2_000;
 /// How far below the target a bid may fall when it is nearer (rounding slack).
 const BELOW_TOLERANCE: f64 = 1e-6;
 
+/// How a party with a discount factor decides. The two tools the field
+/// measures against differ here, and a result is only comparable to one of
+/// them when the convention is the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Convention {
+    /// NegMAS's time-based negotiators (the default): the utility range is
+    /// the discounted one at the party's first action; offers are judged,
+    /// and bids chosen, by their utility discounted at the moment of the
+    /// turn. So a discounted party asks for more and accepts later.
+    #[default]
+    Negmas,
+    /// GENIUS's time-dependent agents: decisions on undiscounted utility;
+    /// the discount counts only in the result.
+    Genius,
+}
+
 #[derive(Debug, Clone)]
 pub struct Boa {
     bidding: Bidding,
     acceptance: Acceptance,
     use_model: bool,
+    convention: Convention,
     state: Option<State>,
 }
 
@@ -37,11 +54,24 @@ struct State {
     first_received: Option<f64>,
     last_received: Option<f64>,
     best_received: f64,
+    /// Whether utilities are discounted when deciding (the NegMAS
+    /// convention and a discount below 1).
+    discounting: bool,
+    /// Whether the range [low, high] was set from the first action's
+    /// discounted utilities yet (NegMAS convention).
+    range_set: bool,
+    /// The discount factor d^t of the turn being decided (1: none).
+    factor: f64,
 }
 
 impl Boa {
     pub fn new(bidding: Bidding, acceptance: Acceptance, use_model: bool) -> Self {
-        Self { bidding, acceptance, use_model, state: None }
+        Self { bidding, acceptance, use_model, convention: Convention::default(), state: None }
+    }
+
+    pub fn with_convention(mut self, convention: Convention) -> Self {
+        self.convention = convention;
+        self
     }
 }
 
@@ -58,7 +88,9 @@ impl State {
         if self.models.iter().flatten().any(FrequencyModel::is_informed) {
             let hi = target + MODEL_WINDOW * (self.high - self.low);
             let mut best: Option<(u32, f64, f64)> = None;
-            for (id, u) in self.index.in_range(target, hi).take(MODEL_CANDIDATES) {
+            // The window in undiscounted utility (the index's scale).
+            let (lo, hi) = (target / self.factor, hi / self.factor);
+            for (id, u) in self.index.in_range(lo, hi).take(MODEL_CANDIDATES) {
                 let o = self.index.outcome(id);
                 let liked: f64 = self.models.iter().flatten().map(|m| m.estimate(&o)).sum();
                 if best.is_none_or(|(_, _, b)| liked > b) {
@@ -79,15 +111,26 @@ impl State {
     /// [`BELOW_TOLERANCE`] below it wins when strictly nearer — NegMAS'
     /// `worst_in` rule, kept so that agreements match the peer's. With
     /// nothing at or above the target, the best outcome.
+    ///
+    /// Utilities here are the turn's discounted ones (`factor` · u) where
+    /// the party discounts when deciding. Equal utilities go to the lowest
+    /// id (the enumeration order) — NegMAS's order where its sort is stable;
+    /// its default sort is not, and orders ties differently on different
+    /// CPUs (README, "Exactly NegMAS").
     fn nearest_at_or_above(&self, target: f64) -> Option<(u32, f64)> {
-        let Some((id, u)) = self.index.worst_at_or_above(target) else { return self.index.best() };
+        let f = self.factor;
+        // With nothing at or above the target, the best outcome; NegMAS's
+        // inverter then returns the last of its sorted outcomes, the
+        // highest id among equals. (Only a discounting party gets here:
+        // undiscounted targets never exceed the best utility.)
+        let Some((id, u)) = self.index.worst_scaled_at_or_above(target, f) else { return self.index.best_last() };
         let below = self
             .index
-            .in_range(target - BELOW_TOLERANCE, target)
-            .filter(|&(_, v)| v < target)
-            .max_by(|a, b| a.1.total_cmp(&b.1));
+            .in_scaled_range(target - BELOW_TOLERANCE, target, f)
+            .filter(|&(_, v)| f * v < target)
+            .max_by(|a, b| (f * a.1).total_cmp(&(f * b.1)).then(b.0.cmp(&a.0)));
         match below {
-            Some((bid, bu)) if target - bu < u - target => Some((bid, bu)),
+            Some((bid, bu)) if target - f * bu < f * u - target => Some((bid, bu)),
             _ => Some((id, u)),
         }
     }
@@ -112,6 +155,9 @@ impl Strategy for Boa {
             first_received: None,
             last_received: None,
             best_received: f64::NEG_INFINITY,
+            discounting: self.convention == Convention::Negmas && ctx.preferences.discount < 1.0,
+            range_set: false,
+            factor: 1.0,
         });
     }
 
@@ -130,6 +176,17 @@ impl Strategy for Boa {
 
     fn act(&mut self, turn: &Turn) -> Action {
         let Some(st) = self.state.as_mut() else { return Action::EndNegotiation };
+        if st.discounting {
+            st.factor = st.ctx.preferences.discount.powf(turn.time);
+            if !st.range_set {
+                // NegMAS takes its range from the discounted utility
+                // function the first time it acts, and keeps it.
+                let (f, rv) = (st.factor, st.ctx.preferences.reservation_value);
+                st.low = rv.max(f * st.index.min_utility());
+                st.high = f * st.index.max_utility();
+                st.range_set = true;
+            }
+        }
         let target = self.bidding.target(&BiddingInput {
             time: turn.time,
             low: st.low,
@@ -139,15 +196,16 @@ impl Strategy for Boa {
         });
         let mut bid = None;
         if let Some(standing) = &turn.standing {
-            let u = st.ctx.preferences.utility(&st.ctx.domain, &standing.offer);
+            let u = st.factor * st.ctx.preferences.utility(&st.ctx.domain, &standing.offer);
             if u >= st.ctx.preferences.reservation_value {
                 if self.acceptance.needs_next_bid() {
                     bid = st.bid(target);
                 }
+                let f = st.factor;
                 let mut input = AcceptInput {
                     offer_utility: u,
                     target: target.unwrap_or(st.high),
-                    next_bid_utility: bid.map_or(f64::INFINITY, |b| b.1),
+                    next_bid_utility: bid.map_or(f64::INFINITY, |b| f * b.1),
                     time: turn.time,
                     best_received: st.best_received,
                     rng: &mut st.rng,

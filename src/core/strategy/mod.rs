@@ -14,7 +14,7 @@ mod spec;
 
 pub use acceptance::Acceptance;
 pub use bidding::Bidding;
-pub use boa::Boa;
+pub use boa::{Boa, Convention};
 pub use opponent::FrequencyModel;
 pub use spec::{LearnedLoader, STRATEGY_NAMES, StrategyError, StrategySpec, register_learned_loader};
 

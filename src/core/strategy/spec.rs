@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use thiserror::Error;
 
-use super::{Acceptance, Bidding, Boa, Strategy};
+use super::{Acceptance, Bidding, Boa, Convention, Strategy};
 
 /// Names `StrategySpec::build` knows.
 pub const STRATEGY_NAMES: &[&str] =
@@ -244,9 +244,9 @@ impl StrategySpec {
             _ => return Err(StrategyError::UnknownStrategy(self.name.clone())),
         };
         for key in self.params.keys() {
-            if !allowed.contains(&key.as_str()) && key != "acceptance" && key != "opponent_model" {
+            if !allowed.contains(&key.as_str()) && !COMMON_PARAMS.contains(&key.as_str()) {
                 let mut valid: Vec<&str> = allowed.to_vec();
-                valid.extend(["acceptance", "opponent_model"]);
+                valid.extend(COMMON_PARAMS);
                 return Err(StrategyError::UnknownParameter {
                     strategy: self.name.clone(),
                     param: key.clone(),
@@ -263,7 +263,12 @@ impl StrategySpec {
             Some(Some("frequency")) => true,
             Some(_) => return Err(p.bad("opponent_model", "must be \"frequency\" or \"none\"")),
         };
-        Ok(Boa::new(bidding, acceptance, opponent_model))
+        let convention = match self.params.get("convention").map(|v| v.as_str()) {
+            None | Some(Some("negmas")) => Convention::Negmas,
+            Some(Some("genius")) => Convention::Genius,
+            Some(_) => return Err(p.bad("convention", "must be \"negmas\" or \"genius\"")),
+        };
+        Ok(Boa::new(bidding, acceptance, opponent_model).with_convention(convention))
     }
 }
 
@@ -279,6 +284,9 @@ impl fmt::Display for StrategySpec {
         write!(f, "{}({})", self.name, params.join(","))
     }
 }
+
+/// Parameters every built-in strategy except `learned` takes.
+const COMMON_PARAMS: [&str; 3] = ["acceptance", "opponent_model", "convention"];
 
 struct Params<'a> {
     spec: &'a StrategySpec,
