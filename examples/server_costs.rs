@@ -55,6 +55,7 @@ async fn main() {
         seed: 0,
         has_seed: false,
         join_timeout_seconds: 600.0,
+        ..Default::default()
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let base = rss_kib(pid);

@@ -122,7 +122,13 @@ fn wide(issues: usize) -> String {
 }
 
 fn create(text: String, join: f64) -> pb::CreateSessionRequest {
-    pb::CreateSessionRequest { scenario_toml: text, seed: 0, has_seed: false, join_timeout_seconds: join }
+    pb::CreateSessionRequest {
+        scenario_toml: text,
+        seed: 0,
+        has_seed: false,
+        join_timeout_seconds: join,
+        ..Default::default()
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

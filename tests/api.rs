@@ -57,7 +57,57 @@ fn scenario() -> Scenario {
 }
 
 fn create_request(seed: u64) -> pb::CreateSessionRequest {
-    pb::CreateSessionRequest { scenario_toml: SCENARIO.into(), seed, has_seed: true, join_timeout_seconds: 10.0 }
+    pb::CreateSessionRequest {
+        scenario_toml: SCENARIO.into(),
+        seed,
+        has_seed: true,
+        join_timeout_seconds: 10.0,
+        ..Default::default()
+    }
+}
+
+/// A raw agent stream: what the test sends, and what comes back.
+struct RawAgent {
+    tx: tokio::sync::mpsc::UnboundedSender<pb::AgentMessage>,
+    rx: tonic::Streaming<pb::ServerMessage>,
+}
+
+impl RawAgent {
+    async fn open(channel: tonic::transport::Channel) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut client = pb::negotiation_client::NegotiationClient::new(channel);
+        let rx = client.negotiate(tokio_stream::wrappers::UnboundedReceiverStream::new(rx)).await.unwrap().into_inner();
+        Self { tx, rx }
+    }
+
+    fn send(&self, kind: pb::agent_message::Kind) {
+        self.tx.send(pb::AgentMessage { kind: Some(kind) }).unwrap();
+    }
+
+    async fn next(&mut self) -> pb::server_message::Kind {
+        let m = within("a server message", tokio_stream::StreamExt::next(&mut self.rx)).await;
+        m.expect("the stream is open").expect("a message").kind.expect("content")
+    }
+
+    async fn turn(&mut self) -> pb::YourTurn {
+        loop {
+            match self.next().await {
+                pb::server_message::Kind::YourTurn(t) => return t,
+                pb::server_message::Kind::ActionDone(_) => {}
+                other => panic!("expected YourTurn, got {other:?}"),
+            }
+        }
+    }
+}
+
+fn offer_of(price: i64) -> pb::Action {
+    let v = |k: pb::value::Kind| pb::Value { kind: Some(k) };
+    let values = [
+        ("price".to_string(), v(pb::value::Kind::Integer(price))),
+        ("color".to_string(), v(pb::value::Kind::Discrete("green".into()))),
+        ("speed".to_string(), v(pb::value::Kind::Integer(1))),
+    ];
+    pb::Action { kind: Some(pb::action::Kind::Offer(pb::Outcome { values: values.into_iter().collect() })) }
 }
 
 /// The same negotiation with the external party played locally.
@@ -387,4 +437,112 @@ fn the_agent_and_session_commands_print_the_deal_in_words() {
     let utility = explanation["parties"][1]["utility"].as_f64().unwrap();
     assert_eq!((name, utility), ("seller", record["utilities"][1].as_f64().unwrap()));
     assert!(record["trace"].as_array().is_some_and(|t| !t.is_empty()));
+}
+
+/// YourTurn says how long the session has run, how long it may still run
+/// and how long this answer may take; the first turn of each party allows
+/// for the agent's setup on top of the turn timeout, later turns do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_carry_the_wall_clock_and_the_first_allows_for_setup() {
+    let config = ServerConfig {
+        turn_timeout: std::time::Duration::from_millis(600),
+        setup_allowance: std::time::Duration::from_millis(1_400),
+        ..ServerConfig::default()
+    };
+    let node = Node::start(config, None);
+    let channel = connect(&node.url("http"), None).await.unwrap();
+    let mut admin = management(channel.clone(), None);
+    let mut req = create_request(7);
+    req.scenario_toml = SCENARIO.replace("rounds = 40", "rounds = 40\nseconds = 30");
+    let r = admin.create_session(req).await.unwrap().into_inner();
+    let mut agent = RawAgent::open(channel).await;
+    let token = r.tokens[0].token.clone();
+    agent.send(pb::agent_message::Kind::Join(pb::Join {
+        session_id: r.session_id.clone(),
+        party: "seller".into(),
+        token,
+    }));
+    let pb::server_message::Kind::Settings(settings) = agent.next().await else { panic!("no settings") };
+    assert_eq!(settings.setup_seconds, 1.4);
+    assert_eq!(settings.turn_timeout_seconds, 0.6);
+
+    let first = agent.turn().await;
+    assert!((first.answer_within_seconds - 2.0).abs() < 1e-9, "first answer window {}", first.answer_within_seconds);
+    let remaining = first.remaining_seconds.expect("a wall-time deadline leaves time");
+    assert!(first.elapsed_seconds >= 0.0 && first.elapsed_seconds < 5.0, "elapsed {}", first.elapsed_seconds);
+    assert!((first.elapsed_seconds + remaining - 30.0).abs() < 1e-6, "{} + {remaining}", first.elapsed_seconds);
+    // Past the turn timeout, within the setup allowance: still counted.
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    agent.send(pb::agent_message::Kind::Act(pb::Act {
+        session_id: r.session_id.clone(),
+        turn: first.turn,
+        action: Some(offer_of(19)),
+        party: String::new(),
+    }));
+    let second = agent.turn().await;
+    assert!((second.answer_within_seconds - 0.6).abs() < 1e-9, "later answer window {}", second.answer_within_seconds);
+    assert!(
+        second.elapsed_seconds >= first.elapsed_seconds + 1.0,
+        "{} then {}",
+        first.elapsed_seconds,
+        second.elapsed_seconds
+    );
+    // The same wait on a later turn is past its deadline.
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    let result = result_of(&mut admin, &r.session_id).await;
+    assert_eq!(result.ended_by, "violation");
+    let v = result.violation.unwrap();
+    assert!(v.reason.contains("no answer within 0.6 s"), "{}", v.reason);
+    assert_eq!(result.offers, 3, "the buyer's two offers and the seller's first, late but within the allowance");
+}
+
+/// CreateSession can make another party open and replace the strategies of
+/// local parties; the session is then the scenario so changed, exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_session_chooses_who_opens_and_the_local_strategies() {
+    let node = Node::start(ServerConfig::default(), None);
+    let channel = connect(&node.url("http"), None).await.unwrap();
+    let mut admin = management(channel.clone(), None);
+    let mut req = create_request(21);
+    req.first_party = "seller".into();
+    req.strategies =
+        vec![pb::PartyStrategy { party: "buyer".into(), strategy: "{ type = \"time-dependent\", e = 0.5 }".into() }];
+    let r = admin.create_session(req).await.unwrap().into_inner();
+    let seat = Seat::new(&r.session_id, "seller", &r.tokens[0].token, StrategySpec::named("linear").build().unwrap());
+    let remote = within("play", play(channel, vec![seat])).await.unwrap().remove(0);
+
+    let mut sc = scenario();
+    sc.open_with("seller").unwrap();
+    sc.set_strategy("buyer", StrategySpec::parse_cli("{ type = \"time-dependent\", e = 0.5 }").unwrap()).unwrap();
+    assert_eq!(sc.parties[0].name, "seller");
+    let strategies = vec![StrategySpec::named("linear"), sc.parties[1].strategy.clone()];
+    let spec = SessionSpec::new(0, sc.domain.clone(), sc.preferences(), strategies, sc.deadline, 21).with_trace(true);
+    let want = direct::run(&spec).unwrap();
+    assert_eq!(remote.utilities, want.utilities);
+    assert_eq!((remote.rounds, remote.offers), (want.rounds, want.offers));
+    let trace = trace_of(&remote.record_json);
+    assert_eq!(trace[0]["party"], 0, "the seller opens");
+    let record: serde_json::Value = serde_json::from_str(&remote.record_json).unwrap();
+    assert_eq!(record["parties"], serde_json::json!(["seller", "buyer"]));
+
+    // Each option refused in words that say what is wrong.
+    let refused = |first: &str, party: &str, strategy: &str| {
+        let mut req = create_request(1);
+        req.first_party = first.into();
+        if !party.is_empty() {
+            req.strategies = vec![pb::PartyStrategy { party: party.into(), strategy: strategy.into() }];
+        }
+        req
+    };
+    for (req, needle) in [
+        (refused("", "seller", "boulware"), "is external"),
+        (refused("", "nobody", "boulware"), "no party `nobody`"),
+        (refused("", "buyer", "{ type = \"boulware\", speed = 2 }"), "unknown parameter `speed`"),
+        (refused("", "buyer", "genius"), "unknown strategy `genius`"),
+        (refused("mediator", "", ""), "first_party: no party `mediator`"),
+    ] {
+        let err = admin.create_session(req).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{needle}: {err:?}");
+        assert!(err.message().contains(needle), "{needle}: {}", err.message());
+    }
 }

@@ -212,6 +212,14 @@ impl Agent {
         self.send(Some(AgentKind::Act(pb::Act { session_id: session_id.into(), turn, action, party: String::new() })));
     }
 
+    fn leave(&self, session_id: &str, reason: &str) {
+        self.send(Some(AgentKind::Leave(pb::Leave {
+            session_id: session_id.into(),
+            party: String::new(),
+            reason: reason.into(),
+        })));
+    }
+
     /// The next message (held ones first) that `wanted` picks.
     async fn expect(&mut self, what: &str, wanted: impl Fn(&Kind) -> bool) -> Result<Kind> {
         if let Some(k) = self.held.iter().position(&wanted) {
@@ -423,7 +431,13 @@ impl Env {
         let text = scenario_text(shape, j, a, "boulware");
         let seed = 1_000 + j;
         let mut m = self.management();
-        let req = pb::CreateSessionRequest { scenario_toml: text.clone(), seed, has_seed: true, join_timeout_seconds };
+        let req = pb::CreateSessionRequest {
+            scenario_toml: text.clone(),
+            seed,
+            has_seed: true,
+            join_timeout_seconds,
+            ..Default::default()
+        };
         let created = timeout(STEP, m.create_session(req)).await.context("CreateSession timed out")??.into_inner();
         ensure!(created.tokens.len() == 1 && created.tokens[0].party == "B", "tokens: {:?}", created.tokens);
         let id = created.session_id;
@@ -852,6 +866,54 @@ async fn not_joined(env: Arc<Env>, n: usize) -> Result<()> {
     Ok(())
 }
 
+/// Agents that leave their party (Leave): before their first turn, during a
+/// turn, with a reason far over the limit; a stream leaving a party it does
+/// not play is refused and changes nothing.
+async fn leave(env: Arc<Env>, n: usize) -> Result<()> {
+    let h = env.host(BAD_A[n / 4 % 4], SMALL).await?;
+    let (id, shape) = (h.id.clone(), h.shape);
+    let mut ag = Agent::open(env.channel()).await?;
+    ag.join_checked(&h).await?;
+    match n % 4 {
+        0 => {
+            ag.leave(&id, "HardHeaded raised ValueError: no bid");
+            env.count("leave", 1);
+            let r = env.expect_no_deal(h, "violation", Some("the agent left: HardHeaded raised ValueError")).await?;
+            // Its seat is gone: leaving again is about a finished session.
+            ag.leave(&id, "again");
+            ag.error(&id, "finished").await?;
+            ensure!(env.result(&id).await? == r, "the result changed");
+        }
+        1 => {
+            let next = ag.answer_validly(&id, n as u64 % 3, shape).await?;
+            let t = ag.turn(&id).await?;
+            ensure!(t.turn == next, "turn {} where {next} was due", t.turn);
+            ag.leave(&id, "did not answer within 1.0 s");
+            env.count("leave", 1);
+            env.expect_no_deal(h, "violation", Some("the agent left: did not answer within 1.0 s")).await?;
+        }
+        2 => {
+            let huge = "x".repeat(100_000 + n);
+            ag.leave(&id, &huge);
+            env.count("leave", 1);
+            let r = env.expect_no_deal(h, "violation", Some("the agent left: xxx")).await?;
+            let reason = r.violation.map(|v| v.reason).unwrap_or_default();
+            ensure!(reason.len() <= 1_100, "a reason of {} bytes was kept", reason.len());
+        }
+        _ => {
+            let mut rogue = Agent::open(env.channel()).await?;
+            rogue.leave(&id, "not mine");
+            rogue.error(&id, "not-joined").await?;
+            env.count("leave a party not played", 1);
+            let t = ag.turn(&id).await?;
+            ag.act(&id, t.turn, Some(end_negotiation()));
+            let r = env.expect_no_deal(h, "end-negotiation", None).await?;
+            ensure!(ag.finished(&id).await? == r, "the agent's Finished differs from GetResult");
+        }
+    }
+    Ok(())
+}
+
 /// Second joins of a joined party, on the same stream and on another one,
 /// before and during its turn: refused; the first agent keeps the party.
 async fn already_joined(env: Arc<Env>, n: usize) -> Result<()> {
@@ -1000,8 +1062,13 @@ async fn bad_create(env: Arc<Env>, n: usize) -> Result<()> {
     ];
     let mut m = env.management();
     for text in texts {
-        let req =
-            pb::CreateSessionRequest { scenario_toml: text, seed: 0, has_seed: false, join_timeout_seconds: -1.0 };
+        let req = pb::CreateSessionRequest {
+            scenario_toml: text,
+            seed: 0,
+            has_seed: false,
+            join_timeout_seconds: -1.0,
+            ..Default::default()
+        };
         match timeout(STEP, m.create_session(req)).await.context("CreateSession timed out")? {
             Err(s) if s.code() == tonic::Code::InvalidArgument => {}
             other => bail!("a bad scenario was answered with {other:?}"),
@@ -1020,7 +1087,13 @@ async fn silent_at_wall_deadline(env: Arc<Env>, n: usize) -> Result<()> {
         scenario_text(SMALL, j, BAD_A[n % 4], "boulware").replacen(&rounds, &format!("{rounds}seconds = 0.2\n"), 1);
     ensure!(text.contains("seconds = 0.2"), "no wall-time deadline in the scenario");
     let mut m = env.management();
-    let req = pb::CreateSessionRequest { scenario_toml: text, seed: j, has_seed: true, join_timeout_seconds: 2.0 };
+    let req = pb::CreateSessionRequest {
+        scenario_toml: text,
+        seed: j,
+        has_seed: true,
+        join_timeout_seconds: 2.0,
+        ..Default::default()
+    };
     let created = timeout(STEP, m.create_session(req)).await.context("CreateSession timed out")??.into_inner();
     let id = created.session_id;
     env.created.lock().expect("created").push(id.clone());
@@ -1060,7 +1133,7 @@ async fn well_behaved(env: Arc<Env>, n: usize) -> Result<()> {
 // ---------------------------------------------------------------- the test
 
 /// What a misbehaving case does, and how many times it runs.
-const PLAN: [(&str, usize); 17] = [
+const PLAN: [(&str, usize); 18] = [
     ("out_of_turn", 120),
     ("outside_domain", 120),
     ("act_without_action", 50),
@@ -1078,6 +1151,7 @@ const PLAN: [(&str, usize); 17] = [
     ("join_race", 20),
     ("bad_create", 10),
     ("silent_at_wall_deadline", 10),
+    ("leave", 20),
 ];
 
 async fn run_case(name: &str, env: Arc<Env>, n: usize) -> Result<()> {
@@ -1099,6 +1173,7 @@ async fn run_case(name: &str, env: Arc<Env>, n: usize) -> Result<()> {
         "join_race" => join_race(env, n).await,
         "bad_create" => bad_create(env, n).await,
         "silent_at_wall_deadline" => silent_at_wall_deadline(env, n).await,
+        "leave" => leave(env, n).await,
         other => bail!("no case {other}"),
     }
 }

@@ -157,3 +157,67 @@ fn the_default_negotiation_explains_its_deal_and_the_joint_gain_it_missed() {
         );
     }
 }
+
+/// A discount changes how the built-ins decide under NegMAS's convention
+/// (the default) and not under GENIUS's; without a discount the two are one.
+#[test]
+fn the_negmas_and_genius_conventions_differ_only_under_discount() {
+    let text = |discount: f64| {
+        format!(
+            r#"
+name = "discounted"
+[protocol]
+rounds = 60
+[[issues]]
+name = "price"
+type = "integer"
+min = 0
+max = 30
+[[issues]]
+name = "term"
+type = "integer"
+min = 1
+max = 12
+[[parties]]
+name = "a"
+discount = {discount}
+reservation = 0.1
+weights = {{ price = 0.7, term = 0.3 }}
+values.price = {{ linear = [1.0, 0.0] }}
+values.term = {{ linear = [0.0, 1.0] }}
+[[parties]]
+name = "b"
+discount = {discount}
+reservation = 0.1
+weights = {{ price = 0.4, term = 0.6 }}
+values.price = {{ linear = [0.0, 1.0] }}
+values.term = {{ linear = [1.0, 0.0] }}
+"#
+        )
+    };
+    let run = |discount: f64, convention: &str| {
+        let sc = Scenario::parse(&text(discount), "discounted.toml").unwrap();
+        let strategy = |name: &str| {
+            StrategySpec::parse_cli(&format!("{{ type = \"{name}\", convention = \"{convention}\" }}")).unwrap()
+        };
+        let spec = SessionSpec::new(
+            0,
+            sc.domain.clone(),
+            sc.preferences(),
+            vec![strategy("boulware"), strategy("linear")],
+            sc.deadline,
+            1,
+        )
+        .with_trace(true);
+        let r = direct::run(&spec).unwrap();
+        let offers: Vec<_> = r.trace.iter().map(|e| (e.party, e.action.clone())).collect();
+        (r.rounds, r.agreement, offers)
+    };
+    assert_eq!(run(1.0, "negmas"), run(1.0, "genius"), "no discount, one convention");
+    assert_eq!(run(0.5, "genius"), run(1.0, "genius"), "GENIUS decides on undiscounted utility");
+    let (negmas, genius) = (run(0.5, "negmas"), run(0.5, "genius"));
+    assert_ne!(negmas.2, genius.2, "NegMAS's convention decides on discounted utility");
+    assert!(negmas.0 > genius.0, "discounted bids ask for more: agreement later ({} vs {} rounds)", negmas.0, genius.0);
+    let bad = StrategySpec::parse_cli("{ type = \"boulware\", convention = \"anac\" }").unwrap().build().err().unwrap();
+    assert!(bad.to_string().contains("must be \"negmas\" or \"genius\""), "{bad}");
+}

@@ -32,7 +32,13 @@ async fn admin(node: &Node, token: Option<&str>) -> Admin {
 }
 
 fn create(text: String, join_timeout: f64) -> pb::CreateSessionRequest {
-    pb::CreateSessionRequest { scenario_toml: text, seed: 0, has_seed: false, join_timeout_seconds: join_timeout }
+    pb::CreateSessionRequest {
+        scenario_toml: text,
+        seed: 0,
+        has_seed: false,
+        join_timeout_seconds: join_timeout,
+        ..Default::default()
+    }
 }
 
 /// An agent stream written by hand: what it sends, what it gets.

@@ -417,9 +417,9 @@ pub fn session(cmd: SessionCommand) -> Result<(), CliError> {
                     strategies: strategy
                         .iter()
                         .map(|s| {
-                            let (party, spec) = s.split_once('=').ok_or_else(|| {
-                                CliError::Input(format!("--strategy `{s}`: expected PARTY=STRATEGY"))
-                            })?;
+                            let (party, spec) = s
+                                .split_once('=')
+                                .ok_or_else(|| CliError::Input(format!("--strategy `{s}`: expected PARTY=STRATEGY")))?;
                             Ok(pb::PartyStrategy { party: party.trim().into(), strategy: spec.trim().into() })
                         })
                         .collect::<Result<_, CliError>>()?,

@@ -310,6 +310,27 @@ mod tests {
     }
 
     proptest! {
+        /// Scaled queries decide on the floats f·u themselves: the same
+        /// answer as scanning every outcome, ties to the lowest id.
+        #[test]
+        fn scaled_queries_agree_with_a_scan(
+            steps in proptest::collection::vec(0u32..40, 1..200), rv in 0.0f64..0.3, t in 0.0f64..1.0, f in 0.05f64..1.0,
+        ) {
+            // Coarse utilities, so that ties are common.
+            let utils: Vec<f64> = steps.iter().map(|&k| k as f64 / 39.0).collect();
+            let idx = index(&utils, rv);
+            let rational = || utils.iter().enumerate().filter(|(_, u)| **u >= rv).map(|(k, u)| (k as u32, *u));
+            let want = rational().filter(|&(_, u)| f * u >= t).min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            prop_assert_eq!(idx.worst_scaled_at_or_above(t, f), want);
+            let lo = t - 0.05;
+            let mut got: Vec<u32> = idx.in_scaled_range(lo, t, f).filter(|&(_, u)| (lo..=t).contains(&(f * u))).map(|p| p.0).collect();
+            got.sort();
+            let want: Vec<u32> = rational().filter(|&(_, u)| (lo..=t).contains(&(f * u))).map(|p| p.0).collect();
+            prop_assert_eq!(got, want);
+            let top = rational().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+            prop_assert_eq!(idx.best_last(), rational().filter(|p| p.1 == top).last());
+        }
+
         #[test]
         fn agrees_with_a_sorted_scan(utils in proptest::collection::vec(0.0f64..1.0, 1..300), rv in 0.0f64..0.5, t in -0.1f64..1.1) {
             let idx = index(&utils, rv);

@@ -386,11 +386,10 @@ values.price = { linear = [0.0, 1.0] }
 "#;
 
     fn turn() -> ToParty {
-        ToParty::Turn(TurnRequest {
-            party: 1,
-            observations: Vec::new(),
-            turn: Turn { round: 0, time: 0.0, standing: None },
-        }, crate::engine::actors::TurnClock::default())
+        ToParty::Turn(
+            TurnRequest { party: 1, observations: Vec::new(), turn: Turn { round: 0, time: 0.0, standing: None } },
+            crate::engine::actors::TurnClock::default(),
+        )
     }
 
     async fn next(stream: &mut OutboundStream) -> pb::server_message::Kind {

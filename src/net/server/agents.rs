@@ -73,7 +73,10 @@ impl Table {
             Some(seats) if party.is_empty() && seats.len() == 1 => &seats[0],
             Some(seats) if party.is_empty() => {
                 let n = seats.len();
-                return Err(("ambiguous", format!("this stream plays {n} parties of that session: name one in Act.party")));
+                return Err((
+                    "ambiguous",
+                    format!("this stream plays {n} parties of that session: name one in Act.party"),
+                ));
             }
             Some(seats) => match seats.iter().find(|(_, name, _)| name == party) {
                 Some(s) => s,

@@ -71,8 +71,9 @@ impl NegotiationService {
     /// the opening party moved first. The limits are checked after, on
     /// what will run.
     fn admit_request(config: &ServerConfig, r: &pb::CreateSessionRequest) -> Result<Scenario, Status> {
-        let mut scenario = Scenario::parse_from(&r.scenario_toml, "scenario", ModelSource::Published(config.models.as_deref()))
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut scenario =
+            Scenario::parse_from(&r.scenario_toml, "scenario", ModelSource::Published(config.models.as_deref()))
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
         for o in &r.strategies {
             let bad = |why: String| Status::invalid_argument(format!("strategies: party `{}`: {why}", shown(&o.party)));
             if scenario.parties.iter().any(|p| p.name == o.party && p.external) {
