@@ -222,22 +222,23 @@ impl OutcomeIndex {
         Some((self.ids[pos], self.utils[pos]))
     }
 
-    /// (id, utility) of the best rational outcome, the highest id among
-    /// equals.
-    pub fn best_last(&self) -> Option<(u32, f64)> {
+    /// (id, utility) of the best rational outcome by `f · u`, the highest
+    /// id among equals (distinct utilities can become equal once scaled).
+    pub fn best_last(&self, f: f64) -> Option<(u32, f64)> {
         let (_, top) = self.best()?;
-        let b = self.bucket_of(top);
-        (self.start[b] as usize..self.start[b + 1] as usize)
-            .filter(|&p| self.utils[p] == top)
-            .map(|p| (self.ids[p], top))
-            .max_by_key(|&(id, _)| id)
+        self.scaled_equals(f * top, f).max_by_key(|&(id, _)| id)
+    }
+
+    /// Every rational (id, utility) whose `f · u` is exactly `v`.
+    fn scaled_equals(&self, v: f64, f: f64) -> impl Iterator<Item = (u32, f64)> + '_ {
+        self.in_scaled_range(v, v, f).filter(move |&(_, u)| f * u == v)
     }
 
     /// [`Self::worst_at_or_above`] on utilities scaled by `f` (a discount
     /// factor in (0, 1]): the rational outcome whose `f · u` is the lowest at
     /// or above `target`, decided on the very floats `f · u` (not on
     /// `u ≥ target / f`, which rounds differently). The lowest id among
-    /// equal utilities.
+    /// equal `f · u`, which distinct utilities can share.
     pub fn worst_scaled_at_or_above(&self, target: f64, f: f64) -> Option<(u32, f64)> {
         if f == 1.0 {
             return self.worst_at_or_above(target);
@@ -245,11 +246,12 @@ impl OutcomeIndex {
         let (lo, hi) = scaled_band(target, target, f);
         // Below `lo`, f·u < target for certain; above `hi`, f·u ≥ target:
         // only the band between needs the exact test.
-        let exact = self
-            .in_range(lo, hi)
-            .filter(|&(_, u)| f * u >= target)
-            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        exact.or_else(|| self.worst_at_or_above(hi).filter(|&(_, u)| f * u >= target))
+        let by_scaled = |a: &(u32, f64), b: &(u32, f64)| (f * a.1).total_cmp(&(f * b.1)).then(a.0.cmp(&b.0));
+        let exact = self.in_range(lo, hi).filter(|&(_, u)| f * u >= target).min_by(by_scaled);
+        exact.or_else(|| {
+            let (_, u) = self.worst_at_or_above(hi)?;
+            self.scaled_equals(f * u, f).min_by(by_scaled)
+        })
     }
 
     /// Every rational (id, utility) whose `f · u` may lie in `[lo, hi]`
@@ -257,11 +259,6 @@ impl OutcomeIndex {
     pub fn in_scaled_range(&self, lo: f64, hi: f64, f: f64) -> impl Iterator<Item = (u32, f64)> + '_ {
         let (lo, hi) = if f == 1.0 { (lo, hi) } else { scaled_band(lo, hi, f) };
         self.in_range(lo, hi)
-    }
-
-    fn bucket_of(&self, u: f64) -> usize {
-        let buckets = self.bucket_min.len();
-        if u <= self.lo { 0 } else { (((u - self.lo) * self.scale) as usize).min(buckets - 1) }
     }
 
     /// Every rational (id, utility) with utility in `[lo, hi]`, bucket order.
@@ -320,15 +317,16 @@ mod tests {
             let utils: Vec<f64> = steps.iter().map(|&k| k as f64 / 39.0).collect();
             let idx = index(&utils, rv);
             let rational = || utils.iter().enumerate().filter(|(_, u)| **u >= rv).map(|(k, u)| (k as u32, *u));
-            let want = rational().filter(|&(_, u)| f * u >= t).min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            let by_scaled = |a: &(u32, f64), b: &(u32, f64)| (f * a.1).total_cmp(&(f * b.1)).then(a.0.cmp(&b.0));
+            let want = rational().filter(|&(_, u)| f * u >= t).min_by(by_scaled);
             prop_assert_eq!(idx.worst_scaled_at_or_above(t, f), want);
             let lo = t - 0.05;
             let mut got: Vec<u32> = idx.in_scaled_range(lo, t, f).filter(|&(_, u)| (lo..=t).contains(&(f * u))).map(|p| p.0).collect();
             got.sort();
             let want: Vec<u32> = rational().filter(|&(_, u)| (lo..=t).contains(&(f * u))).map(|p| p.0).collect();
             prop_assert_eq!(got, want);
-            let top = rational().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-            prop_assert_eq!(idx.best_last(), rational().filter(|p| p.1 == top).last());
+            let top = rational().map(|p| f * p.1).fold(f64::NEG_INFINITY, f64::max);
+            prop_assert_eq!(idx.best_last(f), rational().filter(|p| f * p.1 == top).last());
         }
 
         #[test]

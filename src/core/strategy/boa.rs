@@ -123,7 +123,7 @@ impl State {
         // inverter then returns the last of its sorted outcomes, the
         // highest id among equals. (Only a discounting party gets here:
         // undiscounted targets never exceed the best utility.)
-        let Some((id, u)) = self.index.worst_scaled_at_or_above(target, f) else { return self.index.best_last() };
+        let Some((id, u)) = self.index.worst_scaled_at_or_above(target, f) else { return self.index.best_last(f) };
         let below = self
             .index
             .in_scaled_range(target - BELOW_TOLERANCE, target, f)
