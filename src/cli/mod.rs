@@ -34,8 +34,10 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use crate::core::strategy::StrategySpec;
 use crate::engine::actors::ActorRunOptions;
 use crate::engine::executor::{Actors, Direct, ExecError, Executor};
+use crate::net::agent_host;
 use crate::net::cluster::config::ClusterConfig;
 use crate::net::cluster::executor::Cluster;
 
@@ -58,6 +60,34 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// [`Engine::executor`] for a batch whose parties play `strategies`:
+    /// where any is a Python strategy, the agent host runs the batch
+    /// instead, once it said that every Python class can be played (else
+    /// exit 2, before anything runs).
+    fn executor_for<'a>(
+        self,
+        cluster: Option<ClusterConfig>,
+        threads: Option<usize>,
+        concurrency: usize,
+        strategies: impl IntoIterator<Item = &'a StrategySpec> + Clone,
+    ) -> Result<Box<dyn Executor>, CliError> {
+        if !strategies.clone().into_iter().any(StrategySpec::is_python) {
+            return self.executor(cluster, threads, concurrency);
+        }
+        if cluster.is_some() {
+            return Err(CliError::Input(
+                "Python strategies do not run on a cluster yet: run them without --nodes/--discover (each \
+                 node would need its own agent host)"
+                    .into(),
+            ));
+        }
+        let host = agent_host::PythonHost { workers: threads, ..agent_host::PythonHost::from_env() };
+        agent_host::check(&host, strategies.clone()).map_err(CliError::Input)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let deadline = agent_host::longest_deadline(strategies);
+        Ok(Box::new(agent_host::AgentHosted { host, concurrency: concurrency.min(4 * cores), deadline }))
+    }
+
     /// What runs the sessions: the nodes of `cluster` where there is one
     /// (the engine choice is then the nodes' own), else this engine here.
     /// `threads`: the direct engine's workers, the actor engine's arbiters

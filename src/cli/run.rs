@@ -88,7 +88,8 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     if args.repeat == 0 {
         return Err(CliError::Input("--repeat must be at least 1".into()));
     }
-    let executor = args.engine.executor(args.cluster.config()?, None, args.concurrency)?;
+    let strategies = scenario.parties.iter().map(|p| &p.strategy);
+    let executor = args.engine.executor_for(args.cluster.config()?, None, args.concurrency, strategies)?;
     let batch = Batch::new(scenario, args.seed, args.repeat)?;
     let (kept, out) = match &args.out {
         Some(path) => {

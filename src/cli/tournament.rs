@@ -101,7 +101,8 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     };
     let cluster = args.cluster.config()?;
     let on_cluster = cluster.is_some();
-    let executor = args.engine.executor(cluster, args.threads, args.concurrency)?;
+    let strategies = t.entrants.iter().map(|e| &e.spec);
+    let executor = args.engine.executor_for(cluster, args.threads, args.concurrency, strategies)?;
     let run_started = Instant::now();
     let mut out = BufWriter::with_capacity(1 << 16, file);
     let on_done = |done: runner::Done| {

@@ -152,6 +152,9 @@ pub enum ExecError {
     Pool(String),
     #[error("cluster: {0}")]
     Cluster(String),
+    /// The Python agent host failed (see `net::agent_host`).
+    #[error("agent host: {0}")]
+    Host(String),
     /// The caller's `on_done` refused a result: the batch stopped.
     #[error("stopped: {0}")]
     Stopped(String),

@@ -12,9 +12,12 @@
 //!   call), [`outbound`] (streams bounded in bytes) and [`untrusted`]
 //!   (callers' strings in logs and errors).
 //! - [`client`] — a Rust client; an external agent is a few lines with it.
+//! - [`agent_host`] — Python strategies: sessions whose Python parties an
+//!   agent host process (`negotium-agents`) plays over the API.
 //! - [`cluster`] — multi-node runs: `negotium node`, the launcher, remote
 //!   parties, metrics.
 
+pub mod agent_host;
 pub mod auth;
 pub mod client;
 pub mod cluster;

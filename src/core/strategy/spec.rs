@@ -46,6 +46,13 @@ pub enum StrategyError {
     /// names the file as written).
     #[error("strategy `learned`: {0}")]
     Model(String),
+    /// A Python strategy asked to run in this process: it runs in an agent
+    /// host, which `negotium run` and `tournament` start.
+    #[error(
+        "strategy `python` ({0}) runs in a Python agent host: `negotium run` and `negotium tournament` start one; \
+         elsewhere mark the party `external = true` and play it with `negotium-agents play`"
+    )]
+    Hosted(String),
     /// Strategies (or party endpoints) and the session's parties differ in
     /// number: each party needs exactly one.
     #[error("{strategies} strategies for {parties} parties: a session needs one for each party")]
@@ -67,11 +74,18 @@ impl StrategySpec {
         Self { name: name.to_string(), params: Map::new() }
     }
 
-    /// From a scenario value: `"boulware"`, `{ type = "time-dependent", e = 0.5 }`
-    /// or `{ learned = "models/policy" }` (a trained policy, see `learn`).
+    /// From a scenario value: `"boulware"`, `{ type = "time-dependent", e = 0.5 }`,
+    /// `{ learned = "models/policy" }` (a trained policy, see `learn`) or
+    /// `{ python = "module:Class", params = { ... }, deadline = 1.0 }` (an
+    /// agent of the Python package, or any NegMAS negotiator).
     pub fn from_json(v: &Json) -> Result<Self, StrategyError> {
         match v {
             Json::String(s) => Ok(Self::named(s)),
+            Json::Object(map) if map.contains_key("python") => {
+                let spec = Self { name: "python".into(), params: map.clone() };
+                spec.check_python()?;
+                Ok(spec)
+            }
             Json::Object(map) if map.contains_key("learned") => {
                 let path = map["learned"]
                     .as_str()
@@ -146,6 +160,9 @@ impl StrategySpec {
     /// The form [`StrategySpec::from_json`] reads back (how strategies travel
     /// to cluster nodes).
     pub fn to_json(&self) -> Json {
+        if self.is_python() {
+            return Json::Object(self.params.clone());
+        }
         let mut map = self.params.clone();
         map.insert("type".into(), Json::String(self.name.clone()));
         Json::Object(map)
@@ -185,14 +202,60 @@ impl StrategySpec {
         }
     }
 
-    /// Checks the name and parameters without building anything.
+    /// Checks the name and parameters without building anything. (Whether
+    /// a Python class exists is the agent host's to say: see
+    /// `net::agent_host::check`.)
     pub fn validate(&self) -> Result<(), StrategyError> {
+        if self.is_python() {
+            return self.check_python();
+        }
         self.build().map(|_| ())
+    }
+
+    /// Played by a Python agent host rather than in this process.
+    pub fn is_python(&self) -> bool {
+        self.name == "python"
+    }
+
+    /// The `module:Class` of a Python strategy.
+    pub fn python_class(&self) -> Option<&str> {
+        self.params.get("python").and_then(Json::as_str).filter(|_| self.is_python())
+    }
+
+    fn check_python(&self) -> Result<(), StrategyError> {
+        let p = Params { spec: self };
+        let class = self.params.get("python").and_then(Json::as_str).unwrap_or("");
+        let (module, name) = class.rsplit_once(':').or_else(|| class.rsplit_once('.')).unwrap_or(("", ""));
+        let ident = |s: &str| !s.is_empty() && s.split('.').all(|w| w.chars().all(|c| c.is_alphanumeric() || c == '_'));
+        if !ident(module) || !ident(name) {
+            return Err(
+                p.bad("python", "must name a class as \"module:Class\" (e.g. \"negmas_genius_agents:HardHeaded\")")
+            );
+        }
+        if self.params.get("params").is_some_and(|v| !v.is_object()) {
+            return Err(p.bad("params", "must be a table of the class's keyword arguments"));
+        }
+        if let Some(d) = self.params.get("deadline") {
+            if !d.as_f64().is_some_and(|d| d > 0.0 && d.is_finite()) {
+                return Err(p.bad("deadline", "must be a positive number of seconds per call"));
+            }
+        }
+        if let Some(extra) = self.params.keys().find(|k| !["python", "params", "deadline"].contains(&k.as_str())) {
+            return Err(StrategyError::UnknownParameter {
+                strategy: "python".into(),
+                param: extra.clone(),
+                valid: "python, params, deadline".into(),
+            });
+        }
+        Ok(())
     }
 
     pub fn build(&self) -> Result<Box<dyn Strategy>, StrategyError> {
         if self.name == "learned" {
             return self.build_learned();
+        }
+        if let Some(class) = self.python_class() {
+            return Err(StrategyError::Hosted(class.to_string()));
         }
         Ok(Box::new(self.build_boa()?))
     }
@@ -276,6 +339,15 @@ impl fmt::Display for StrategySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let (true, Some(Json::String(path))) = (self.name == "learned", self.params.get("path")) {
             return write!(f, "learned({path})");
+        }
+        if let Some(class) = self.python_class() {
+            let rest: Vec<String> =
+                self.params.iter().filter(|(k, _)| *k != "python").map(|(k, v)| format!("{k}={v}")).collect();
+            return if rest.is_empty() {
+                write!(f, "python({class})")
+            } else {
+                write!(f, "python({class},{})", rest.join(","))
+            };
         }
         if self.params.is_empty() {
             return write!(f, "{}", self.name);

@@ -60,6 +60,14 @@ pub struct Created {
 static CREATE_LOG: LogBudget = LogBudget::new(20);
 
 impl NegotiationService {
+    /// Ends a running session now as aborted (nobody's fault), if it still
+    /// runs: for the host of a batch whose seat cannot be taken.
+    pub fn abort(&self, session_id: &str, reason: String) {
+        if let Some(Entry::Live(Live { session: Some(session), .. })) = lock(&self.registry).sessions.get(session_id) {
+            session.do_send(crate::engine::actors::Abort(reason));
+        }
+    }
+
     /// Starts a session for an API client.
     pub fn create(
         &self,
