@@ -83,9 +83,11 @@ impl Engine {
         }
         let host = agent_host::PythonHost { workers: threads, ..agent_host::PythonHost::from_env() };
         agent_host::check(&host, strategies.clone()).map_err(CliError::Input)?;
+        // Python agents are CPU-bound: more sessions in flight than cores
+        // only make each wait, and a waiting agent nears its deadline.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let deadline = agent_host::longest_deadline(strategies);
-        Ok(Box::new(agent_host::AgentHosted { host, concurrency: concurrency.min(4 * cores), deadline }))
+        Ok(Box::new(agent_host::AgentHosted { host, concurrency: concurrency.min(cores.max(2)), deadline }))
     }
 
     /// What runs the sessions: the nodes of `cluster` where there is one

@@ -170,8 +170,8 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
         (Some(r), true) => {
             let _ = writeln!(
                 text,
-                "  ran {ran} in {wall_s:.3} s ({:.0} negotiations/s) on {} node(s): {}",
-                ran as f64 / wall_s,
+                "  ran {ran} in {wall_s:.3} s ({} negotiations/s) on {} node(s): {}",
+                per_second(ran as f64 / wall_s),
                 r.nodes.len(),
                 r.nodes.join(", ")
             );
@@ -187,8 +187,8 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
         (None, true) => {
             let _ = writeln!(
                 text,
-                "  ran {ran} in {wall_s:.3} s ({:.0} negotiations/s, {threads} thread(s), engine {})",
-                ran as f64 / wall_s,
+                "  ran {ran} in {wall_s:.3} s ({} negotiations/s, {threads} thread(s), engine {})",
+                per_second(ran as f64 / wall_s),
                 executor.label()
             );
         }
@@ -254,4 +254,14 @@ fn stats_json(s: &StrategyStats) -> serde_json::Value {
         "mean_distance_to_pareto": s.mean_distance_to_pareto,
         "mean_rounds": s.mean_rounds,
     })
+}
+
+/// A rate with the digits that matter: Python agents run a few negotiations
+/// a second, native ones hundreds of thousands.
+fn per_second(rate: f64) -> String {
+    match rate {
+        r if r >= 100.0 => format!("{r:.0}"),
+        r if r >= 10.0 => format!("{r:.1}"),
+        r => format!("{r:.2}"),
+    }
 }
