@@ -12,8 +12,9 @@
   agent in its own process behind a hard per-call deadline.
 """
 
+from typing import Any
+
 from negotium.agent import Agent, SeatDriver, SeatResult, play
-from negotium.client import Client
 from negotium.errors import AgentFailure, NegotiumError
 from negotium.types import (
     Action,
@@ -30,6 +31,17 @@ from negotium.types import (
 from negotium.utility import Domain, Issue, Outcome, OutcomeError, UtilityFunction, ValueFunction
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The client imports grpc; the host's forking workers import this package
+    # and must not load the gRPC runtime, so it is imported on first use.
+    if name == "Client":
+        from negotium.client import Client
+
+        return Client
+    raise AttributeError(f"module 'negotium' has no attribute {name!r}")
+
 
 __all__ = [
     "Action",

@@ -99,13 +99,14 @@ def check_params(cls: Any, params: dict[str, Any]) -> None:
         )
 
 
-def agent_factory(spec: str, params: dict[str, Any] | None = None) -> Callable[[], Agent]:
+def agent_factory(spec: str, params: dict[str, Any] | None = None, *, probe: bool = True) -> Callable[[], Agent]:
     """A zero-argument factory of :class:`Agent`\\ s for ``spec`` with ``params``.
 
     A :class:`negotium.Agent` subclass is called with ``params``; a NegMAS
     negotiator class is wrapped in :class:`negotium.negmas_adapter.NegMASAgent`
-    (its ``params`` go to the negotiator). The factory is checked by making
-    one agent, so a bad parameter fails here rather than in a session.
+    (its ``params`` go to the negotiator). With ``probe`` the factory is
+    checked by making one agent, so a bad parameter fails here rather than
+    in a session.
     """
     params = dict(params or {})
     cls = load_class(spec)
@@ -136,14 +137,22 @@ def agent_factory(spec: str, params: dict[str, Any] | None = None) -> Callable[[
                 raise AgentSpecError(f"`{spec}` returned a {type(a).__name__}, not a negotium.Agent")
             return a
 
+    if not probe:
+        return make
     try:
-        probe = make()
+        made = make()
     except AgentSpecError:
         raise
     except TypeError as e:
         raise AgentSpecError(f"`{spec}` with parameters {params}: {e}") from None
     except Exception as e:
         raise AgentSpecError(f"`{spec}` with parameters {params} raised {type(e).__name__}: {e}") from None
-    if hasattr(probe, "validate"):
-        probe.validate()  # NegMASAgent: makes one negotiator
+    validate = getattr(made, "validate", None)
+    if callable(validate):
+        try:
+            validate()  # NegMASAgent: makes one negotiator with the parameters
+        except TypeError as e:
+            raise AgentSpecError(f"`{spec}` with parameters {params}: {e}") from None
+        except Exception as e:
+            raise AgentSpecError(f"`{spec}` with parameters {params} raised {type(e).__name__}: {e}") from None
     return make

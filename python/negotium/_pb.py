@@ -1,15 +1,17 @@
-"""The generated protobuf and gRPC modules, imported in one place.
+"""The generated protobuf messages, imported in one place.
 
 They are built with the package (``setup.py``); importing them from a
 source checkout that was never built fails with the command that builds
-them instead of a bare ``ModuleNotFoundError``.
+them instead of a bare ``ModuleNotFoundError``. The gRPC stub module
+(``pb_grpc``, which imports grpc) is imported only by the modules that open
+channels, so that the host's worker processes, which fork, never load the
+gRPC runtime.
 """
 
 from __future__ import annotations
 
 try:
     from negotium.v1 import negotiation_pb2 as pb
-    from negotium.v1 import negotiation_pb2_grpc as pb_grpc
 except ModuleNotFoundError as e:  # pragma: no cover - depends on how it was installed
     if e.name and e.name.startswith("negotium.v1.negotiation_pb2"):
         raise ImportError(
@@ -19,4 +21,4 @@ except ModuleNotFoundError as e:  # pragma: no cover - depends on how it was ins
         ) from e
     raise
 
-__all__ = ["pb", "pb_grpc"]
+__all__ = ["pb"]

@@ -43,10 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-import grpc
-
-from negotium._pb import pb, pb_grpc
-from negotium.client import channel_options, parse_address, tls_credentials
+from negotium._pb import pb
 from negotium.errors import NegotiumError
 from negotium.types import Action, Response, Result, Seat, Session, State
 from negotium.utility import Outcome, OutcomeError
@@ -286,7 +283,7 @@ class SeatDriver:
 
     def _fail(self, reason: str) -> list[Any]:
         self.failure = cut(reason)
-        log.warning("session %s, party %s: %s", self.seat.session_id, self.seat.party, self.failure)
+        log.info("session %s, party %s: %s", self.seat.session_id, self.seat.party, self.failure)
         return [leave_message(self.seat, self.failure)]
 
     # ---------------------------------------------------------- sync driving
@@ -414,16 +411,16 @@ def play(
     only that seat, with its ``error``; a dropped stream ends every seat
     still playing with a :class:`NegotiumError`.
     """
+    import grpc
+
+    from negotium._channel import sync_channel
+    from negotium.v1 import negotiation_pb2_grpc as pb_grpc
+
     seat_list = _seats(seats)
     drivers = [SeatDriver(a, s) for a, s in zip(make_agents(agent, seat_list), seat_list)]
     if not drivers:
         return {}
-    target, tls = parse_address(address)
-    channel = (
-        grpc.secure_channel(target, tls_credentials(ca), options=channel_options())
-        if tls
-        else grpc.insecure_channel(target, options=channel_options())
-    )
+    channel = sync_channel(address, ca)
     outbox: queue.Queue[Any] = queue.Queue()
     closed = object()
 

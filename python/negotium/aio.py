@@ -20,7 +20,9 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from negotium._pb import pb, pb_grpc
+from negotium._channel import channel_options, parse_address, tls_credentials
+from negotium._pb import pb
+from negotium.v1 import negotiation_pb2_grpc as pb_grpc
 from negotium.agent import (
     AgentSource,
     Router,
@@ -30,14 +32,7 @@ from negotium.agent import (
     join_message,
     make_agents,
 )
-from negotium.client import (
-    Strategies,
-    channel_options,
-    create_request,
-    created,
-    parse_address,
-    tls_credentials,
-)
+from negotium.client import Strategies, create_request, created
 from negotium.errors import NegotiumError
 from negotium.types import ActionEvent, CreatedSession, Result, Seat, SessionInfo
 

@@ -24,44 +24,13 @@ from typing import Any, Union
 
 import grpc
 
-from negotium._pb import pb, pb_grpc
+from negotium._channel import parse_address, sync_channel
+from negotium._pb import pb
+from negotium.v1 import negotiation_pb2_grpc as pb_grpc
 from negotium.errors import NegotiumError
 from negotium.types import ActionEvent, CreatedSession, Result, SessionInfo
 
-MAX_MESSAGE_BYTES = 64 << 20
-"""What the client accepts from the server (results with long traces are large)."""
-
 Strategies = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
-
-
-def parse_address(address: str) -> tuple[str, bool]:
-    """``HOST:PORT``, ``http://HOST:PORT`` or ``https://HOST:PORT`` -> (target, tls)."""
-    a = address.strip()
-    tls = False
-    for prefix, secure in (("https://", True), ("http://", False), ("grpc://", False)):
-        if a.startswith(prefix):
-            a, tls = a[len(prefix) :], secure
-            break
-    a = a.rstrip("/")
-    if not a:
-        raise ValueError(f"not a server address: {address!r} (HOST:PORT or http://HOST:PORT)")
-    return a, tls
-
-
-def channel_options() -> list[tuple[str, Any]]:
-    return [
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        # The server closes connections that make no call for a while; keepalive
-        # pings keep a long agent stream's connection known to be alive.
-        ("grpc.keepalive_time_ms", 20_000),
-        ("grpc.keepalive_permit_without_calls", 0),
-    ]
-
-
-def tls_credentials(ca: str | Path | None) -> grpc.ChannelCredentials:
-    root = Path(ca).read_bytes() if ca else None
-    return grpc.ssl_channel_credentials(root_certificates=root)
 
 
 def scenario_text(scenario: str | os.PathLike[str]) -> str:
@@ -113,14 +82,10 @@ class Client:
         timeout: float | None = 30.0,
         ca: str | Path | None = None,
     ) -> None:
-        target, tls = parse_address(address)
-        self.address = target
+        self.address = parse_address(address)[0]
         self.admin_token = admin_token
         self.timeout = timeout
-        if tls:
-            self.channel = grpc.secure_channel(target, tls_credentials(ca), options=channel_options())
-        else:
-            self.channel = grpc.insecure_channel(target, options=channel_options())
+        self.channel = sync_channel(address, ca)
         self.stub = pb_grpc.NegotiationStub(self.channel)
 
     def __enter__(self) -> Client:
