@@ -283,3 +283,24 @@ class CreatedSession:
         """Seats for ``parties`` (default: every external party), ready for :func:`negotium.play`."""
         names = list(self.tokens) if parties is None else parties
         return [Seat(self.session_id, p, self.tokens[p]) for p in names]
+
+
+_MASK = (1 << 64) - 1
+
+
+def _splitmix64(state: int) -> int:
+    """One output of SplitMix64 from ``state`` (negotium's ``SplitMix64::new(state).next_u64()``)."""
+    z = (state + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def party_seed(session_seed: int, index: int) -> int:
+    """The seed negotium gives party ``index`` of a session with ``session_seed`` (``SessionSettings.party_seed``).
+
+    ``next(next(seed XOR index * 0xD1B54A32D192ED03))`` as the proto states
+    it, products modulo 2^64: what a local party in that seat would get, so
+    that an external agent can reproduce a local run.
+    """
+    return _splitmix64(_splitmix64((session_seed ^ (index * 0xD1B54A32D192ED03)) & _MASK))
