@@ -356,7 +356,9 @@ class HostedSeat:
         if self.state in ("cut", "done"):
             self.kill()
             return
-        self._expect(b"r", MAKE_TIMEOUT_S)
+        # The agent must be made before anything buffered meanwhile is answered.
+        self.expect.appendleft((b"r", MAKE_TIMEOUT_S))
+        self._arm()
         for frame in self.buffered:
             writer.write(frame)
         self.buffered.clear()
@@ -370,9 +372,11 @@ class HostedSeat:
         if kind == "finished":
             self.result = Result.from_pb(msg.finished.result)
             self.host.emit_ended(self)
-            if self.state == "live":
-                # Let the agent see the result (on_end), under the same deadline as a turn.
+            if self.state in ("live", "starting") and self.writer is not None:
+                # Let the agent see the result (on_end), under the same deadline as a turn;
+                # whatever it still owed (a turn the session no longer needs) is forgotten.
                 self.state = "finishing"
+                self.expect.clear()
                 self._send(msg, b"d", self.req.deadline or max(self.turn_timeout, 1.0))
             else:
                 self.kill()
