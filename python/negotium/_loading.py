@@ -45,11 +45,11 @@ def split_spec(spec: str) -> tuple[str, str]:
     return module, name
 
 
-def load_class(spec: str) -> type:
-    """Imports the module and returns the class (or factory) it names."""
-    module_name, attr = split_spec(spec)
+def import_module(module_name: str, spec: str | None = None) -> Any:
+    """Imports ``module_name``; a missing module is an AgentSpecError naming what to pip install."""
+    spec = spec or module_name
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         missing = (e.name or module_name).split(".")[0]
         pip = PIP_NAMES.get(missing, missing.replace("_", "-"))
@@ -59,6 +59,12 @@ def load_class(spec: str) -> type:
         ) from None
     except Exception as e:
         raise AgentSpecError(f"`{spec}`: importing `{module_name}` failed: {type(e).__name__}: {e}") from None
+
+
+def load_class(spec: str) -> type:
+    """Imports the module and returns the class (or factory) it names."""
+    module_name, attr = split_spec(spec)
+    module = import_module(module_name, spec)
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):

@@ -180,7 +180,7 @@ class Zygote:
     def send(self, **msg: Any) -> None:
         self.ctl.send(json.dumps(msg).encode())
 
-    def probe(self, module: str) -> str | None:
+    def probe(self, module: str, spec: str | None = None) -> str | None:
         """Imports ``module`` in a throw-away child under the time limit; why it failed, or None."""
         r, w = os.pipe()
         pid = os.fork()
@@ -188,9 +188,13 @@ class Zygote:
             os.close(r)
             code = 0
             try:
-                import importlib
+                from negotium._loading import AgentSpecError, import_module
 
-                importlib.import_module(module)
+                try:
+                    import_module(module, spec)
+                except AgentSpecError as e:
+                    os.write(w, f"!{e}".encode()[:4000])
+                    code = 2
             except BaseException as e:
                 os.write(w, f"{type(e).__name__}: {e}".encode()[:4000])
                 code = 2
@@ -217,6 +221,8 @@ class Zygote:
         status = status_of(st)
         if status == 0:
             return None
+        if message.startswith(b"!"):
+            return message[1:].decode(errors="replace")  # already says what to do
         if message:
             return f"importing `{module}` failed: {message.decode(errors='replace')}"
         return f"importing `{module}` killed its process: it {describe_status(status)}"
@@ -229,7 +235,7 @@ class Zygote:
         except AgentSpecError as e:
             return str(e)
         if module not in self.imported:
-            why = self.probe(module)
+            why = self.probe(module, spec)
             if why is None:
                 try:
                     load_class(spec)

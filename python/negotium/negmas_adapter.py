@@ -69,9 +69,14 @@ on time.
 Randomness: where ``seed_globals`` is true (the default) the adapter seeds
 Python's ``random`` and NumPy's global generator from the seat's
 ``party_seed`` when the session starts, which is how most NegMAS negotiators
-draw random numbers. In a process that plays one seat (the host's) that
-makes runs reproducible; in a process playing several it only makes them
-less arbitrary.
+draw random numbers. ``Mechanism.step`` also draws from ``random`` each time
+the wall clock passes a whole second (a draw that decides nothing when there
+is no per-second ending probability); the lockstep mechanism skips that
+draw, so a seat's random stream depends on its seed alone. In a process that
+plays one seat (the host's) runs are then reproducible; in a process playing
+several seats they share one stream. A negotiator that draws from
+``random`` still cannot reproduce an SAOMechanism run, where both
+negotiators draw from one stream in turn.
 """
 
 from __future__ import annotations
@@ -217,6 +222,13 @@ class LockstepMechanism(SAOMechanism):
     def __init__(self, adapter: NegMASAgent, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._adapter = adapter
+        # Mechanism.step draws one extra random.random() whenever the wall clock
+        # passes a whole second (for `pend_per_second`, 0 here, so the draw decides
+        # nothing). It shifts the stream negotiators draw from by an amount that
+        # depends on how fast the run went; without it a seat's randomness depends
+        # on its seed only, as in an SAOMechanism run shorter than a second.
+        if not self._internal_nmi.pend_per_second:
+            self._Mechanism__last_second_tried = float("inf")
 
     @property
     def time(self) -> float:

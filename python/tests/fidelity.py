@@ -61,7 +61,12 @@ class Case:
 
 
 def prepare(server: Any, cases: list[Case], **create: Any) -> None:
-    """Creates one session per case (every party external) and learns its parties' settings."""
+    """Creates one session per case and learns its parties' settings.
+
+    Parties whose agent is ``local:STRATEGY`` are played by the server with
+    that strategy (CreateSession's strategy override); the others are
+    external, for the host.
+    """
     cache: dict[tuple[Path, int], tuple[str, list[Session]]] = {}
     c = Client(server.address)
     for case in cases:
@@ -69,8 +74,14 @@ def prepare(server: Any, cases: list[Case], **create: Any) -> None:
         if key not in cache:
             toml = with_external(imported(case.domain), rounds=case.rounds)
             cache[key] = (toml, settings_of(server, toml))
-        case.toml, case.sessions = cache[key]
-        created = c.create_session(case.toml, join_timeout=120, **create)
+        all_external, case.sessions = cache[key]
+        local = {s.party: a.split(":", 1)[1] for s, a in zip(case.sessions, case.agents) if a.startswith("local:")}
+        if local:
+            external = [s.party for s in case.sessions if s.party not in local]
+            case.toml = with_external(imported(case.domain), parties=external, rounds=case.rounds)
+        else:
+            case.toml = all_external
+        created = c.create_session(case.toml, join_timeout=120, strategies=local or None, **create)
         case.session_id, case.tokens = created.session_id, created.tokens
     c.close()
 
