@@ -22,7 +22,9 @@ It starts ``negotium serve`` (``$NEGOTIUM_BIN``, default
 
 A turn is one party's action (an offer, an accept or an end), counted from
 the records' traces and from SAOMechanism's history. Times exclude starting
-the server and the host's workers (paid once per host).
+the server and the host's workers and the workers' first import of the
+agents' modules (paid once per host), but include creating each session,
+forking its seats' processes and the negotiators' setup.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 PYTHON = HERE.parent
 REPO = PYTHON.parent
 sys.path.insert(0, str(PYTHON / "tests"))  # the trivial agent lives with the test agents
+os.environ["PYTHONPATH"] = os.pathsep.join([str(PYTHON / "tests"), os.environ.get("PYTHONPATH", "")]).strip(os.pathsep)
 
 
 def negotium_bin() -> str:
@@ -74,7 +77,7 @@ class Host:
     """A long-lived `negotium-agents serve`, fed seats and read for events."""
 
     def __init__(self, address: str, workers: int) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PYTHON / "tests"), os.environ.get("PYTHONPATH", "")]))
+        env = dict(os.environ)
         self.p = subprocess.Popen(
             [sys.executable, "-m", "negotium.host", "serve", "--server", address, "--workers", str(workers)],
             stdin=subprocess.PIPE,
@@ -160,6 +163,58 @@ def in_mechanism(sessions, agents: list[str], n: int, rounds: int) -> tuple[floa
     return time.perf_counter() - t0, turns
 
 
+def host_internals(seats: int = 16, calls: int = 2000) -> tuple[float, float]:
+    """(ms to fork a seat process and make its agent, ms per host <-> seat round trip), no server involved."""
+    import asyncio
+
+    from negotium._pb import pb
+    from negotium._zygote import HEADER
+    from negotium.host import SeatRequest, Worker
+
+    settings = pb.ServerMessage(
+        settings=pb.SessionSettings(
+            session_id="s", party="p", party_index=1, parties=["o", "p"], protocol="saop", deadline_rounds=100,
+            domain=pb.Domain(name="d", issues=[pb.Issue(name="x", discrete=pb.DiscreteIssue(values=["a", "b"]))]),
+            profile=pb.Profile(linear_additive=pb.LinearAdditive(weights=[1.0], values=[pb.ValueFunction(table=pb.Table(utilities=[0.0, 1.0]))])),
+        )
+    )
+    turn = pb.ServerMessage(your_turn=pb.YourTurn(session_id="s", party="p", turn=1, round=3, time=0.04))
+
+    def frame(m) -> bytes:
+        b = m.SerializeToString()
+        return HEADER.pack(len(b), ord("m")) + b
+
+    async def run() -> tuple[float, float]:
+        w = Worker(0, 60.0, ["negmas"])
+        await w.start()
+        req = SeatRequest("s", "p", "t", "hosted_agents:Greedy")
+        _, first = await w.spawn(req)  # the first spawn imports the module
+        first.close()
+        t0 = time.perf_counter()
+        conns = []
+        for _ in range(seats):
+            pid, sock = await w.spawn(req)
+            r, wr = await asyncio.open_unix_connection(sock=sock)
+            await r.readexactly(HEADER.size + len(b"Greedy"))  # 'r' + the agent's name
+            conns.append((pid, r, wr))
+        fork_ms = 1000 * (time.perf_counter() - t0) / seats
+        pid, r, wr = conns[0]
+        wr.write(frame(settings))
+        await r.readexactly(HEADER.size)  # 's'
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            wr.write(frame(turn))
+            n, _ = HEADER.unpack(await r.readexactly(HEADER.size))
+            await r.readexactly(n)
+        rt_ms = 1000 * (time.perf_counter() - t0) / calls
+        for pid, _, wr in conns:
+            wr.close()
+        await w.stop()
+        return fork_ms, rt_ms
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--domain", type=Path, default=REPO.parent / "shared" / "data" / "genius" / "y2010" / "ItexvsCypress")
@@ -187,6 +242,9 @@ def main() -> None:
         S.address = address
         sessions = settings_of(S, toml)
         host = Host(address, args.workers)
+        # Warm-up: each worker imports an agent's module the first time a seat names it
+        # (once per host, after a probe import); that is not a per-turn cost.
+        hosted(client, host, toml, agents, max(2, args.workers), max(2, args.workers))
         rows = []
         sec, turns = in_mechanism(sessions, agents, args.sessions, args.rounds)
         rows.append(("SAOMechanism, in process", 1, sec, turns, 0))
@@ -207,6 +265,9 @@ def main() -> None:
         host.close()
     finally:
         server.terminate()
+    fork_ms, rt_ms = host_internals()
+    print(f"host internals: {fork_ms:.1f} ms to fork a seat process and make its agent; "
+          f"{rt_ms:.3f} ms per turn round trip host <-> seat process (a trivial agent, no server)")
     print(f"domain {args.domain.name}, {args.rounds} rounds, {args.sessions} sessions per row, {args.workers} workers, {os.cpu_count()} cores")
     print(f"{'':44} {'in flight':>9} {'turns':>7} {'seconds':>8} {'turns/s':>8} {'ms/turn':>8} {'violations':>10}")
     for name, c, sec, turns, v in rows:

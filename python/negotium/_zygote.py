@@ -156,6 +156,8 @@ def child_main(sock: socket.socket, spec: str, params: dict[str, Any], session_i
         signal.set_wakeup_fd(-1)
         gc.enable()
         serve_seat(sock, spec, params, session_id, party)
+    except (BrokenPipeError, ConnectionError):
+        pass  # the host cut this seat or is gone: nothing left to tell it
     except BaseException:  # a bug here, not in the agent: say so on stderr
         traceback.print_exc()
         code = 70

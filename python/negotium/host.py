@@ -43,13 +43,17 @@ Only that seat's child is involved: other seats, in the same worker or not,
 never notice, and workers are never killed.
 
 Trade-off. The alternative, seats multiplexed inside long-lived worker
-processes, saves the fork per seat (about 2-10 ms with NegMAS loaded, and
-a few MB of private memory per seat while it runs) but cannot enforce a
+processes, saves the fork per seat (about 7 ms with NegMAS loaded, on
+this 2-core machine, and about 11 MB of private memory per NegMAS seat
+while it plays: the rest stays shared with the zygote) but cannot enforce a
 deadline without killing the worker and every other seat in it, which is
-exactly what must not happen. Per call, both designs pay the same one
-round trip over a local socket (about 0.1 ms here, see
-``bench/host_speed.py``), which is small against a NegMAS negotiator's own
-work per turn. So: a process per seat, forked from a warm zygote.
+exactly what must not happen. Per call, both designs pay the same one round
+trip between processes over a local socket (0.13 ms here, with protobuf
+parsing and the agent call; see ``bench/host_speed.py``), which is small
+next to the gRPC round trip to the server and a NegMAS negotiator's own
+work per turn. So: a process per seat, forked from a warm zygote. Seats at
+once are bounded by memory (and the server's seats per stream), not by
+``--workers``, which sets how many zygotes fork in parallel.
 
 Hash seeds: workers run with ``PYTHONHASHSEED=0`` unless it is set, so that
 an agent that iterates a set of outcomes does so in the same order in every
