@@ -298,7 +298,7 @@ class Zygote:
         self.send(op="ready", pid=os.getpid(), preloaded={m: self.imported[m] for m in preload})
         while True:
             try:
-                ready, _, _ = select.select([self.ctl, wake_r], [], [])
+                ready, _, _ = select.select([self.ctl.fileno(), wake_r], [], [])
             except InterruptedError:  # pragma: no cover - PEP 475 retries
                 continue
             if wake_r in ready:
@@ -308,7 +308,7 @@ class Zygote:
                 except BlockingIOError:
                     pass
                 self.reap()
-            if self.ctl in ready:
+            if self.ctl.fileno() in ready:
                 try:
                     data, fds, _, _ = socket.recv_fds(self.ctl, 1 << 20, 4)
                 except ConnectionResetError:

@@ -34,10 +34,8 @@ the process: for that, host agents with ``negotium-agents``
 
 from __future__ import annotations
 
-import inspect
 import logging
 import queue
-import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,9 +253,9 @@ class SeatDriver:
                     log.warning("%s", describe_exception(self.agent_name(), e) + " in on_end")
             return []
         if kind == "error":
-            e = msg.error
-            err = NegotiumError(e.code, e.message, session_id=e.session_id, party=e.party)
-            if e.code in JOIN_REFUSALS and self.session is None:
+            m = msg.error
+            err = NegotiumError(m.code, m.message, session_id=m.session_id, party=m.party)
+            if m.code in JOIN_REFUSALS and self.session is None:
                 self.refused = err
             else:
                 self.errors.append(err)
@@ -462,20 +460,3 @@ def _stream_lost(drivers: list[SeatDriver], err: NegotiumError) -> None:
     for d in drivers:
         if not d.done:
             d.refused = err
-
-
-def play_in_thread(agent: AgentSource, seats: Iterable[Seat], address: str, **kw: Any) -> tuple[threading.Thread, dict]:
-    """:func:`play` in a background thread; the dict fills in with the results when it ends."""
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["results"] = play(agent, list(seats), address, **kw)
-        except BaseException as e:  # pragma: no cover - reported to the caller
-            out["error"] = e
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t, out
-
-

@@ -91,7 +91,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -100,7 +99,6 @@ from negotium._pb import pb
 from negotium._zygote import HEADER, MAX_FRAME, describe_status
 from negotium.agent import JOIN_REFUSALS, Router, cut, join_message
 from negotium.types import Result, Seat
-from negotium.utility import outcome_from_pb
 
 log = logging.getLogger("negotium.host")
 
@@ -655,8 +653,7 @@ class Host:
     # ---------------------------------------------------------- the stream
 
     def _open_stream(self) -> None:
-        import grpc.aio  # noqa: F401 - the host process (never a worker) speaks gRPC
-
+        # Imported here: the host process speaks gRPC, its forking workers never load it.
         from negotium.aio import aio_channel
         from negotium.v1 import negotiation_pb2_grpc as pb_grpc
 

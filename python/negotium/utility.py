@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:  # pragma: no cover
     from negotium.v1 import negotiation_pb2 as _pbm
@@ -160,15 +160,16 @@ class Issue:
 
     def coerce(self, v: object) -> Value:
         """``v`` as this issue's Python type (e.g. a numpy integer as ``int``); raises OutcomeError."""
-        if self.kind == INTEGER and not isinstance(v, (bool, str)):
+        x: Any = v
+        if self.kind == INTEGER and not isinstance(x, (bool, str)):
             try:
-                if float(v) == int(v):  # type: ignore[arg-type]
-                    v = int(v)  # type: ignore[arg-type]
+                if float(x) == int(x):  # a numpy integer, or 3.0
+                    v = int(x)
             except (TypeError, ValueError, OverflowError):
                 pass
-        elif self.kind == REAL and not isinstance(v, (bool, str)):
+        elif self.kind == REAL and not isinstance(x, (bool, str)):
             try:
-                v = float(v)  # type: ignore[arg-type]
+                v = float(x)
             except (TypeError, ValueError):
                 pass
         elif self.kind == DISCRETE and not isinstance(v, str) and v is not None:
@@ -293,11 +294,11 @@ class Domain:
         for issue in self.issues:
             v = o[issue.name]
             if issue.kind == DISCRETE:
-                values[issue.name] = pb.Value(discrete=v)
+                values[issue.name] = pb.Value(discrete=str(v))
             elif issue.kind == INTEGER:
-                values[issue.name] = pb.Value(integer=v)
+                values[issue.name] = pb.Value(integer=int(v))
             else:
-                values[issue.name] = pb.Value(real=v)
+                values[issue.name] = pb.Value(real=float(v))
         return pb.Outcome(values=values)
 
 
@@ -471,11 +472,15 @@ class UtilityFunction:
     def from_pb(cls, domain: Domain, p: _pbm.Profile) -> UtilityFunction:
         """The party's utility function from ``SessionSettings.profile``."""
         kind = p.WhichOneof("utility")
-        common = dict(reservation_value=p.reservation_value, discount=p.discount)
+        rv, d = p.reservation_value, p.discount
         if kind == "linear_additive":
             la = p.linear_additive
             return cls(
-                domain, weights=list(la.weights), values=[ValueFunction.from_pb(f) for f in la.values], **common
+                domain,
+                weights=list(la.weights),
+                values=[ValueFunction.from_pb(f) for f in la.values],
+                reservation_value=rv,
+                discount=d,
             )
         if kind == "hyper_rectangles":
             hr = p.hyper_rectangles
@@ -487,7 +492,14 @@ class UtilityFunction:
                 )
                 for r in hr.rectangles
             ]
-            return cls(domain, rectangles=rects, aggregation=hr.aggregation, max_utility=hr.max_utility, **common)
+            return cls(
+                domain,
+                rectangles=rects,
+                aggregation=hr.aggregation,
+                max_utility=hr.max_utility,
+                reservation_value=rv,
+                discount=d,
+            )
         raise ValueError("the profile has no utility function")
 
     # ---------------------------------------------------------- evaluation
