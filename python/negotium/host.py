@@ -55,6 +55,11 @@ work per turn. So: a process per seat, forked from a warm zygote. Seats at
 once are bounded by memory (and the server's seats per stream), not by
 ``--workers``, which sets how many zygotes fork in parallel.
 
+Lifetimes: workers die with the host (``PR_SET_PDEATHSIG``) and seat
+processes with their worker, so that no agent outlives a host that crashed
+or was killed; since a worker runs no agent code, it dies only with the
+host. A seat process also exits when its socket to the host closes.
+
 Hash seeds: workers run with ``PYTHONHASHSEED=0`` unless it is set, so that
 an agent that iterates a set of outcomes does so in the same order in every
 run (negotium's ``party_seed`` then reproduces its run exactly).
