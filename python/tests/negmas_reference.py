@@ -2,9 +2,10 @@
 the fidelity tests.
 
 The utility functions are rebuilt from the scenario TOML that `negotium
-import` wrote (so both tools negotiate over the very same floats; NegMAS's
-own Genius loader normalises differently), a discount as NegMAS's
-`ExpDiscountedUFun` over relative time, as negotium applies it.
+import` wrote, with the converter the hosted agents use (so both tools
+negotiate over the very same floats; NegMAS's own Genius loader normalises
+differently), a discount as NegMAS's `ExpDiscountedUFun` over relative
+time, as negotium applies it.
 
 NegMAS's inverse utility sorts outcomes with numpy's default `argsort`,
 which is not stable: the order of outcomes of equal utility depends on the
@@ -41,28 +42,28 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def ufuns(scenario: dict[str, Any], discount: bool = True):
-    """The NegMAS issues and utility functions of a scenario's parties."""
-    from negmas import make_issue
-    from negmas.preferences import LinearAdditiveUtilityFunction
-    from negmas.preferences.discounted import ExpDiscountedUFun
-    from negmas.preferences.value_fun import TableFun
+    """The NegMAS issues and utility functions of a scenario's parties,
+    through the converter hosted agents use
+    (:func:`negotium.negmas_adapter.make_ufun`)."""
+    from negotium.negmas_adapter import make_outcome_space, make_ufun
+    from negotium.utility import Domain, Issue, UtilityFunction, ValueFunction
 
     issues = []
     for i in scenario["issues"]:
         if i["type"] != "discrete":
             raise ValueError(f"issue {i['name']}: only discrete issues are rebuilt here")
-        issues.append(make_issue(values=list(i["values"]), name=i["name"]))
+        issues.append(Issue.discrete(i["name"], list(i["values"])))
+    domain = Domain(scenario["name"], tuple(issues))
+    os_ = make_outcome_space(domain)
     out = []
     for p in scenario["parties"]:
-        values = [TableFun(dict(p["values"][i["name"]])) for i in scenario["issues"]]
-        weights = [p["weights"][i["name"]] for i in scenario["issues"]]
-        rv = p.get("reservation", 0.0)
-        u = LinearAdditiveUtilityFunction(values=values, weights=weights, issues=issues, reserved_value=rv)
-        d = p.get("discount", 1.0)
-        if discount and d < 1.0:
-            u = ExpDiscountedUFun(u, discount=d, factor="relative_time", reserved_value=rv)
-        out.append(u)
-    return issues, out
+        tables = [ValueFunction("table", tuple(p["values"][i.name][v] for v in i.values)) for i in issues]
+        weights = [p["weights"][i.name] for i in issues]
+        u = UtilityFunction.linear_additive(
+            domain, weights, tables, p.get("reservation", 0.0), p.get("discount", 1.0) if discount else 1.0
+        )
+        out.append(make_ufun(u, os_, name=p["name"]))
+    return os_, out
 
 
 def negotiate(scenario: dict[str, Any], a: str, b: str, discount: bool = True) -> dict[str, Any]:
@@ -72,12 +73,12 @@ def negotiate(scenario: dict[str, Any], a: str, b: str, discount: bool = True) -
     from negmas.sao.negotiators import BoulwareTBNegotiator, ConcederTBNegotiator, LinearTBNegotiator
 
     cls = {"boulware": BoulwareTBNegotiator, "conceder": ConcederTBNegotiator, "linear": LinearTBNegotiator}
-    issues, (ua, ub) = ufuns(scenario, discount)
-    m = SAOMechanism(issues=issues, n_steps=scenario["protocol"]["rounds"])
+    os_, (ua, ub) = ufuns(scenario, discount)
+    m = SAOMechanism(outcome_space=os_, n_steps=scenario["protocol"]["rounds"])
     m.add(cls[a](name="A"), ufun=ua)
     m.add(cls[b](name="B"), ufun=ub)
     state = m.run()
-    names = [i.name for i in issues]
+    names = [i.name for i in os_.issues]
     # The per-step states hold every offer of the step in order; the full
     # trace relabels or blanks an offer that the next action ends.
     offers = [

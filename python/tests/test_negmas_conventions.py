@@ -7,10 +7,8 @@ conceder and linear is negotiated by `negotium run` and by NegMAS's
 SAOMechanism (python/tests/negmas_reference.py), and the two must agree on
 every offer (who, what, in which round), the rounds and the agreement.
 
-Needs NegMAS (pip install 'negotium[negmas]' or negmas==0.16.0), the
-negotium binary (NEGOTIUM_BIN, default target/debug/negotium) and the ANAC
-files in ../shared/data. Without them the tests skip, saying why; under CI
-(CI set) a missing prerequisite fails instead.
+Prerequisites as for every test here (conftest.py): NegMAS, the negotium
+binary and ../shared/data; under CI a missing one fails.
 """
 
 from __future__ import annotations
@@ -22,13 +20,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import genius, imported, negotium_bin, require_negmas
 
-sys.path.insert(0, str(Path(__file__).parent))
-import negmas_reference as ref  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "genius"
-BIN = Path(os.environ.get("NEGOTIUM_BIN", ROOT / "target" / "debug" / "negotium"))
+import negmas_reference as ref
 
 # Ties in utility (Airport, Acquisition), discount (Camera, Grocery,
 # Acquisition), reservation values (Airport, Acquisition), and none of them
@@ -43,28 +37,15 @@ DOMAINS = [
 PAIRS = [(a, b) for a in ref.STRATEGIES for b in ref.STRATEGIES]
 
 
-def missing(why: str):
-    if os.environ.get("CI", "") not in ("", "0", "false"):
-        pytest.fail(f"{why} (CI is set: a missing prerequisite fails)")
-    pytest.skip(why)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def prerequisites():
-    try:
-        import negmas  # noqa: F401
-    except ImportError:
-        missing("NegMAS is not installed: pip install negmas==0.16.0")
-    if not BIN.is_file():
-        missing(f"no negotium binary at {BIN}: cargo build, or set NEGOTIUM_BIN")
-    if not DATA.is_dir():
-        missing(f"no ANAC domains at {DATA}")
+    require_negmas()
     ref.stable_ties()
 
 
-def imported(tmp_path_factory, domain: str) -> Path:
+def scenario_file(tmp_path_factory, domain: str) -> Path:
     out = tmp_path_factory.mktemp("domains") / (domain.replace("/", "-") + ".toml")
-    subprocess.run([str(BIN), "import", str(DATA / domain), "-o", str(out)], check=True, capture_output=True)
+    out.write_text(imported(genius(domain)))
     return out
 
 
@@ -75,7 +56,7 @@ def negotium_run(toml: Path, a: str, b: str, tmp: Path, convention: str | None =
 
     out = tmp / f"{a}-{b}-{convention}.jsonl"
     subprocess.run(
-        [str(BIN), "run", str(toml), "--strategy", strategy(0, a), "--strategy", strategy(1, b), "--out", str(out), "--force"],
+        [str(negotium_bin()), "run", str(toml), "--strategy", strategy(0, a), "--strategy", strategy(1, b), "--out", str(out), "--force"],
         check=True,
         capture_output=True,
     )
@@ -96,7 +77,7 @@ def first_difference(ours: dict, theirs: dict) -> str:
 
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_built_ins_are_negmas_session_for_session(domain, tmp_path_factory, tmp_path):
-    toml = imported(tmp_path_factory, domain)
+    toml = scenario_file(tmp_path_factory, domain)
     scenario = ref.load(toml)
     differ = []
     for a, b in PAIRS:
@@ -112,7 +93,7 @@ def test_the_genius_convention_decides_undiscounted(domain, tmp_path_factory, tm
     """With convention = "genius" a discounted party decides as NegMAS's
     negotiators do when the discount is left out of their utility
     functions; that differs from NegMAS with the discount in."""
-    toml = imported(tmp_path_factory, domain)
+    toml = scenario_file(tmp_path_factory, domain)
     scenario = ref.load(toml)
     assert any(p.get("discount", 1.0) < 1.0 for p in scenario["parties"]), "a discounted domain"
     changed = 0
@@ -134,7 +115,7 @@ def test_negmas_own_tie_order_depends_on_the_cpu(tmp_path_factory):
 
     if not cpu.get("AVX2"):
         pytest.skip("this CPU has no AVX2: numpy's sort is the baseline one either way")
-    toml = imported(tmp_path_factory, "y2012/AirportSiteSelectionA")
+    toml = scenario_file(tmp_path_factory, "y2012/AirportSiteSelectionA")
     snippet = (
         "import json, sys; sys.path.insert(0, %r); import negmas_reference as ref; "
         "s = ref.load(%r); print(json.dumps([ref.negotiate(s, a, b) for a in ref.STRATEGIES for b in ref.STRATEGIES]))"

@@ -2,10 +2,8 @@
 `negotium tournament` start the agent host themselves, seat the Python
 parties and write the same records as for native strategies.
 
-Needs the package installed (pip install ./python[negmas]), NegMAS with
-negmas-genius-agents, the negotium binary (NEGOTIUM_BIN, default
-target/debug/negotium) and ../shared/data. Without them the tests skip,
-saying why; under CI a missing prerequisite fails.
+Prerequisites as for every test here (conftest.py), with the package
+installed (the host runs as `python -m negotium.host`).
 """
 
 from __future__ import annotations
@@ -17,45 +15,27 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import genius, imported, negotium_bin, require_negmas
 
-sys.path.insert(0, str(Path(__file__).parent))
-import negmas_reference as ref  # noqa: E402
+import negmas_reference as ref
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "genius"
-BIN = Path(os.environ.get("NEGOTIUM_BIN", ROOT / "target" / "debug" / "negotium"))
 ENV = dict(os.environ, NEGOTIUM_PYTHON=sys.executable)
-
-
-def missing(why: str):
-    if os.environ.get("CI", "") not in ("", "0", "false"):
-        pytest.fail(f"{why} (CI is set: a missing prerequisite fails)")
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def prerequisites():
-    try:
-        import negmas_genius_agents  # noqa: F401
-
-        import negotium.host  # noqa: F401
-    except ImportError as e:
-        missing(f"{e}: pip install './python[negmas]' negmas-genius-agents")
-    if not BIN.is_file():
-        missing(f"no negotium binary at {BIN}: cargo build, or set NEGOTIUM_BIN")
-    if not DATA.is_dir():
-        missing(f"no ANAC domains at {DATA}")
+    require_negmas()
 
 
 @pytest.fixture(scope="module")
 def itex(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("domains") / "itex.toml"
-    subprocess.run([str(BIN), "import", str(DATA / "y2010" / "ItexvsCypress"), "-o", str(out)], check=True, capture_output=True)
+    out.write_text(imported(genius("y2010/ItexvsCypress")))
     return out
 
 
-def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=ENV, timeout=timeout)
+def run(*args: str, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(negotium_bin()), *args], capture_output=True, text=True, env=env or ENV, timeout=timeout)
 
 
 def test_a_negmas_agent_in_negotium_run_plays_as_in_negmas(itex, tmp_path):
@@ -75,12 +55,12 @@ def test_a_negmas_agent_in_negotium_run_plays_as_in_negmas(itex, tmp_path):
     assert record["violation"] is None
 
     scenario = ref.load(itex)
-    issues, (ua, ub) = ref.ufuns(scenario)
-    m = SAOMechanism(issues=issues, n_steps=scenario["protocol"]["rounds"])
+    os_, (ua, ub) = ref.ufuns(scenario)
+    m = SAOMechanism(outcome_space=os_, n_steps=scenario["protocol"]["rounds"])
     m.add(BoulwareTBNegotiator(name="A"), ufun=ua)
     m.add(HardHeaded(name="B"), ufun=ub)
     state = m.run()
-    names = [i.name for i in issues]
+    names = [i.name for i in os_.issues]
     theirs = [(st.step, "AB".index(w[0]), dict(zip(names, o))) for st in m.history for w, o in st.new_offers if o is not None]
     ours = [(e["round"], e["party"], e["outcome"]) for e in record["trace"] if e["action"] == "offer"]
     assert ours == theirs
@@ -136,10 +116,7 @@ class Raises(Agent):
     )
     out = tmp_path / "r.jsonl"
     env = dict(ENV, PYTHONPATH=str(tmp_path))
-    r = subprocess.run(
-        [str(BIN), "run", str(itex), "--strategy", '1={ python = "bad_agents:Raises" }', "--repeat", "2", "--out", str(out)],
-        capture_output=True, text=True, env=env, timeout=240,
-    )
+    r = run("run", str(itex), "--strategy", '1={ python = "bad_agents:Raises" }', "--repeat", "2", "--out", str(out), env=env)
     assert r.returncode == 0, r.stderr
     records = [json.loads(l) for l in out.read_text().splitlines()]
     assert len(records) == 2

@@ -289,9 +289,13 @@ impl tonic::codegen::Body for Tracked {
     }
 
     fn is_end_stream(&self) -> bool {
-        // Never "ended" up front: `Body::new` would drop an empty body, and
-        // the guard with it, before the call is over.
-        false
+        // Said as the inner body says it. An error is a gRPC "trailers-only"
+        // response: its status travels in the headers, which must end the
+        // stream. A body that claimed not to be over would add an empty
+        // DATA frame after them, and strict clients (grpc-python) then see
+        // `UNKNOWN: Stream removed` instead of the status. An empty body is
+        // a call that is over, so the guard may go with it.
+        self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
@@ -302,6 +306,16 @@ impl tonic::codegen::Body for Tracked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error response (empty body, status in the headers) must say it is
+    /// over, so that it goes out as one HEADERS frame that ends the stream.
+    #[test]
+    fn an_empty_response_body_ends_the_stream() {
+        use tonic::codegen::Body as _;
+        let error = Status::not_found("no session").into_http::<Body>();
+        let tracked = Tracked { body: error.into_body(), _call: None };
+        assert!(tracked.is_end_stream());
+    }
 
     fn creds() -> Credentials {
         Credentials { admin: Secret::new("adm"), cluster: Secret::new("clu"), training: None }
