@@ -99,7 +99,9 @@ def start_server(binary: Path, log: Path, *extra: str) -> Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     binary = negotium_bin()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    s = start_server(binary, log, "--turn-timeout", "10", "--setup-timeout", "10")
+    # Generous: on a loaded 2-core machine NegMAS agents can take many
+    # seconds to set up; the host enforces the tests' own deadlines.
+    s = start_server(binary, log, "--turn-timeout", "30", "--setup-timeout", "60")
     yield s
     s.proc.terminate()
     try:

@@ -46,7 +46,7 @@ def test_turns_carry_relative_time_wall_times_and_the_answer_window(server):
     for agent in (a, b):
         s = agent.started
         assert s.deadline_rounds == 25 and s.deadline_seconds is None and s.protocol == "saop"
-        assert s.turn_timeout_seconds == 10.0 and s.setup_seconds == 10.0
+        assert s.turn_timeout_seconds == 30.0 and s.setup_seconds == 60.0, "as the server fixture sets them"
         assert s.seed == party_seed(r.seed, s.party_index), "party_seed as the proto defines it"
         for st in agent.states:
             assert st.time == (st.round + 1) / (25 + 1)
