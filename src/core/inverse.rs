@@ -326,7 +326,7 @@ mod tests {
             let want: Vec<u32> = rational().filter(|&(_, u)| (lo..=t).contains(&(f * u))).map(|p| p.0).collect();
             prop_assert_eq!(got, want);
             let top = rational().map(|p| f * p.1).fold(f64::NEG_INFINITY, f64::max);
-            prop_assert_eq!(idx.best_last(f), rational().filter(|p| f * p.1 == top).last());
+            prop_assert_eq!(idx.best_last(f), rational().rfind(|p| f * p.1 == top));
         }
 
         #[test]

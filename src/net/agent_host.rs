@@ -130,9 +130,8 @@ pub struct AgentHosted {
 pub fn longest_deadline<'a>(specs: impl IntoIterator<Item = &'a StrategySpec>) -> f64 {
     specs
         .into_iter()
-        .filter_map(|s| {
-            s.is_python().then(|| s.params.get("deadline").and_then(Json::as_f64).unwrap_or(DEFAULT_DEADLINE))
-        })
+        .filter(|s| s.is_python())
+        .map(|s| s.params.get("deadline").and_then(Json::as_f64).unwrap_or(DEFAULT_DEADLINE))
         .fold(DEFAULT_DEADLINE, f64::max)
 }
 

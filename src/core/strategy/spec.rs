@@ -235,10 +235,10 @@ impl StrategySpec {
         if self.params.get("params").is_some_and(|v| !v.is_object()) {
             return Err(p.bad("params", "must be a table of the class's keyword arguments"));
         }
-        if let Some(d) = self.params.get("deadline") {
-            if !d.as_f64().is_some_and(|d| d > 0.0 && d.is_finite()) {
-                return Err(p.bad("deadline", "must be a positive number of seconds per call"));
-            }
+        if let Some(d) = self.params.get("deadline")
+            && !d.as_f64().is_some_and(|d| d > 0.0 && d.is_finite())
+        {
+            return Err(p.bad("deadline", "must be a positive number of seconds per call"));
         }
         if let Some(extra) = self.params.keys().find(|k| !["python", "params", "deadline"].contains(&k.as_str())) {
             return Err(StrategyError::UnknownParameter {
@@ -388,6 +388,30 @@ mod tests {
         assert!(msg.contains("unknown strategy `genius`"), "{msg}");
         for name in STRATEGY_NAMES {
             assert!(msg.contains(name), "{msg}");
+        }
+    }
+
+    #[test]
+    fn python_strategies_are_checked_here_and_built_by_the_agent_host() {
+        let spec = StrategySpec::parse_cli(
+            "{ python = \"negmas_genius_agents:HardHeaded\", params = { name = \"hh\" }, deadline = 2.5 }",
+        )
+        .unwrap();
+        assert!(spec.is_python());
+        assert_eq!(spec.python_class(), Some("negmas_genius_agents:HardHeaded"));
+        assert!(spec.validate().is_ok());
+        assert_eq!(spec.to_string(), "python(negmas_genius_agents:HardHeaded,deadline=2.5,params={\"name\":\"hh\"})");
+        assert_eq!(StrategySpec::from_json(&spec.to_json()).unwrap(), spec, "travels as it was written");
+        let err = spec.build().err().unwrap().to_string();
+        assert!(err.contains("runs in a Python agent host"), "{err}");
+        for (text, needle) in [
+            ("{ python = \"HardHeaded\" }", "must name a class as \"module:Class\""),
+            ("{ python = \"m:C\", deadline = 0 }", "positive number of seconds"),
+            ("{ python = \"m:C\", params = 3 }", "a table of the class's keyword arguments"),
+            ("{ python = \"m:C\", speed = 3 }", "valid parameters: python, params, deadline"),
+        ] {
+            let err = StrategySpec::parse_cli(text).err().unwrap().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
         }
     }
 
