@@ -113,10 +113,11 @@ async fn a_wide_domain_is_refused_by_default_and_sampled_within_budget_when_allo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_are_refused_when_their_estimated_memory_does_not_fit() {
-    // Local parties over 2^22 outcomes each build a 48 MiB index: with
-    // 64 MiB for all sessions, one fits and a second is refused while the
-    // first runs.
-    let big = "name = \"big\"\n[protocol]\nrounds = 10\n[[issues]]\nname = \"x\"\ntype = \"integer\"\nmin = 0\nmax = 2047\n\
+    // Local parties over 2^22 outcomes each build a 48 MiB index (over a
+    // deadline this long enumerating costs less than splitting the issues;
+    // over 10 rounds the split would take kilobytes): with 64 MiB for all
+    // sessions, one fits and a second is refused while the first runs.
+    let big = "name = \"big\"\n[protocol]\nrounds = 10000\n[[issues]]\nname = \"x\"\ntype = \"integer\"\nmin = 0\nmax = 2047\n\
                [[issues]]\nname = \"y\"\ntype = \"integer\"\nmin = 0\nmax = 2047\n";
     let party = |name: &str, external: bool, up: bool| {
         let f = if up { "[0.0, 1.0]" } else { "[1.0, 0.0]" };

@@ -13,13 +13,14 @@ use super::cluster::ClusterArgs;
 use super::report::Summary;
 use super::{CliError, Engine, exec_error, peak_rss_mib};
 use crate::core::domain::Domain;
+use crate::core::inverse::Inverse;
 use crate::core::strategy::StrategySpec;
 use crate::core::workload::Workload;
 use crate::engine::executor::{Job, Stage, Stages};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// w1 (3 issues × 10 values) or w4 (5 × 10).
+    /// w1 (3 issues × 10 values), w4 (5 × 10), or KxV (K issues × V values, e.g. 10x10: the scaling runs)
     #[arg(long, default_value = "w1")]
     workload: String,
     /// Strategies of A and B, e.g. boulware-conceder, linear-linear.
@@ -49,8 +50,12 @@ pub struct BenchArgs {
 }
 
 pub fn bench(args: BenchArgs) -> Result<(), CliError> {
-    let mut w = Workload::named(&args.workload)
-        .ok_or_else(|| CliError::Input(format!("unknown workload `{}` (w1, w4)", args.workload)))?;
+    let mut w = Workload::named(&args.workload).ok_or_else(|| {
+        CliError::Input(format!(
+            "unknown workload `{}` (w1, w4, or KxV: K issues × V values, e.g. 10x10)",
+            args.workload
+        ))
+    })?;
     w.seed = args.seed;
     let (a, b) = args
         .pair
@@ -89,6 +94,9 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
     }
     let wall = started.elapsed().as_secs_f64();
     let offers = summary.offers;
+    // Every negotiation of W has preferences of the same shape: the first
+    // pair says whether bids were exact or from a sample.
+    let exact = w.preferences(0).iter().all(|p| Inverse::exact_for(&domain, p, &w.deadline()));
     let report = json!({
         "workload": args.workload,
         "pair": args.pair,
@@ -97,6 +105,7 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
         "nodes": nodes,
         "n_negotiations": summary.n,
         "n_outcomes": super::analyze::outcomes_json(&domain.cardinality()),
+        "exact": exact,
         "wall_s": wall,
         "negotiations_per_s": summary.n as f64 / wall,
         "offers_total": offers,

@@ -10,6 +10,7 @@
 //! cannot make a dominated outcome look efficient.
 
 use super::domain::{Cardinality, Domain, Outcome};
+use super::inverse::split::{extremes, rounding_slack, tables};
 use super::limits::{analysis_enumerates, sample_note, sample_size};
 use super::rng::SplitMix64;
 use super::utility::Preferences;
@@ -57,6 +58,42 @@ pub struct Distances {
 
 fn euclid(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt()
+}
+
+/// Partial outcomes [`Analysis::merged`] may evaluate over all its levels
+/// (so also keep): 3.2 million, 8 bytes each kept and 24 while a level is
+/// merged — about the memory and the work of the 200,000-outcome sample it
+/// replaces.
+const MERGE_LIMIT: usize = ANALYSIS_SAMPLE * 16;
+
+/// Which of `cand` (two partial sums each, in enumeration order) may still
+/// complete to a frontier point: see [`Analysis::merged`].
+fn undominated(cand: &[(f64, f64, u32, u32)], margin: f64) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..cand.len()).collect();
+    // By a descending, then b descending, then enumeration order.
+    order.sort_unstable_by(|&x, &y| {
+        cand[y].0.total_cmp(&cand[x].0).then(cand[y].1.total_cmp(&cand[x].1)).then(x.cmp(&y))
+    });
+    let mut keep = vec![true; cand.len()];
+    let mut max_b = f64::NEG_INFINITY;
+    // Highest b among those whose a leads the current one by the margin.
+    let (mut far, mut far_b) = (0usize, f64::NEG_INFINITY);
+    for (pos, &i) in order.iter().enumerate() {
+        let (a, b, _, _) = cand[i];
+        while far < pos && cand[order[far]].0 >= a + margin {
+            far_b = far_b.max(cand[order[far]].1);
+            far += 1;
+        }
+        let twin = pos > 0 && {
+            let (pa, pb, _, _) = cand[order[pos - 1]];
+            pa == a && pb == b
+        };
+        if max_b >= b + margin || far_b >= b || twin {
+            keep[i] = false;
+        }
+        max_b = max_b.max(b);
+    }
+    keep
 }
 
 /// Indices of the non-dominated rows of `points` (row-major, `dims` columns).
@@ -112,9 +149,12 @@ impl Analysis {
                     parties.iter().map(|p| p.utility.utilities_of_all(domain).unwrap_or_default()).collect();
                 let rows = size as usize;
                 let flat: Vec<f64> = (0..rows).flat_map(|k| cols.iter().map(move |c| c[k])).collect();
-                Self::from_points(card, true, &|k| domain.outcome_at(k as u128), &flat, n, parties)
+                Self::from_points(card, true, &|k| domain.outcome_at(k as u128), &flat, n, parties, None)
             }
             _ => {
+                if let Some(a) = Self::merged(domain, parties) {
+                    return a;
+                }
                 let size = sample_size(ANALYSIS_SAMPLE, domain, parties);
                 let mut rng = SplitMix64::new(seed);
                 let mut sample: Vec<Outcome> =
@@ -124,13 +164,101 @@ impl Analysis {
                 }
                 let flat: Vec<f64> =
                     sample.iter().flat_map(|o| parties.iter().map(move |p| p.utility(domain, o))).collect();
-                let mut a = Self::from_points(card, false, &|k| sample[k].clone(), &flat, n, parties);
+                let mut a = Self::from_points(card, false, &|k| sample[k].clone(), &flat, n, parties, None);
                 if let (Some(note), Some(why)) = (a.note.as_mut(), sample_note(ANALYSIS_SAMPLE, size, domain, n)) {
                     note.push_str(&format!(" ({why})"));
                 }
                 a
             }
         }
+    }
+
+    /// Two parties with linear-additive preferences over a space too large
+    /// to enumerate: exact, by merging the issues one at a time and keeping
+    /// only partial outcomes whose completions can still reach the
+    /// frontier. A partial outcome (the issues so far, its two left-to-right
+    /// sums) is dropped where another one beats it in both utilities by a
+    /// whole grid step in one of them (every completion of it is then
+    /// dominated on the 1e-9 grid), where it equals another one of a lower
+    /// enumeration index in both sums (so a frontier point keeps its
+    /// lowest-index outcome, as the enumerating path picks it for Nash and
+    /// the others), or where it cannot become rational for a party. The
+    /// frontier, Nash, Kalai–Smorodinsky, max welfare and egalitarian points
+    /// are then those of enumerating, except that an outcome whose
+    /// utilities equal a lower-index one's exactly is listed once, not again.
+    /// `None` (the caller samples) where it does not apply or where the
+    /// partial frontier outgrows [`MERGE_LIMIT`].
+    fn merged(domain: &Domain, parties: &[&Preferences]) -> Option<Self> {
+        let [pa, pb] = parties else { return None };
+        let (ta, tb) = (tables(domain, pa)?, tables(domain, pb)?);
+        let k = ta.len();
+        let (rv_a, rv_b) = (pa.reservation_value, pb.reservation_value);
+        let bound = |t: &[Vec<f64>], pick: fn(f64, f64) -> f64, start: f64| {
+            let mut rest = vec![0.0; t.len() + 1];
+            for i in (0..t.len()).rev() {
+                rest[i] = rest[i + 1] + t[i].iter().copied().fold(start, pick);
+            }
+            rest
+        };
+        let (max_a, max_b) = (bound(&ta, f64::max, f64::NEG_INFINITY), bound(&tb, f64::max, f64::NEG_INFINITY));
+        let slack = rounding_slack(&ta).max(rounding_slack(&tb));
+        // A lead this large in partial sums survives any completion's
+        // rounding and the grid's.
+        let margin = 1.001 / GRID + 2.0 * slack;
+        // Each level: (sum a, sum b, parent, value) in enumeration order.
+        let mut levels: Vec<Vec<(u32, u32)>> = Vec::with_capacity(k);
+        let mut sums: Vec<(f64, f64)> = vec![(0.0, 0.0)];
+        let mut stored = 0usize;
+        let mut evaluated = 0usize;
+        for i in 0..k {
+            let c = ta[i].len();
+            // Bounded work as well as memory: all levels together evaluate
+            // no more partial outcomes than the limit.
+            if evaluated.saturating_add(sums.len().saturating_mul(c)) > MERGE_LIMIT {
+                return None;
+            }
+            let mut cand: Vec<(f64, f64, u32, u32)> = Vec::with_capacity(sums.len() * c);
+            for (parent, &(a, b)) in sums.iter().enumerate() {
+                for v in 0..c {
+                    let (a, b) = (a + ta[i][v], b + tb[i][v]);
+                    if a + max_a[i + 1] + slack < rv_a || b + max_b[i + 1] + slack < rv_b {
+                        continue;
+                    }
+                    cand.push((a, b, parent as u32, v as u32));
+                }
+            }
+            evaluated += cand.len();
+            let keep = undominated(&cand, margin);
+            let kept: Vec<(f64, f64, u32, u32)> =
+                cand.into_iter().zip(keep).filter(|(_, k)| *k).map(|(c, _)| c).collect();
+            stored += kept.len();
+            if stored > MERGE_LIMIT {
+                return None;
+            }
+            sums = kept.iter().map(|&(a, b, _, _)| (a, b)).collect();
+            levels.push(kept.iter().map(|&(_, _, p, v)| (p, v)).collect());
+        }
+        let outcome_of = |pos: usize| {
+            let mut digits = vec![0u32; k];
+            let mut at = pos;
+            for i in (0..k).rev() {
+                let (parent, v) = levels[i][at];
+                digits[i] = v;
+                at = parent as usize;
+            }
+            Outcome::from(
+                domain.issues.iter().zip(&digits).map(|(issue, &d)| issue.value_at(d as u64)).collect::<Vec<_>>(),
+            )
+        };
+        let flat: Vec<f64> = sums.iter().flat_map(|&(a, b)| [a, b]).collect();
+        // Extremes over the whole space: per-issue extremes added in order
+        // (rounding is monotone).
+        let ((min_a, top_a), (min_b, top_b)) = (extremes(&ta), extremes(&tb));
+        let (min_u, max_u) = ([min_a, min_b], [top_a, top_b]);
+        let mut a =
+            Self::from_points(domain.cardinality(), true, &outcome_of, &flat, 2, parties, Some((&min_u, &max_u)));
+        a.evaluated = evaluated;
+        Some(a)
     }
 
     fn from_points(
@@ -140,13 +268,18 @@ impl Analysis {
         flat: &[f64],
         n: usize,
         parties: &[&Preferences],
+        extremes: Option<(&[f64], &[f64])>,
     ) -> Self {
         let row = |k: usize| &flat[k * n..(k + 1) * n];
         let count = flat.len() / n.max(1);
         // Extremes over the whole space, as NegMAS' `kalai_points` takes them.
-        let min_u: Vec<f64> = (0..n).map(|p| (0..count).map(|k| row(k)[p]).fold(f64::INFINITY, f64::min)).collect();
-        let max_utilities: Vec<f64> =
-            (0..n).map(|p| (0..count).map(|k| row(k)[p]).fold(f64::NEG_INFINITY, f64::max)).collect();
+        let (min_u, max_utilities): (Vec<f64>, Vec<f64>) = match extremes {
+            Some((lo, hi)) => (lo.to_vec(), hi.to_vec()),
+            None => (
+                (0..n).map(|p| (0..count).map(|k| row(k)[p]).fold(f64::INFINITY, f64::min)).collect(),
+                (0..n).map(|p| (0..count).map(|k| row(k)[p]).fold(f64::NEG_INFINITY, f64::max)).collect(),
+            ),
+        };
         let disagreement: Vec<f64> = (0..n).map(|p| parties[p].reservation_value.max(min_u[p])).collect();
         let rational: Vec<usize> =
             (0..count).filter(|&k| (0..n).all(|p| row(k)[p] >= parties[p].reservation_value)).collect();
@@ -302,6 +435,64 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// Merging issue by issue gives the enumerating analysis: the same
+        /// reference points (utilities and outcomes) and the same frontier,
+        /// but for outcomes whose utilities repeat a lower-index one's exactly.
+        #[test]
+        fn merging_issues_gives_the_enumerating_analysis(
+            sizes in proptest::collection::vec(1usize..6, 1..5),
+            cells in proptest::collection::vec(0u32..7, 2..60),
+            wa in proptest::collection::vec(1u32..5, 4),
+            wb in proptest::collection::vec(1u32..5, 4),
+            rv in (0.0f64..0.5, 0.0f64..0.5),
+        ) {
+            let d = Domain::new("m", sizes.iter().enumerate()
+                .map(|(i, &c)| Issue::Integer { name: format!("i{i}"), min: 0, max: c as i64 - 1 }).collect());
+            let mut cell = cells.iter().cycle();
+            let mut prefs = |w: &[u32], rv: f64| {
+                let total: u32 = w.iter().take(sizes.len()).sum();
+                Preferences::new(UtilityFunction::LinearAdditive {
+                    weights: w.iter().take(sizes.len()).map(|&x| x as f64 / total as f64).collect(),
+                    values: sizes.iter().map(|&c| ValueFunction::Table {
+                        utilities: (0..c).map(|_| *cell.next().unwrap() as f64 / 6.0).collect(),
+                    }).collect(),
+                }, rv)
+            };
+            let (a, b) = (prefs(&wa, rv.0), prefs(&wb, rv.1));
+            let full = Analysis::run(&d, &[&a, &b], 1);
+            let merged = Analysis::merged(&d, &[&a, &b]).unwrap();
+            prop_assert!(full.exact && merged.exact);
+            prop_assert_eq!(&full.max_utilities, &merged.max_utilities);
+            prop_assert_eq!(&full.disagreement, &merged.disagreement);
+            prop_assert_eq!(&full.nash, &merged.nash);
+            prop_assert_eq!(&full.kalai_smorodinsky, &merged.kalai_smorodinsky);
+            prop_assert_eq!(&full.max_welfare, &merged.max_welfare);
+            prop_assert_eq!(&full.egalitarian, &merged.egalitarian);
+            let mut once = full.pareto.clone();
+            once.dedup_by(|x, y| x.utilities == y.utilities);
+            prop_assert_eq!(once, merged.pareto);
+        }
+    }
+
+    #[test]
+    fn a_large_two_party_linear_space_is_analysed_exactly() {
+        // 20 issues × 10 values: 10^20 outcomes. W's preferences (weights
+        // drawn, opposed values): the frontier fits, so the analysis is exact.
+        let w = crate::core::workload::Workload { issues: 20, ..crate::core::workload::Workload::named("w1").unwrap() };
+        let [a, b] = w.preferences(0);
+        let an = Analysis::run(&w.domain(), &[&a, &b], 1);
+        assert!(an.exact, "{:?}", an.note);
+        assert_eq!(an.outcomes, "1.000e20");
+        let nash = an.nash.clone().unwrap();
+        assert!(an.is_pareto_efficient(&nash.utilities));
+        assert_eq!(nash.utilities, vec![a.utility(&w.domain(), &nash.outcome), b.utility(&w.domain(), &nash.outcome)]);
+        // The frontier is monotone: as A gains, B loses.
+        for pair in an.pareto.windows(2) {
+            assert!(pair[0].utilities[0] >= pair[1].utilities[0] && pair[0].utilities[1] <= pair[1].utilities[1]);
+        }
+    }
+
     #[test]
     fn kalai_smorodinsky_balances_relative_gains() {
         let d = Domain::new("t", vec![Issue::Integer { name: "split".into(), min: 0, max: 10 }]);
@@ -331,7 +522,7 @@ mod tests {
     }
 
     #[test]
-    fn huge_spaces_are_sampled_and_marked() {
+    fn huge_spaces_are_merged_for_two_linear_parties_and_sampled_otherwise() {
         let issues: Vec<Issue> = (0..30).map(|i| Issue::Integer { name: format!("i{i}"), min: 0, max: 9 }).collect();
         let d = Domain::new("big", issues);
         let f = |inc: bool| {
@@ -353,6 +544,17 @@ mod tests {
             )
         };
         let (a, b) = (f(true), f(false));
+        // Two parties: merged exactly, 10^30 outcomes. Every outcome lies on
+        // u_A + u_B = 1, but those with equal sums of values tie exactly,
+        // so the partial frontier stays small.
+        let an = Analysis::run(&d, &[&a, &b], 3);
+        assert!(an.exact && an.note.is_none());
+        let nash = an.nash.clone().unwrap();
+        assert!((nash.utilities[0] - 0.5).abs() < 0.02, "{:?}", nash.utilities);
+        // A real issue: sampled, and marked.
+        let mut issues = d.issues.clone();
+        issues[0] = Issue::Real { name: "i0".into(), min: 0.0, max: 9.0 };
+        let d = Domain::new("big-real", issues);
         let an = Analysis::run(&d, &[&a, &b], 3);
         assert!(!an.exact);
         assert!(an.note.as_deref().unwrap().starts_with("approximate"));

@@ -17,6 +17,7 @@
 //!   work it has no memory for instead of finding out.
 
 use super::domain::{Cardinality, Domain, ENUMERATION_LIMIT, Issue};
+use super::inverse::Inverse;
 use super::scenario::Scenario;
 use super::utility::{Preferences, UtilityFunction, ValueFunction};
 
@@ -302,6 +303,10 @@ impl Footprint {
                 continue;
             }
             if shared_indexes {
+                continue;
+            }
+            if let Some(bytes) = Inverse::split_bytes(&s.domain, p, &s.deadline, false) {
+                running += bytes;
                 continue;
             }
             running += match s.domain.cardinality() {

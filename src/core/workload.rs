@@ -18,14 +18,18 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// W1: 3 issues × 10 values. W4: 5 × 10.
+    /// W1: 3 issues × 10 values. W4: 5 × 10. `KxV`: K issues × V values
+    /// (the same draws and value functions: the scaling workloads).
     pub fn named(name: &str) -> Option<Self> {
-        let issues = match name {
-            "w1" => 3,
-            "w4" => 5,
-            _ => return None,
+        let (issues, values) = match name {
+            "w1" => (3, 10),
+            "w4" => (5, 10),
+            _ => {
+                let (k, v) = name.split_once('x')?;
+                (k.parse().ok().filter(|k| (1..=1000).contains(k))?, v.parse().ok().filter(|v| (2..=1000).contains(v))?)
+            }
         };
-        Some(Self { issues, values: 10, rounds: 100, reservation: 0.1, seed: 1 })
+        Some(Self { issues, values, rounds: 100, reservation: 0.1, seed: 1 })
     }
 
     pub fn domain(&self) -> Arc<Domain> {

@@ -21,7 +21,7 @@ use thiserror::Error;
 use super::actors::{ActorRunOptions, run_sessions};
 use super::{SessionSpec, direct, shared_indexes};
 use crate::core::domain::Domain;
-use crate::core::inverse::OutcomeIndex;
+use crate::core::inverse::Inverse;
 use crate::core::protocol::Deadline;
 use crate::core::scenario::Scenario;
 use crate::core::session::SessionResult;
@@ -38,7 +38,7 @@ pub struct Stage {
     pub deadline: Deadline,
     /// Per party, an outcome index shared by every session of this stage
     /// (empty: each session builds its own).
-    pub indexes: Vec<Option<Arc<OutcomeIndex>>>,
+    pub indexes: Vec<Option<Arc<Inverse>>>,
 }
 
 impl Stage {

@@ -13,8 +13,8 @@ pub mod executor;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::core::domain::{Domain, ENUMERATION_LIMIT};
-use crate::core::inverse::{Candidates, OutcomeIndex};
+use crate::core::domain::Domain;
+use crate::core::inverse::Inverse;
 use crate::core::protocol::{Deadline, ProtocolError};
 use crate::core::session::{SessionRun, TraceEntry};
 use crate::core::strategy::{PartyContext, Strategy, StrategyError, StrategySpec};
@@ -40,7 +40,7 @@ pub struct SessionSpec {
     pub record_trace: bool,
     /// Per party, an outcome index built once and shared by every session of
     /// the same scenario (empty: each party builds its own).
-    pub shared_indexes: Vec<Option<Arc<OutcomeIndex>>>,
+    pub shared_indexes: Vec<Option<Arc<Inverse>>>,
     /// Longest wait for one party's answer (actor engine).
     pub turn_timeout: Duration,
     /// Added to the turn timeout on each party's first turn, for an
@@ -136,17 +136,14 @@ impl SessionSpec {
     }
 }
 
-/// Outcome indexes for parties that will meet many times over the same
-/// preferences (repeated runs, tournaments): built once, shared read-only.
-/// Only enumerable spaces qualify; sampled ones depend on each session's seed.
-pub fn shared_indexes(domain: &Arc<Domain>, preferences: &[Arc<Preferences>]) -> Vec<Option<Arc<OutcomeIndex>>> {
-    if !domain.cardinality().at_most(ENUMERATION_LIMIT) {
-        return Vec::new();
-    }
-    preferences
-        .iter()
-        .map(|p| Some(Arc::new(OutcomeIndex::build(Candidates::All(domain.clone()), domain, p))))
-        .collect()
+/// Inverse utilities for parties that will meet many times over the same
+/// preferences (repeated runs, tournaments): built once, shared read-only
+/// ([`Inverse::shared`]). Sampled ones are not shared: they depend on each
+/// session's seed.
+pub fn shared_indexes(domain: &Arc<Domain>, preferences: &[Arc<Preferences>]) -> Vec<Option<Arc<Inverse>>> {
+    let shared: Vec<Option<Arc<Inverse>>> =
+        preferences.iter().map(|p| Inverse::shared(domain, p).map(Arc::new)).collect();
+    if shared.iter().all(Option::is_none) { Vec::new() } else { shared }
 }
 
 /// A one-issue session of `parties` parties and `strategies` Boulware

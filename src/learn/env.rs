@@ -12,7 +12,7 @@ use super::config::PoolConfig;
 use super::model::Mlp;
 use super::party::{LearnedParty, Mode, Step};
 use crate::core::domain::{Domain, Issue};
-use crate::core::inverse::OutcomeIndex;
+use crate::core::inverse::Inverse;
 use crate::core::protocol::Deadline;
 use crate::core::rng::SplitMix64;
 use crate::core::session::SessionResult;
@@ -31,7 +31,7 @@ pub struct Case {
     pub preferences: [Arc<Preferences>; 2],
     pub rounds: u32,
     /// Outcome indexes shared by every episode on this case.
-    pub indexes: Vec<Option<Arc<OutcomeIndex>>>,
+    pub indexes: Vec<Option<Arc<Inverse>>>,
 }
 
 impl Case {

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use super::features::{History, OBS_DIM, level};
 use super::model::{Mlp, log_softmax};
-use crate::core::inverse::OutcomeIndex;
+use crate::core::domain::Outcome;
+use crate::core::inverse::Inverse;
 use crate::core::protocol::Action;
 use crate::core::rng::SplitMix64;
 use crate::core::strategy::{FrequencyModel, Observation, PartyContext, Strategy, Turn};
@@ -45,7 +46,7 @@ pub struct LearnedParty {
 
 struct State {
     ctx: PartyContext,
-    index: Arc<OutcomeIndex>,
+    index: Arc<Inverse>,
     rng: SplitMix64,
     history: History,
     model: FrequencyModel,
@@ -58,20 +59,23 @@ impl LearnedParty {
 }
 
 impl State {
-    fn bid(&self, target: f64) -> Option<u32> {
+    fn bid(&self, target: f64) -> Option<Outcome> {
         if self.model.is_informed() {
             let hi = target + MODEL_WINDOW * (self.index.max_utility() - target).max(0.0).max(0.02);
             let best = self
                 .index
-                .in_range(target, hi)
-                .take(MODEL_CANDIDATES)
-                .map(|(id, _)| (id, self.model.estimate(&self.index.outcome(id))))
+                .in_range(target, hi, MODEL_CANDIDATES)
+                .into_iter()
+                .map(|(o, _)| {
+                    let liked = self.model.estimate(&o);
+                    (o, liked)
+                })
                 .max_by(|a, b| a.1.total_cmp(&b.1));
-            if let Some((id, _)) = best {
-                return Some(id);
+            if let Some((o, _)) = best {
+                return Some(o);
             }
         }
-        self.index.worst_at_or_above(target).or_else(|| self.index.best()).map(|(id, _)| id)
+        self.index.worst_at_or_above(target).or_else(|| self.index.best()).map(|(o, _)| o)
     }
 }
 
@@ -136,7 +140,7 @@ impl Strategy for LearnedParty {
             }
         }
         match st.bid(target) {
-            Some(id) => Action::Offer(st.index.outcome(id)),
+            Some(outcome) => Action::Offer(outcome),
             None => Action::EndNegotiation,
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::acceptance::AcceptInput;
 use super::bidding::BiddingInput;
 use super::{Acceptance, Bidding, FrequencyModel, Observation, PartyContext, Strategy, Turn};
-use crate::core::inverse::OutcomeIndex;
+use crate::core::inverse::{Bid, Inverse};
 use crate::core::protocol::Action;
 use crate::core::rng::SplitMix64;
 
@@ -45,7 +45,7 @@ pub struct Boa {
 #[derive(Debug, Clone)]
 struct State {
     ctx: PartyContext,
-    index: Arc<OutcomeIndex>,
+    index: Arc<Inverse>,
     rng: SplitMix64,
     low: f64,
     high: f64,
@@ -76,63 +76,31 @@ impl Boa {
 }
 
 impl State {
-    /// (id, utility) of the bid for `target`; the best outcome if none qualifies.
-    fn bid(&mut self, target: Option<f64>) -> Option<(u32, f64)> {
-        let Some(target) = target else {
-            if self.index.is_empty() {
-                return None;
-            }
-            let k = self.rng.below(self.index.len() as u64) as usize;
-            return Some(self.index.entry(k));
-        };
+    /// The bid for `target` and its utility; the best outcome if none qualifies.
+    fn bid(&mut self, target: Option<f64>) -> Option<Bid> {
+        let Some(target) = target else { return self.index.random(&mut self.rng) };
         if self.models.iter().flatten().any(FrequencyModel::is_informed) {
             let hi = target + MODEL_WINDOW * (self.high - self.low);
-            let mut best: Option<(u32, f64, f64)> = None;
+            let mut best: Option<(Bid, f64)> = None;
             // The window in undiscounted utility (the index's scale).
             let (lo, hi) = (target / self.factor, hi / self.factor);
-            for (id, u) in self.index.in_range(lo, hi).take(MODEL_CANDIDATES) {
-                let o = self.index.outcome(id);
-                let liked: f64 = self.models.iter().flatten().map(|m| m.estimate(&o)).sum();
-                if best.is_none_or(|(_, _, b)| liked > b) {
-                    best = Some((id, u, liked));
+            for bid in self.index.in_range(lo, hi, MODEL_CANDIDATES) {
+                let liked: f64 = self.models.iter().flatten().map(|m| m.estimate(&bid.0)).sum();
+                if best.as_ref().is_none_or(|(_, b)| liked > *b) {
+                    best = Some((bid, liked));
                 }
             }
-            if let Some((id, u, _)) = best {
-                return Some((id, u));
+            if let Some((bid, _)) = best {
+                return Some(bid);
             }
         }
         if target.is_nan() {
             return self.index.best();
         }
-        self.nearest_at_or_above(target)
-    }
-
-    /// The worst outcome at or above `target`, except that an outcome at most
-    /// [`BELOW_TOLERANCE`] below it wins when strictly nearer — NegMAS'
-    /// `worst_in` rule, kept so that agreements match the peer's. With
-    /// nothing at or above the target, the best outcome.
-    ///
-    /// Utilities here are the turn's discounted ones (`factor` · u) where
-    /// the party discounts when deciding. Equal utilities go to the lowest
-    /// id (the enumeration order) — NegMAS's order where its sort is stable;
-    /// its default sort is not, and orders ties differently on different
-    /// CPUs (README, "Exactly NegMAS").
-    fn nearest_at_or_above(&self, target: f64) -> Option<(u32, f64)> {
-        let f = self.factor;
-        // With nothing at or above the target, the best outcome; NegMAS's
-        // inverter then returns the last of its sorted outcomes, the
-        // highest id among equals. (Only a discounting party gets here:
-        // undiscounted targets never exceed the best utility.)
-        let Some((id, u)) = self.index.worst_scaled_at_or_above(target, f) else { return self.index.best_last(f) };
-        let below = self
-            .index
-            .in_scaled_range(target - BELOW_TOLERANCE, target, f)
-            .filter(|&(_, v)| f * v < target)
-            .max_by(|a, b| (f * a.1).total_cmp(&(f * b.1)).then(b.0.cmp(&a.0)));
-        match below {
-            Some((bid, bu)) if target - f * bu < f * u - target => Some((bid, bu)),
-            _ => Some((id, u)),
-        }
+        // NegMAS' `worst_in` rule, kept so that agreements match the
+        // peer's; on the turn's discounted utilities where the party
+        // discounts when deciding.
+        self.index.nearest(target, self.factor, BELOW_TOLERANCE)
     }
 }
 
@@ -205,7 +173,7 @@ impl Strategy for Boa {
                 let mut input = AcceptInput {
                     offer_utility: u,
                     target: target.unwrap_or(st.high),
-                    next_bid_utility: bid.map_or(f64::INFINITY, |b| f * b.1),
+                    next_bid_utility: bid.as_ref().map_or(f64::INFINITY, |b| f * b.1),
                     time: turn.time,
                     best_received: st.best_received,
                     rng: &mut st.rng,
@@ -220,7 +188,7 @@ impl Strategy for Boa {
             None => st.bid(target),
         };
         match bid {
-            Some((id, _)) => Action::Offer(st.index.outcome(id)),
+            Some((outcome, _)) => Action::Offer(outcome),
             // No outcome is worth more than the reservation value: walk away.
             None => Action::EndNegotiation,
         }

@@ -21,7 +21,7 @@ pub use spec::{LearnedLoader, STRATEGY_NAMES, StrategyError, StrategySpec, regis
 use std::sync::Arc;
 
 use super::domain::Domain;
-use super::inverse::{Candidates, OutcomeIndex};
+use super::inverse::Inverse;
 use super::protocol::{Action, Deadline, Ending, Standing};
 use super::rng::SplitMix64;
 use super::utility::Preferences;
@@ -39,19 +39,17 @@ pub struct PartyContext {
     pub seed: u64,
     /// An outcome index for these preferences built by the host and shared
     /// across sessions; `None`: the strategy builds its own.
-    pub index: Option<Arc<OutcomeIndex>>,
+    pub index: Option<Arc<Inverse>>,
 }
 
 impl PartyContext {
-    /// The host's shared outcome index, or one built for this party (from a
-    /// seeded sample where the space is too large to enumerate).
-    pub fn outcome_index(&self, rng: &mut SplitMix64) -> Arc<OutcomeIndex> {
+    /// The host's shared inverse utility, or the cheapest one for this
+    /// party's negotiation ([`Inverse::for_party`]: exact, or a seeded
+    /// sample where no exact one applies).
+    pub fn outcome_index(&self, rng: &mut SplitMix64) -> Arc<Inverse> {
         match &self.index {
             Some(shared) => shared.clone(),
-            None => {
-                let candidates = Candidates::for_domain(&self.domain, &self.preferences, rng);
-                Arc::new(OutcomeIndex::build(candidates, &self.domain, &self.preferences))
-            }
+            None => Arc::new(Inverse::for_party(&self.domain, &self.preferences, &self.deadline, rng)),
         }
     }
 }

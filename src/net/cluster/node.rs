@@ -31,7 +31,7 @@ use super::config::check_address;
 use super::metrics::{self, Metrics};
 use super::peer::PeerLinks;
 use super::work::{LauncherWork, Step};
-use crate::core::inverse::OutcomeIndex;
+use crate::core::inverse::Inverse;
 use crate::core::limits::Footprint;
 use crate::core::scenario::Scenario;
 use crate::core::strategy::StrategySpec;
@@ -66,7 +66,7 @@ pub struct NodeService {
 /// A scenario a launcher sent, ready for its sessions.
 struct Loaded {
     scenario: Scenario,
-    indexes: Vec<Option<Arc<OutcomeIndex>>>,
+    indexes: Vec<Option<Arc<Inverse>>>,
     /// The memory its indexes take, given back when it is unloaded.
     _memory: Reservation,
 }

@@ -19,7 +19,7 @@ use tonic::Status;
 
 use super::{NegotiationService, lock, random_hex};
 use crate::core::analysis::Analysis;
-use crate::core::inverse::OutcomeIndex;
+use crate::core::inverse::Inverse;
 use crate::core::limits::Footprint;
 use crate::core::record::{Assessment, RecordContext, record};
 use crate::core::rng::SplitMix64;
@@ -39,7 +39,7 @@ use crate::net::untrusted::{LogBudget, shown};
 #[derive(Default)]
 pub struct HostOptions {
     /// Per party, an outcome index shared with the scenario's other sessions.
-    pub shared_indexes: Vec<Option<Arc<OutcomeIndex>>>,
+    pub shared_indexes: Vec<Option<Arc<Inverse>>>,
     /// Keep every offer in the result (API sessions always do).
     pub trace: bool,
     /// Set: the raw result goes here when the session ends, and the session

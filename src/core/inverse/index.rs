@@ -1,4 +1,5 @@
-//! Inverse utility: which outcomes give a party about a target utility.
+//! The enumerating inverse: every outcome (or a seeded sample), bucketed by
+//! utility.
 //!
 //! Time-dependent bidding asks "the worst outcome at or above u" about a
 //! hundred times a negotiation. Sorting every outcome per negotiation would
@@ -15,10 +16,10 @@
 
 use std::sync::Arc;
 
-use super::domain::{Domain, ENUMERATION_LIMIT, Outcome};
-use super::limits::sample_size;
-use super::rng::SplitMix64;
-use super::utility::Preferences;
+use crate::core::domain::{Domain, ENUMERATION_LIMIT, Outcome};
+use crate::core::limits::sample_size;
+use crate::core::rng::SplitMix64;
+use crate::core::utility::Preferences;
 
 /// See the module comment: more buckets than this cost cache misses.
 const MAX_BUCKETS: usize = 1 << 10;
@@ -29,7 +30,7 @@ pub const SAMPLE_SIZE: usize = 50_000;
 /// Undiscounted utilities `[lo / f, hi / f]`, widened by far more than the
 /// rounding of a division and a product, so that every `u` with
 /// `f · u` in `[lo, hi]` is inside.
-fn scaled_band(lo: f64, hi: f64, f: f64) -> (f64, f64) {
+pub(super) fn scaled_band(lo: f64, hi: f64, f: f64) -> (f64, f64) {
     const SLACK: f64 = 1e-12;
     let (a, b) = (lo / f, hi / f);
     (a - SLACK * a.abs().max(1.0), b + SLACK * b.abs().max(1.0))
@@ -89,6 +90,8 @@ pub struct OutcomeIndex {
     utils: Vec<f64>,
     /// Position of the lowest-utility entry of each bucket (u32::MAX if empty).
     bucket_min: Vec<u32>,
+    /// Highest utility in each bucket (-inf if empty).
+    bucket_max: Vec<f64>,
     /// First non-empty bucket at or after b (len = buckets + 1; u32::MAX if none).
     next_nonempty: Vec<u32>,
     best: Option<u32>,
@@ -101,6 +104,13 @@ impl OutcomeIndex {
     }
 
     pub fn from_utilities(candidates: Candidates, all: &[f64], reservation: f64) -> Self {
+        Self::bucketed(candidates, all, reservation, MAX_BUCKETS)
+    }
+
+    /// [`Self::from_utilities`] with up to `max_buckets` buckets: a search
+    /// structure asked many times per build (a split's half) wants short
+    /// buckets more than a cheap scatter.
+    pub fn bucketed(candidates: Candidates, all: &[f64], reservation: f64, max_buckets: usize) -> Self {
         // Three linear passes (extremes, bucket of each outcome, scatter):
         // this runs once per party per negotiation, so it is the hot path of
         // the direct engine. Plain comparisons instead of f64::min/max (no
@@ -115,7 +125,7 @@ impl OutcomeIndex {
             }
         }
         let lo = reservation.max(min_utility);
-        let buckets = (all.len() / 4).clamp(1, MAX_BUCKETS);
+        let buckets = (all.len() / 4).clamp(1, max_buckets.max(1));
         let span = max_utility - lo;
         let scale = if span > 0.0 { buckets as f64 / span } else { 0.0 };
         let last = buckets - 1;
@@ -139,21 +149,34 @@ impl OutcomeIndex {
         let mut fill = start.clone();
         let mut ids = vec![0u32; n_rational];
         let mut utils = vec![0.0f64; n_rational];
-        let mut bucket_min = vec![u32::MAX; buckets];
-        let mut bucket_min_u = vec![f64::INFINITY; buckets];
         for (id, (&u, &b)) in all.iter().zip(&bucket).enumerate() {
             if b == u32::MAX {
                 continue;
             }
-            let b = b as usize;
-            let pos = fill[b];
-            fill[b] += 1;
-            ids[pos as usize] = id as u32;
-            utils[pos as usize] = u;
-            if u < bucket_min_u[b] {
-                bucket_min_u[b] = u;
-                bucket_min[b] = pos;
+            let pos = fill[b as usize] as usize;
+            fill[b as usize] += 1;
+            ids[pos] = id as u32;
+            utils[pos] = u;
+        }
+        // Extremes of each bucket in a sequential pass after the scatter
+        // (tracking them during it, at random positions, cost a third of
+        // building on a 10^4-entry half).
+        let mut bucket_min = vec![u32::MAX; buckets];
+        let mut bucket_max = vec![f64::NEG_INFINITY; buckets];
+        for b in 0..buckets {
+            let (s, e) = (start[b] as usize, start[b + 1] as usize);
+            let (mut lo_u, mut hi_u) = (f64::INFINITY, f64::NEG_INFINITY);
+            for (p, &u) in utils[s..e].iter().enumerate() {
+                // The first of equal minima: entries sit in id order.
+                if u < lo_u {
+                    lo_u = u;
+                    bucket_min[b] = (s + p) as u32;
+                }
+                if u > hi_u {
+                    hi_u = u;
+                }
             }
+            bucket_max[b] = hi_u;
         }
         let mut next_nonempty = vec![u32::MAX; buckets + 1];
         for b in (0..buckets).rev() {
@@ -163,7 +186,20 @@ impl OutcomeIndex {
         let best = (0..buckets).rev().find(|&b| start[b + 1] > start[b]).and_then(|b| {
             (start[b]..start[b + 1]).max_by(|&p, &q| utils[p as usize].total_cmp(&utils[q as usize]).then(q.cmp(&p)))
         });
-        Self { candidates, min_utility, max_utility, lo, scale, start, ids, utils, bucket_min, next_nonempty, best }
+        Self {
+            candidates,
+            min_utility,
+            max_utility,
+            lo,
+            scale,
+            start,
+            ids,
+            utils,
+            bucket_min,
+            bucket_max,
+            next_nonempty,
+            best,
+        }
     }
 
     /// True where the space was too large to enumerate and a sample stands in.
@@ -220,6 +256,20 @@ impl OutcomeIndex {
             }
         };
         Some((self.ids[pos], self.utils[pos]))
+    }
+
+    /// The highest indexed utility ≤ `target` (no tie rule: a search bound).
+    pub fn highest_at_or_below(&self, target: f64) -> Option<f64> {
+        if self.ids.is_empty() || target < self.lo {
+            return None;
+        }
+        let buckets = self.bucket_min.len();
+        let b = (((target - self.lo) * self.scale) as usize).min(buckets - 1);
+        let (s, e) = (self.start[b] as usize, self.start[b + 1] as usize);
+        let here = self.utils[s..e].iter().copied().filter(|&u| u <= target).reduce(f64::max);
+        // Buckets are few (at most MAX_BUCKETS): a backward scan for the
+        // previous non-empty one is cheaper than keeping a second jump table.
+        here.or_else(|| self.bucket_max[..b].iter().rev().copied().find(|&m| m > f64::NEG_INFINITY))
     }
 
     /// (id, utility) of the best rational outcome by `f · u`, the highest
