@@ -140,6 +140,10 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
         if let Some(m) = peak_rss_mib() {
             outln!("  peak memory      {m:.1} MiB");
         }
+        outln!(
+            "  bids             {}",
+            if exact { "exact" } else { "search or sample (best found, not proven exact)" }
+        );
     }
     Ok(())
 }
