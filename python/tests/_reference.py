@@ -5,7 +5,8 @@ gets its own process and hash seed, like the host's seat processes
 (PYTHONHASHSEED=0 for both, set by the test). Each job is a dict with the
 ``domain``, one negotium ``UtilityFunction`` per party (as the server sent
 them), one agent spec (``module:Class``) and name per party, in acting
-order, and ``n_steps``. The utility functions are converted by
+order, ``n_steps`` and optionally ``seed`` (Python's and NumPy's global
+generators are seeded with it first). The utility functions are converted by
 :func:`negotium.negmas_adapter.make_ufun`, the converter the hosted agents
 use, never by NegMAS's Genius loader (which normalises differently).
 
@@ -31,6 +32,13 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     from negotium.negmas_adapter import make_outcome_space, make_ufun
 
     domain = job["domain"]
+    if "seed" in job:  # for stochastic negotiators: one seeded stream, as in any NegMAS run
+        import random
+
+        import numpy
+
+        random.seed(job["seed"])
+        numpy.random.seed(job["seed"] % (1 << 32))
     os_ = make_outcome_space(domain)
     m = SAOMechanism(outcome_space=os_, n_steps=job["n_steps"])
     ufuns = []

@@ -48,6 +48,7 @@ class Case:
     domain: Path
     agents: list[str]
     rounds: int = 100
+    seed: int | None = None
     toml: str = ""
     sessions: list[Session] = field(default_factory=list)
     session_id: str = ""
@@ -81,7 +82,8 @@ def prepare(server: Any, cases: list[Case], **create: Any) -> None:
             case.toml = with_external(imported(case.domain), parties=external, rounds=case.rounds)
         else:
             case.toml = all_external
-        created = c.create_session(case.toml, join_timeout=120, strategies=local or None, **create)
+        seeded = {"seed": case.seed} if case.seed is not None else {}
+        created = c.create_session(case.toml, join_timeout=120, strategies=local or None, **seeded, **create)
         case.session_id, case.tokens = created.session_id, created.tokens
     c.close()
 
@@ -128,6 +130,7 @@ def run_reference(cases: list[Case], agents_for: Any = None, timeout: float = 15
                 "names": [s.party for s in case.sessions],
                 "agents": agents,
                 "n_steps": case.rounds,
+                **({"seed": case.seed} if case.seed is not None else {}),
             }
         )
     p = subprocess.run(

@@ -17,6 +17,8 @@ are only checked for reproducibility under the same session seed.
 
 from __future__ import annotations
 
+import json
+
 from conftest import genius, require_negmas
 from fidelity import Case, differences, host_all, prepare, run_reference
 
@@ -89,3 +91,55 @@ def test_a_stochastic_negotiator_is_reproducible_from_the_session_seed(server):
     host_all(server, cases, workers=2)
     a, b = (c.hosted["record"] for c in cases)
     assert a["seed"] == b["seed"] and a["trace"] == b["trace"] and a["agreement"] == b["agreement"]
+
+
+STOCHASTIC = ["negmas_genius_agents:AgentK", "negmas_genius_agents:Nozomi"]
+SEEDS = 24
+
+
+def _summary(outcomes: list[tuple[bool, int, float]]) -> tuple[float, float, float, float]:
+    """(agreement rate, mean rounds, mean utility of the stochastic party, its standard error)."""
+    n = len(outcomes)
+    us = [u for _, _, u in outcomes]
+    mean = sum(us) / n
+    var = sum((u - mean) ** 2 for u in us) / max(1, n - 1)
+    return sum(a for a, _, _ in outcomes) / n, sum(r for _, r, _ in outcomes) / n, mean, (var / n) ** 0.5
+
+
+def test_stochastic_negotiators_agree_with_negmas_in_distribution_over_seeds(server):
+    """AgentK and Nozomi draw random numbers: run for run they cannot match SAOMechanism.
+
+    In SAOMechanism both negotiators draw from one stream in turn; hosted, each
+    draws from its own, seeded from its party_seed. Over 24 seeds each, the two
+    must agree in distribution: agreement rate, mean rounds and the stochastic
+    party's mean utility within three standard errors (plus 0.02). Both sides
+    are seeded, so the check is deterministic, and it is not vacuous: the seeds
+    give many different negotiations on each side.
+    """
+    domain = genius("y2010/ItexvsCypress")
+    failures = []
+    for agent in STOCHASTIC:
+        cases = [Case(domain, [agent, "negmas.sao:BoulwareTBNegotiator"], rounds=100, seed=k) for k in range(SEEDS)]
+        prepare(server, cases)
+        host_all(server, cases, workers=2)
+        run_reference(cases)
+        hosted, reference, traces = [], [], ({}, {})
+        for c in cases:
+            rec, ref = c.hosted["record"], c.reference
+            assert "error" not in ref, ref
+            hosted.append((c.hosted["result"].agreement is not None, c.hosted["result"].rounds, rec["undiscounted_utilities"][0]))
+            reference.append((ref["agreement"] is not None, ref["step"], ref["undiscounted"][0]))
+            traces[0][json.dumps(rec["trace"])] = 1
+            traces[1][json.dumps(ref["trace"])] = 1
+        assert min(len(traces[0]), len(traces[1])) >= SEEDS // 3, f"{agent}: too few distinct runs to compare"
+        (ah, rh, uh, sh), (ar, rr, ur, sr) = _summary(hosted), _summary(reference)
+        name = agent.split(":")[-1]
+        print(f"{name}: hosted agreement {ah:.2f}, rounds {rh:.1f}, u {uh:.4f} ± {sh:.4f} ({len(traces[0])} distinct runs); "
+              f"NegMAS {ar:.2f}, {rr:.1f}, {ur:.4f} ± {sr:.4f} ({len(traces[1])})")
+        if abs(uh - ur) > 3 * (sh**2 + sr**2) ** 0.5 + 0.02:
+            failures.append(f"{name}: mean utility hosted {uh:.4f} ± {sh:.4f}, NegMAS {ur:.4f} ± {sr:.4f}")
+        if abs(ah - ar) > 0.25:
+            failures.append(f"{name}: agreement rate hosted {ah:.2f}, NegMAS {ar:.2f}")
+        if abs(rh - rr) > 0.15 * max(rh, rr) + 3:
+            failures.append(f"{name}: mean rounds hosted {rh:.1f}, NegMAS {rr:.1f}")
+    assert not failures, "\n".join(failures)
