@@ -913,11 +913,13 @@ fn discount_is_applied_to_utilities_only() {
 // ---------------------------------------------------------------- sampled spaces
 
 /// Twelve issues of ten values: 10^12 outcomes, far beyond enumeration.
-/// Every issue is fully opposed between the two parties.
-fn huge() -> String {
+/// Every issue is fully opposed between the two parties. `real`: the first
+/// issue is a real number in [0, 9] instead (infinitely many outcomes).
+fn huge(real: bool) -> String {
     let mut text = String::from("name = \"itest-huge\"\nseed = 9\n[protocol]\nrounds = 30\n");
     for i in 0..12 {
-        text += &format!("[[issues]]\nname = \"i{i}\"\ntype = \"integer\"\nmin = 0\nmax = 9\n");
+        let kind = if real && i == 0 { "real" } else { "integer" };
+        text += &format!("[[issues]]\nname = \"i{i}\"\ntype = \"{kind}\"\nmin = 0\nmax = 9\n");
     }
     let weights: Vec<String> = (0..12).map(|i| format!("i{i} = {}", if i < 4 { 0.1 } else { 0.075 })).collect();
     for (name, strategy, reservation, up) in [("buyer", "conceder", 0.2, false), ("seller", "boulware", 0.3, true)] {
@@ -935,12 +937,29 @@ fn huge() -> String {
 }
 
 #[test]
+fn a_large_linear_two_party_space_is_analysed_exactly_without_enumerating() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "huge.toml", &huge(false));
+    let a = analyze_json(&path);
+    assert_eq!(a["exact"], true, "{a}");
+    assert_eq!(a["outcomes"].as_u64(), Some(1_000_000_000_000), "{a}");
+    assert!(a["note"].is_null(), "{a}");
+    assert!(a["nash"].is_object() && !a["pareto"].as_array().unwrap().is_empty(), "{a}");
+    let out = dir.path().join("run.jsonl");
+    let r = run_within(&["run", s(&path), "--out", s(&out)], LIMIT);
+    assert!(!r.stdout.contains("note: approximate"), "{}", r.stdout);
+    let rec = &read_jsonl(&out)[0];
+    check_record(rec, &[0.2, 0.3]);
+    assert_eq!(rec["analysis_exact"], true, "{rec}");
+}
+
+#[test]
 fn sampled_space_is_analysed_approximately_and_negotiated() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, "huge.toml", &huge());
+    let path = write(&dir, "huge.toml", &huge(true));
     let a = analyze_json(&path);
     assert_eq!(a["exact"], false, "{a}");
-    assert_eq!(a["outcomes"].as_u64(), Some(1_000_000_000_000), "{a}");
+    assert_eq!(a["outcomes"], "infinite (real issues)", "{a}");
     let note = a["note"].as_str().unwrap_or_else(|| panic!("a note explains the sample: {a}"));
     assert!(note.starts_with("approximate"), "{note}");
     assert!(a["evaluated"].as_u64().is_some_and(|n| n > 0), "{a}");

@@ -287,10 +287,10 @@ fn negotiate(
         let assessment = Assessment::of(&batch.analysis, &done.result);
         if let Some((_, w)) = out.as_mut() {
             let mut line = record(&cx, j.into(), batch.seed(j), &done.result, &assessment);
-            line[store::DIGEST_FIELD] = batch.digest.as_str().into();
+            line.fields[store::DIGEST_FIELD] = batch.digest.as_str().into();
             if let Some(placed) = &done.placed {
-                line["node"] = placed.node.as_str().into();
-                line["attempts"] = placed.attempts.into();
+                line.fields["node"] = placed.node.as_str().into();
+                line.fields["attempts"] = placed.attempts.into();
             }
             let written = writeln!(w, "{line}").and_then(|()| if done.caught_up { w.flush() } else { Ok(()) });
             if let Err(e) = written {
