@@ -305,7 +305,7 @@ impl Footprint {
             if shared_indexes {
                 continue;
             }
-            if let Some(bytes) = Inverse::split_bytes(&s.domain, p, &s.deadline, false) {
+            if let Some(bytes) = Inverse::split_bytes(&s.domain, p, &s.deadline) {
                 running += bytes;
                 continue;
             }

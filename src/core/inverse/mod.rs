@@ -183,15 +183,11 @@ impl Inverse {
             || SplitPlan::decide(domain, prefs, queries_for(deadline), true).is_some()
     }
 
-    /// Memory of the [`SplitInverse`] a party of this negotiation would get
-    /// (`shared`: the shared one); `None` where it would enumerate, search
-    /// or sample instead (limits account for those).
-    pub fn split_bytes(domain: &Domain, prefs: &Preferences, deadline: &Deadline, shared: bool) -> Option<u64> {
-        if shared && domain.cardinality().at_most(ENUMERATION_LIMIT) {
-            return None;
-        }
-        let queries = if shared { SHARED_QUERIES } else { queries_for(deadline) };
-        SplitPlan::decide(domain, prefs, queries, shared).map(|p| p.bytes())
+    /// Memory of the [`SplitInverse`] a party of this negotiation would get;
+    /// `None` where it would enumerate, search or sample instead (limits
+    /// account for those).
+    pub fn split_bytes(domain: &Domain, prefs: &Preferences, deadline: &Deadline) -> Option<u64> {
+        SplitPlan::decide(domain, prefs, queries_for(deadline), false).map(|p| p.bytes())
     }
 
     /// Whether every answer so far is the one enumerating the whole space

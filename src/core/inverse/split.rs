@@ -28,6 +28,7 @@ use std::sync::Arc;
 use super::index::{Candidates, OutcomeIndex, scaled_band};
 use super::{Around, rational_draw};
 use crate::core::domain::{Domain, Issue, Outcome};
+use crate::core::limits::VALUE_CELLS;
 use crate::core::rng::SplitMix64;
 use crate::core::utility::{Preferences, UtilityFunction};
 
@@ -71,6 +72,12 @@ pub struct SplitInverse {
 pub fn tables(domain: &Domain, prefs: &Preferences) -> Option<Vec<Vec<f64>>> {
     let UtilityFunction::LinearAdditive { weights, values } = &prefs.utility else { return None };
     if weights.len() != domain.issues.len() || values.len() != domain.issues.len() {
+        return None;
+    }
+    // Integer issues are not bounded by the server's value limits: keep the
+    // tables under the one-sample budget (4 Mi values), as sampling would.
+    let cells = domain.issues.iter().try_fold(0u128, |n, i| Some(n.saturating_add(i.cardinality()?)));
+    if cells.is_none_or(|n| n > VALUE_CELLS as u128) {
         return None;
     }
     domain
