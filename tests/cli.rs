@@ -107,6 +107,11 @@ fn check_record(rec: &Json, reservations: &[f64]) {
     assert_eq!(rec["strategies"].as_array().map(Vec::len), Some(n), "{rec}");
     assert!(rec["rounds"].as_u64().is_some() && rec["offers"].as_u64().is_some(), "{rec}");
     let welfare = rec["welfare"].as_f64().expect("welfare is a number");
+    // `exact`: the analysis and every party's bids, as the record says of each.
+    let bids = rec["bids_exact"].as_array().unwrap_or_else(|| panic!("bids_exact is an array: {rec}"));
+    assert_eq!(bids.len(), n, "bids_exact per party: {rec}");
+    let exact = rec["analysis_exact"] == true && bids.iter().all(|b| *b != false);
+    assert_eq!(rec["exact"], exact, "{rec}");
     match &rec["agreement"] {
         Json::Object(_) => {
             assert_eq!(rec["ended_by"], "agreement", "{rec}");
@@ -977,6 +982,9 @@ fn sampled_space_is_analysed_approximately_and_negotiated() {
         check_record(rec, &[0.2, 0.3]);
         assert!(["agreement", "deadline"].contains(&rec["ended_by"].as_str().unwrap()), "{rec}");
         assert_eq!(rec["analysis_exact"], false, "{rec}");
+        // Real issues: both parties bid from a seeded sample, in either engine.
+        assert_eq!(rec["bids_exact"], serde_json::json!([false, false]), "{rec}");
+        assert_eq!(rec["exact"], false, "{rec}");
         lines.push(without_engine(rec.clone()));
     }
     assert_eq!(lines[0], lines[1], "sampled candidates are seeded: both engines agree");

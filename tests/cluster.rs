@@ -106,6 +106,14 @@ fn records(path: &Path, key: &str) -> (BTreeMap<String, Json>, BTreeMap<String, 
         let obj = v.as_object_mut().expect("an object");
         let k = obj[key].to_string();
         obj.remove("engine");
+        // Where a party ran on another node, the record cannot tell how it
+        // bid (null); the session's own node says it of its parties.
+        let bids = obj.remove("bids_exact").unwrap_or_else(|| panic!("session {k} lacks bids_exact"));
+        let parties = obj["parties"].as_array().map_or(0, Vec::len);
+        assert!(
+            bids.as_array().is_some_and(|b| b.len() == parties && b.iter().all(|x| x.is_boolean() || x.is_null())),
+            "session {k}: bids_exact {bids}"
+        );
         if let (Some(node), Some(attempts)) = (obj.remove("node"), obj.remove("attempts")) {
             placed.insert(k.clone(), (node.as_str().unwrap_or("").to_string(), attempts.as_u64().unwrap_or(0)));
         }

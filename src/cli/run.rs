@@ -286,7 +286,7 @@ fn negotiate(
         let j = done.key;
         let assessment = Assessment::of(&batch.analysis, &done.result);
         if let Some((_, w)) = out.as_mut() {
-            let mut line = record(&cx, j.into(), batch.seed(j), &done.result, &assessment);
+            let mut line = record(&cx, j.into(), batch.seed(j), &done.result, &assessment, done.trace_text);
             line.fields[store::DIGEST_FIELD] = batch.digest.as_str().into();
             if let Some(placed) = &done.placed {
                 line.fields["node"] = placed.node.as_str().into();
@@ -376,7 +376,7 @@ fn print_report(batch: &Batch, tally: &Tally, kept: usize, out: Option<&Path>) {
 fn print_json(batch: &Batch, tally: &Tally) {
     let summary = &tally.summary;
     if let (1, Some((r, assessment))) = (summary.n, &tally.last) {
-        outln!("{}", record(&batch.record_context(tally.engine), 0.into(), batch.base_seed, r, assessment));
+        outln!("{}", record(&batch.record_context(tally.engine), 0.into(), batch.base_seed, r, assessment, None));
         return;
     }
     let names = batch.scenario.parties.iter().map(|p| p.name.clone());

@@ -271,6 +271,7 @@ mod tests {
             time,
             trace: vec![],
             trace_truncated: false,
+            bids_exact: vec![],
         }
     }
 

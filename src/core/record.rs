@@ -3,13 +3,14 @@
 //! users the same thing.
 
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 
 use super::analysis::{Analysis, Distances, Point};
-use super::domain::{Domain, Issue, Value};
+use super::domain::{Domain, Issue, Outcome, Value};
 use super::explain::Explanation;
 use super::protocol::{Action, Ending};
 use super::scenario::Scenario;
@@ -81,70 +82,110 @@ impl Record {
     }
 }
 
+impl Record {
+    /// The line's text before the trace: the fields as serde_json writes
+    /// them, without their closing brace, and `"trace":` after a comma.
+    fn head(&self) -> String {
+        debug_assert!(self.fields.is_object(), "a record is an object");
+        let mut head = self.fields.to_string();
+        head.pop(); // the closing brace of an object
+        if head.len() > 1 {
+            head.push(',');
+        }
+        head.push_str("\"trace\":");
+        head
+    }
+
+    /// Writes the record's line (no newline) straight to `out`: the trace
+    /// is copied once, not into a line first.
+    pub fn write_to(&self, out: &mut impl io::Write) -> io::Result<()> {
+        out.write_all(self.head().as_bytes())?;
+        out.write_all(self.trace.as_bytes())?;
+        out.write_all(b"}")
+    }
+}
+
 impl fmt::Display for Record {
     /// The record's line: the fields as serde_json writes them, with the
     /// trace as their last entry.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let fields = self.fields.to_string();
-        let open = fields.strip_suffix('}').ok_or(fmt::Error)?;
-        let sep = if open.len() > 1 { "," } else { "" };
-        write!(f, "{open}{sep}\"trace\":{}}}", self.trace)
+        write!(f, "{}{}}}", self.head(), self.trace)
     }
 }
 
 /// The trace as JSON text: per entry `action`, `outcome` (by issue name, as
 /// [`Domain::outcome_json`] writes it), `party`, `round`, `time` and
 /// `utilities`, in that (sorted) order, as a JSON map would have them.
-fn trace_text(d: &Domain, prefs: &[Arc<Preferences>], trace: &[TraceEntry]) -> String {
+///
+/// Time-dependent parties repeat their offer for many rounds, and both
+/// parties of a round share its time: the text of a party's last offer (its
+/// outcome and utilities) and of the last time are kept and copied while
+/// they repeat, instead of formatting the same floats again.
+pub fn trace_text(d: &Domain, prefs: &[Arc<Preferences>], trace: &[TraceEntry]) -> String {
     // Writing into a Vec cannot fail, and every piece is valid JSON.
     fn put<T: Serialize + ?Sized>(out: &mut Vec<u8>, x: &T) {
         serde_json::to_writer(&mut *out, x).expect("writing JSON into memory");
     }
+    /// A party's last offer and its two pieces of text.
+    #[derive(Default)]
+    struct Last {
+        offer: Option<Outcome>,
+        outcome: Vec<u8>,
+        utilities: Vec<u8>,
+    }
     let mut by_name: Vec<usize> = (0..d.issues.len()).collect();
     by_name.sort_by(|&a, &b| d.issues[a].name().cmp(d.issues[b].name()));
-    let mut out: Vec<u8> = Vec::with_capacity(16 + trace.len() * (64 + 24 * d.issues.len()));
+    let mut last: Vec<Last> = Vec::new();
+    let mut time: Option<(f64, Vec<u8>)> = None;
+    let mut out: Vec<u8> = Vec::with_capacity(16 + trace.len() * (112 + 32 * d.issues.len()));
     out.push(b'[');
     for (k, t) in trace.iter().enumerate() {
         if k > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(b"{\"action\":");
-        put(&mut out, t.action.kind());
-        if let Action::Offer(o) = &t.action {
-            out.extend_from_slice(b",\"outcome\":{");
-            for (j, &i) in by_name.iter().enumerate() {
-                if j > 0 {
-                    out.push(b',');
+        out.extend_from_slice(b"{\"action\":\"");
+        // Kinds are lower-case words: nothing to escape.
+        out.extend_from_slice(t.action.kind().as_bytes());
+        out.push(b'"');
+        let offer = match &t.action {
+            Action::Offer(o) => {
+                if last.len() <= t.party {
+                    last.resize_with(t.party + 1, Last::default);
                 }
-                let issue = &d.issues[i];
-                put(&mut out, issue.name());
-                out.push(b':');
-                match (issue, &o.0[i]) {
-                    (Issue::Discrete { values, .. }, Value::Discrete(x)) => {
-                        put(&mut out, values.get(*x as usize).map_or("", String::as_str))
+                let l = &mut last[t.party];
+                if l.offer.as_ref() != Some(o) {
+                    l.outcome.clear();
+                    outcome_text(&mut l.outcome, d, &by_name, o);
+                    l.utilities.clear();
+                    l.utilities.extend_from_slice(b",\"utilities\":[");
+                    for (j, p) in prefs.iter().enumerate() {
+                        if j > 0 {
+                            l.utilities.push(b',');
+                        }
+                        put(&mut l.utilities, &p.utility(d, o));
                     }
-                    (_, Value::Integer(x)) => put(&mut out, x),
-                    (_, Value::Real(x)) => put(&mut out, x),
-                    (_, Value::Discrete(x)) => put(&mut out, x),
+                    l.utilities.push(b']');
+                    l.offer = Some(o.clone());
                 }
+                out.extend_from_slice(&l.outcome);
+                Some(t.party)
             }
-            out.push(b'}');
-        }
+            _ => None,
+        };
         out.extend_from_slice(b",\"party\":");
-        put(&mut out, &t.party);
+        out.extend_from_slice(itoa::Buffer::new().format(t.party).as_bytes());
         out.extend_from_slice(b",\"round\":");
-        put(&mut out, &t.round);
+        out.extend_from_slice(itoa::Buffer::new().format(t.round).as_bytes());
         out.extend_from_slice(b",\"time\":");
-        put(&mut out, &t.time);
-        if let Action::Offer(o) = &t.action {
-            out.extend_from_slice(b",\"utilities\":[");
-            for (j, p) in prefs.iter().enumerate() {
-                if j > 0 {
-                    out.push(b',');
-                }
-                put(&mut out, &p.utility(d, o));
-            }
-            out.push(b']');
+        // Bit equality, not ==: 0.0 and -0.0 are written differently.
+        if time.as_ref().is_none_or(|(v, _)| v.to_bits() != t.time.to_bits()) {
+            let mut text = Vec::with_capacity(24);
+            put(&mut text, &t.time);
+            time = Some((t.time, text));
+        }
+        out.extend_from_slice(&time.as_ref().expect("set above").1);
+        if let Some(party) = offer {
+            out.extend_from_slice(&last[party].utilities);
         }
         out.push(b'}');
     }
@@ -152,18 +193,62 @@ fn trace_text(d: &Domain, prefs: &[Arc<Preferences>], trace: &[TraceEntry]) -> S
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
-/// The JSONL record of one negotiation.
-pub fn record(cx: &RecordContext<'_>, session: Json, seed: u64, r: &SessionResult, a: &Assessment) -> Record {
+/// `,"outcome":{…}` of one offer, issues by name.
+fn outcome_text(out: &mut Vec<u8>, d: &Domain, by_name: &[usize], o: &Outcome) {
+    fn put<T: Serialize + ?Sized>(out: &mut Vec<u8>, x: &T) {
+        serde_json::to_writer(&mut *out, x).expect("writing JSON into memory");
+    }
+    out.extend_from_slice(b",\"outcome\":{");
+    for (j, &i) in by_name.iter().enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        let issue = &d.issues[i];
+        put(out, issue.name());
+        out.push(b':');
+        match (issue, &o.0[i]) {
+            (Issue::Discrete { values, .. }, Value::Discrete(x)) => {
+                put(out, values.get(*x as usize).map_or("", String::as_str))
+            }
+            (_, Value::Integer(x)) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
+            (_, Value::Real(x)) => put(out, x),
+            (_, Value::Discrete(x)) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
+        }
+    }
+    out.push(b'}');
+}
+
+/// The JSONL record of one negotiation. `trace`: the trace already written
+/// by [`trace_text`] where the engine did it (then `r.trace` is not read).
+pub fn record(
+    cx: &RecordContext<'_>,
+    session: Json,
+    seed: u64,
+    r: &SessionResult,
+    a: &Assessment,
+    trace: Option<String>,
+) -> Record {
     let (scenario, prefs, engine, strategies) = (cx.scenario, cx.preferences, cx.engine, cx.strategies);
     let d = &scenario.domain;
     let dist = &a.distances;
-    let trace = trace_text(d, prefs, &r.trace);
+    let trace = trace.unwrap_or_else(|| trace_text(d, prefs, &r.trace));
     let (violation, ended_party) = match &r.ending {
         Ending::Violation { party, reason } => (json!({ "party": party, "reason": reason }), Some(*party)),
         Ending::EndedBy { party } => (Json::Null, Some(*party)),
         Ending::Aborted { reason } => (json!({ "party": null, "reason": reason }), None),
         _ => (Json::Null, None),
     };
+    // In turn order, as `utilities`; an engine that could not tell (a
+    // result from before the field existed) says nothing of any party.
+    let bids_exact = if r.bids_exact.len() == scenario.parties.len() {
+        r.bids_exact.clone()
+    } else {
+        vec![None; scenario.parties.len()]
+    };
+    // Nothing in the record is approximate: the analysis enumerated or
+    // merged, and no party bid from a sample or a search cut short (a
+    // party that asked no inverse, such as a remote agent, bids as it will).
+    let exact = cx.analysis.exact && bids_exact.iter().all(|b| *b != Some(false));
     let mut rec = json!({
         "session": session,
         "scenario": scenario.name,
@@ -187,6 +272,8 @@ pub fn record(cx: &RecordContext<'_>, session: Json, seed: u64, r: &SessionResul
         "distance_to_max_welfare": dist.max_welfare,
         "pareto_efficient": a.pareto_efficient,
         "analysis_exact": cx.analysis.exact,
+        "bids_exact": bids_exact,
+        "exact": exact,
         "analysis_outcomes": cx.analysis.evaluated,
         "trace_truncated": r.trace_truncated,
     });
@@ -226,10 +313,20 @@ mod tests {
             0.2,
         ))];
         let offer = Outcome::from(vec![Value::Real(0.1 + 0.2), Value::Discrete(1), Value::Integer(-3)]);
+        let other = Outcome::from(vec![Value::Real(-0.0), Value::Discrete(0), Value::Integer(5)]);
+        let entry = |round, party, time, action| TraceEntry { round, party, time, action };
+        // Repeated offers and times (the text kept from the last one), a
+        // party's offer between two of another's, -0.0 after 0.0.
         let trace = vec![
-            TraceEntry { round: 0, party: 0, time: 1.0 / 3.0, action: Action::Offer(offer.clone()) },
-            TraceEntry { round: 0, party: 1, time: 1.0 / 3.0, action: Action::Accept },
-            TraceEntry { round: 7, party: 1, time: 0.7, action: Action::EndNegotiation },
+            entry(0, 1, 0.0, Action::Offer(other.clone())),
+            entry(0, 0, -0.0, Action::Offer(offer.clone())),
+            entry(1, 1, 1.0 / 3.0, Action::Offer(offer.clone())),
+            entry(1, 0, 1.0 / 3.0, Action::Offer(offer.clone())),
+            entry(2, 1, 0.5, Action::Offer(other.clone())),
+            entry(2, 0, 0.5, Action::Offer(other.clone())),
+            entry(3, 1, 0.6, Action::Offer(other.clone())),
+            entry(3, 0, 0.6, Action::Accept),
+            entry(7, 1, 0.7, Action::EndNegotiation),
         ];
         let old: Vec<Json> = trace
             .iter()

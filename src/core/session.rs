@@ -54,6 +54,11 @@ pub struct SessionResult {
     pub trace: Vec<TraceEntry>,
     /// True where the trace stopped at [`TRACE_LIMIT`] entries.
     pub trace_truncated: bool,
+    /// Per party: whether its bids were exact ([`crate::core::strategy::BidsSlot`]),
+    /// `None` where it never asked an inverse utility. Filled by the
+    /// engine (the session does not see the strategies); empty: unknown.
+    #[serde(default)]
+    pub bids_exact: Vec<Option<bool>>,
 }
 
 /// The request a party gets: what happened since its last turn, then the
@@ -139,6 +144,7 @@ impl SessionRun {
                 deadline: self.protocol.deadline(),
                 seed: SplitMix64::derive(seed, p as u64).next_u64(),
                 index: None,
+                bids: Default::default(),
             })
             .collect()
     }
@@ -247,6 +253,7 @@ impl SessionRun {
             time,
             trace_truncated: self.record_trace && self.actions > self.trace.len() as u64,
             trace: self.trace,
+            bids_exact: Vec::new(),
         }
     }
 }

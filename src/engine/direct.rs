@@ -18,7 +18,9 @@ pub fn run(spec: &SessionSpec) -> Result<SessionResult, StrategyError> {
 /// one per party of `spec` in turn order; `spec.strategies` is not read.
 pub fn run_with(spec: &SessionSpec, mut strategies: Vec<Box<dyn Strategy>>) -> Result<SessionResult, StrategyError> {
     let mut session = spec.session(strategies.len())?;
-    for (strategy, ctx) in strategies.iter_mut().zip(spec.contexts(&session)) {
+    let contexts = spec.contexts(&session);
+    let bids: Vec<_> = contexts.iter().map(|c| c.bids.clone()).collect();
+    for (strategy, ctx) in strategies.iter_mut().zip(contexts) {
         strategy.init(&ctx);
     }
     // Only wall-time deadlines read the clock; round deadlines stay pure.
@@ -34,7 +36,8 @@ pub fn run_with(spec: &SessionSpec, mut strategies: Vec<Box<dyn Strategy>>) -> R
         // are all that an applied action feeds, whatever became of it.
         let _ = session.apply(req.party, action, elapsed());
     }
-    let result = session.finish();
+    let mut result = session.finish();
+    result.bids_exact = bids.iter().map(|b| b.exact()).collect();
     for s in &mut strategies {
         s.finish(&result.ending);
     }

@@ -23,6 +23,7 @@ use super::{SessionSpec, direct, shared_indexes};
 use crate::core::domain::Domain;
 use crate::core::inverse::Inverse;
 use crate::core::protocol::Deadline;
+use crate::core::record;
 use crate::core::scenario::Scenario;
 use crate::core::session::SessionResult;
 use crate::core::strategy::{StrategyError, StrategySpec};
@@ -124,6 +125,13 @@ pub struct Finished {
     pub result: SessionResult,
     /// `None` for sessions run in this process.
     pub placed: Option<Placed>,
+    /// The trace already written as the record's JSON text
+    /// ([`crate::core::record::trace_text`]) by the worker that ran the
+    /// session, its entries then dropped from `result` (a trace is most of
+    /// a result's memory, and writing it most of a record's cost: done where
+    /// the session ran, it spreads over the cores instead of queueing on
+    /// the one thread that writes results). `None`: still in `result`.
+    pub trace_text: Option<String>,
     /// No other result is waiting: a good moment to flush what was written,
     /// so that a run stopped now loses little, without a write per session
     /// while results pour in.
@@ -200,7 +208,7 @@ const IN_FLIGHT: usize = 4096;
 const MAX_CHUNK: usize = 32;
 
 /// A chunk's results, or the first session of it whose strategies failed.
-type ChunkResult = Result<Vec<(u64, SessionResult)>, ExecError>;
+type ChunkResult = Result<Vec<(u64, SessionResult, Option<String>)>, ExecError>;
 
 impl Executor for Direct {
     fn label(&self) -> &'static str {
@@ -271,10 +279,11 @@ impl Executor for Direct {
                     let last_ready = !held.contains_key(&next);
                     let chunk = chunk?;
                     let n = chunk.len();
-                    for (i, (key, result)) in chunk.into_iter().enumerate() {
+                    for (i, (key, result, trace_text)) in chunk.into_iter().enumerate() {
                         sessions += 1;
                         let caught_up = last_ready && i + 1 == n;
-                        on_done(Finished { key, result, placed: None, caught_up }).map_err(ExecError::Stopped)?;
+                        on_done(Finished { key, result, placed: None, caught_up, trace_text })
+                            .map_err(ExecError::Stopped)?;
                     }
                     let _ = credit_tx.try_send(());
                 }
@@ -291,7 +300,13 @@ fn run_chunk(stages: &dyn Stages, trace: bool, chunk: Vec<Job>) -> ChunkResult {
         .map(|job| {
             let key = job.key;
             let spec = stages.stage(job.stage).spec(job, trace);
-            direct::run(&spec).map(|r| (key, r)).map_err(|error| ExecError::Strategy { key: Some(key), error })
+            let mut r = direct::run(&spec).map_err(|error| ExecError::Strategy { key: Some(key), error })?;
+            let text = trace.then(|| {
+                let text = record::trace_text(&spec.domain, &spec.preferences, &r.trace);
+                r.trace = Vec::new();
+                text
+            });
+            Ok((key, r, text))
         })
         .collect()
 }
@@ -332,7 +347,7 @@ impl Executor for Actors {
             sessions += 1;
             // run_sessions cannot tell whether more results wait: the
             // caller's writer flushes when full and at the end.
-            if let Err(e) = on_done(Finished { key, result, placed: None, caught_up: false }) {
+            if let Err(e) = on_done(Finished { key, result, placed: None, caught_up: false, trace_text: None }) {
                 refusal = Some(e);
                 stopped.set(true);
             }
@@ -369,11 +384,17 @@ mod tests {
         (stages, jobs)
     }
 
-    fn collect(exec: &dyn Executor, stages: &dyn Stages, jobs: Vec<Job>) -> Vec<(u64, SessionResult)> {
+    /// Each result with its trace as the record's text, wherever the
+    /// executor wrote it (the direct one in its workers).
+    fn collect(exec: &dyn Executor, stages: &[Stage], jobs: Vec<Job>) -> Vec<(u64, SessionResult, String)> {
         let mut got = Vec::new();
         let report = exec
-            .execute(stages, true, Box::new(jobs.into_iter()), &mut |f| {
-                got.push((f.key, f.result));
+            .execute(&stages.to_vec(), true, Box::new(jobs.into_iter()), &mut |f| {
+                let text = f.trace_text.unwrap_or_else(|| {
+                    let stage = &stages[(f.key - 1000) as usize];
+                    record::trace_text(&stage.domain, &stage.preferences, &f.result.trace)
+                });
+                got.push((f.key, f.result, text));
                 Ok(())
             })
             .expect("batch runs");
@@ -387,13 +408,17 @@ mod tests {
         // first chunks: both ends of the feeding ramp.
         let (stages, jobs) = stages_and_jobs(300, ["boulware", "conceder"]);
         let direct = collect(&Direct { threads: Some(3) }, &stages, jobs.clone());
-        let keys: Vec<u64> = direct.iter().map(|(k, _)| *k).collect();
+        let keys: Vec<u64> = direct.iter().map(|(k, ..)| *k).collect();
         assert_eq!(keys, (1000..1300).collect::<Vec<_>>());
         let actors = collect(&Actors { options: ActorRunOptions { concurrency: 16, arbiters: 2 } }, &stages, jobs);
         assert_eq!(direct.len(), actors.len());
-        for ((kd, d), (ka, a)) in direct.iter().zip(&actors) {
+        for ((kd, d, td), (ka, a, ta)) in direct.iter().zip(&actors) {
             assert_eq!(kd, ka);
-            assert_eq!(d.trace, a.trace, "session {kd}");
+            // The direct workers wrote the trace and dropped its entries.
+            assert!(d.trace.is_empty() && !a.trace.is_empty(), "session {kd}");
+            assert_eq!(td, ta, "session {kd}");
+            assert_eq!(d.bids_exact, vec![Some(true); 2], "session {kd}: W1 is enumerated");
+            assert_eq!(d.bids_exact, a.bids_exact, "session {kd}");
             assert_eq!(d.utilities, a.utilities, "session {kd}");
         }
     }

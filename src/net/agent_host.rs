@@ -347,7 +347,7 @@ impl AgentHosted {
                 };
                 sessions += 1;
                 let caught_up = in_flight.is_empty();
-                on_done(Finished { key, result, placed: None, caught_up }).map_err(ExecError::Stopped)?;
+                on_done(Finished { key, result, placed: None, caught_up, trace_text: None }).map_err(ExecError::Stopped)?;
             }
         }
         .await;

@@ -301,6 +301,7 @@ impl Seats {
                     },
                     seed: s.party_seed,
                     index: None,
+                    bids: Default::default(),
                 };
                 p.strategy.init(&ctx);
                 p.domain = Some(domain);

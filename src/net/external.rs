@@ -415,6 +415,7 @@ values.price = { linear = [0.0, 1.0] }
                 deadline: sc.deadline,
                 seed: 0,
                 index: None,
+                bids: Default::default(),
             };
             // The session starts before the agent joins; Start waits for it.
             let started = party.send(ToParty::Start(context));

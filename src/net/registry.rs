@@ -387,6 +387,7 @@ mod tests {
             time: 0.0,
             trace: vec![],
             trace_truncated: false,
+            bids_exact: vec![],
         };
         let parties = ["founder".to_string(), "investor".to_string()];
         let absent = ["investor".to_string()];

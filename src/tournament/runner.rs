@@ -15,7 +15,7 @@ use super::config::Tournament;
 use super::plan::{Planned, party_at};
 use super::summary::Row;
 use crate::core::analysis::Analysis;
-use crate::core::record::{Assessment, RecordContext, record};
+use crate::core::record::{Assessment, Record, RecordContext, record};
 use crate::core::scenario::Scenario;
 use crate::core::session::SessionResult;
 use crate::core::strategy::StrategySpec;
@@ -71,11 +71,11 @@ fn prepare(t: &Tournament, venue: usize) -> Prepared {
     Prepared { analysis, digest: store::scenario_digest(&v.scenario), rotations }
 }
 
-/// One finished negotiation: its results.jsonl line and the row read back
-/// from that line.
+/// One finished negotiation: its results.jsonl record and the row read
+/// from that record's fields.
 pub struct Done {
     pub index: usize,
-    pub line: String,
+    pub record: Record,
     pub row: Row,
 }
 
@@ -90,6 +90,7 @@ fn done_of(
     prepared: &Prepared,
     p: &Planned,
     result: &SessionResult,
+    trace_text: Option<String>,
     engine: &str,
     placed: Option<&Placed>,
 ) -> Result<Done, RunError> {
@@ -114,7 +115,7 @@ fn done_of(
         strategies: &spec_labels,
         explain: false,
     };
-    let mut rec = record(&cx, json!(p.index), p.seed, result, &assessment);
+    let mut rec = record(&cx, json!(p.index), p.seed, result, &assessment, trace_text);
     let obj = rec.fields.as_object_mut().expect("a record is an object");
     obj.insert("tournament".into(), json!(t.name));
     obj.insert("key".into(), json!(p.key));
@@ -138,8 +139,7 @@ fn done_of(
     // reads the line back, and a clean one agree to the last bit), without
     // parsing the trace back.
     let row = Row::deserialize(&rec.fields).map_err(|e| fail(format!("reading back its record: {e}")))?;
-    let line = rec.to_string();
-    Ok(Done { index: p.index, line, row })
+    Ok(Done { index: p.index, record: rec, row })
 }
 
 /// Runs `pending` (plan indexes) on `executor`, appending one line per
@@ -191,8 +191,8 @@ pub fn run(
     let outcome = executor.execute(&stages, t.trace, Box::new(jobs.into_iter()), &mut |f| {
         let p = &plan[f.key as usize];
         let prepared = prepared[p.venue].as_ref().expect("prepared above");
-        let written = done_of(t, prepared, p, &f.result, label, f.placed.as_ref()).and_then(|done| {
-            out.write_all(done.line.as_bytes())?;
+        let written = done_of(t, prepared, p, &f.result, f.trace_text, label, f.placed.as_ref()).and_then(|done| {
+            done.record.write_to(out)?;
             out.write_all(b"\n")?;
             if f.caught_up {
                 out.flush()?;

@@ -175,14 +175,6 @@ impl Inverse {
         split::tables(domain, prefs).map(|t| Inverse::Search(SearchInverse::build(domain.clone(), prefs, t)))
     }
 
-    /// Whether a party of this negotiation gets an inverse that is exact by
-    /// construction (it enumerates or splits), rather than a sample or a
-    /// search that may stop short.
-    pub fn exact_for(domain: &Domain, prefs: &Preferences, deadline: &Deadline) -> bool {
-        domain.cardinality().at_most(ENUMERATION_LIMIT)
-            || SplitPlan::decide(domain, prefs, queries_for(deadline), true).is_some()
-    }
-
     /// Memory of the [`SplitInverse`] a party of this negotiation would get;
     /// `None` where it would enumerate, search or sample instead (limits
     /// account for those).

@@ -18,7 +18,7 @@ pub use boa::{Boa, Convention};
 pub use opponent::FrequencyModel;
 pub use spec::{LearnedLoader, STRATEGY_NAMES, StrategyError, StrategySpec, register_learned_loader};
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::domain::Domain;
 use super::inverse::Inverse;
@@ -40,6 +40,25 @@ pub struct PartyContext {
     /// An outcome index for these preferences built by the host and shared
     /// across sessions; `None`: the strategy builds its own.
     pub index: Option<Arc<Inverse>>,
+    /// Where the inverse the strategy bids with is left, for the engine to
+    /// say afterwards whether its bids were exact.
+    pub bids: BidsSlot,
+}
+
+/// The inverse utility a party bid with, once its strategy asked for one
+/// ([`PartyContext::outcome_index`]). The engine keeps a clone of each
+/// party's slot and reads it when the session ends: whether bids were
+/// exact depends on the answers given (a search may stop short), so only
+/// the inverse that answered can tell.
+#[derive(Debug, Clone, Default)]
+pub struct BidsSlot(Arc<OnceLock<Arc<Inverse>>>);
+
+impl BidsSlot {
+    /// `Some(true)`: every answer was the one enumerating the space gives;
+    /// `None`: the party never asked (a remote agent, say).
+    pub fn exact(&self) -> Option<bool> {
+        self.0.get().map(|i| i.is_exact())
+    }
 }
 
 impl PartyContext {
@@ -47,10 +66,13 @@ impl PartyContext {
     /// party's negotiation ([`Inverse::for_party`]: exact, or a seeded
     /// sample where no exact one applies).
     pub fn outcome_index(&self, rng: &mut SplitMix64) -> Arc<Inverse> {
-        match &self.index {
+        let inverse = match &self.index {
             Some(shared) => shared.clone(),
             None => Arc::new(Inverse::for_party(&self.domain, &self.preferences, &self.deadline, rng)),
-        }
+        };
+        // A strategy asks once per session; a second ask keeps the first.
+        let _ = self.bids.0.set(inverse.clone());
+        inverse
     }
 }
 

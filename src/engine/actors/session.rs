@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::party::{PartyEndpoint, ToParty, TurnClock};
 use crate::core::protocol::Ending;
 use crate::core::session::{Applied, SessionResult, SessionRun};
-use crate::core::strategy::{PartyContext, StrategyError};
+use crate::core::strategy::{BidsSlot, PartyContext, StrategyError};
 use crate::engine::{ActionHook, SessionSpec};
 
 /// A party reports, outside its turn, that it can no longer take part (an
@@ -41,6 +41,8 @@ pub struct SessionActor {
     log_id: Arc<str>,
     /// Handed to the parties in `Start`, then empty.
     contexts: Vec<PartyContext>,
+    /// Each party's inverse, once its strategy built one (exactness of bids).
+    bids: Vec<BidsSlot>,
     /// `None` once finished: later answers, aborts and violations find the
     /// session over and do nothing.
     run: Option<SessionRun>,
@@ -85,10 +87,12 @@ impl SessionActor {
         report: mpsc::UnboundedSender<SessionReport>,
     ) -> Result<Self, StrategyError> {
         let run = spec.session(parties)?;
+        let contexts = spec.contexts(&run);
         Ok(Self {
             id: spec.id,
             log_id: spec.log_id.clone().unwrap_or_else(|| spec.id.to_string().into()),
-            contexts: spec.contexts(&run),
+            bids: contexts.iter().map(|c| c.bids.clone()).collect(),
+            contexts,
             run: Some(run),
             endpoints: Vec::new(),
             started_at: Instant::now(),
@@ -197,7 +201,8 @@ impl SessionActor {
 
     fn finish(&mut self, ctx: &mut Context<Self>) {
         let Some(run) = self.run.take() else { return };
-        let result = run.finish();
+        let mut result = run.finish();
+        result.bids_exact = self.bids.iter().map(BidsSlot::exact).collect();
         match &result.ending {
             Ending::Violation { party, reason } => {
                 tracing::warn!(session = %self.log_id, party, reason = %reason, "protocol violation ends the session");

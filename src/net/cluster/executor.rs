@@ -60,6 +60,7 @@ impl Executor for Cluster {
                     result: f.result,
                     placed: Some(Placed { node: f.node, attempts: f.attempts }),
                     caught_up: true,
+                    trace_text: None,
                 })
             },
             self.on_notice,

@@ -297,8 +297,8 @@ impl NegotiationService {
                     strategies: &labels,
                     explain: true,
                 };
-                let line =
-                    record(&cx, id.clone().into(), seed, &result, &Assessment::of(&analysis, &result)).to_string();
+                let line = record(&cx, id.clone().into(), seed, &result, &Assessment::of(&analysis, &result), None)
+                    .to_string();
                 (scenario.name.clone(), result_to_pb(&id, &scenario.name, seed, &scenario.domain, &result, line))
             })
             .await;
