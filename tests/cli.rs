@@ -956,6 +956,13 @@ fn a_large_linear_two_party_space_is_analysed_exactly_without_enumerating() {
     let rec = &read_jsonl(&out)[0];
     check_record(rec, &[0.2, 0.3]);
     assert_eq!(rec["analysis_exact"], true, "{rec}");
+    // 10^12 outcomes, beyond splitting: both parties bid by the search,
+    // which says how far its answers may be from the exact ones.
+    for (exact, gap) in rec["bids_exact"].as_array().unwrap().iter().zip(rec["bids_gap"].as_array().unwrap()) {
+        let gap = gap.as_f64().unwrap_or_else(|| panic!("a search's gap is known: {rec}"));
+        assert!((0.0..0.1).contains(&gap), "{rec}");
+        assert!(*exact == false || gap == 0.0, "{rec}");
+    }
 }
 
 #[test]

@@ -114,6 +114,11 @@ fn records(path: &Path, key: &str) -> (BTreeMap<String, Json>, BTreeMap<String, 
             bids.as_array().is_some_and(|b| b.len() == parties && b.iter().all(|x| x.is_boolean() || x.is_null())),
             "session {k}: bids_exact {bids}"
         );
+        let gaps = obj.remove("bids_gap").unwrap_or_else(|| panic!("session {k} lacks bids_gap"));
+        assert!(
+            gaps.as_array().is_some_and(|g| g.len() == parties && g.iter().all(|x| x.is_number() || x.is_null())),
+            "session {k}: bids_gap {gaps}"
+        );
         if let (Some(node), Some(attempts)) = (obj.remove("node"), obj.remove("attempts")) {
             placed.insert(k.clone(), (node.as_str().unwrap_or("").to_string(), attempts.as_u64().unwrap_or(0)));
         }

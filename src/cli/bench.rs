@@ -83,11 +83,17 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
     // Whether every party of every negotiation bid exactly, as the
     // inverses that answered say (a search may stop short on some).
     let mut exact = true;
+    // The widest gap any party's answers may have from the exact ones
+    // (`None`: some bid from a sample, so no bound is known).
+    let mut gap: Option<f64> = Some(0.0);
     let started = Instant::now();
     let report = executor
         .execute(&stages, false, Box::new(jobs), &mut |done| {
             summary.add(&done.result, None);
             exact &= done.result.bids_exact.iter().all(|b| *b == Some(true));
+            for g in &done.result.bids_gap {
+                gap = gap.zip(*g).map(|(a, b)| a.max(b));
+            }
             Ok(())
         })
         .map_err(exec_error)?;
@@ -106,6 +112,7 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
         "n_negotiations": summary.n,
         "n_outcomes": super::analyze::outcomes_json(&domain.cardinality()),
         "exact": exact,
+        "bids_gap": gap.filter(|g| g.is_finite()),
         "wall_s": wall,
         "negotiations_per_s": summary.n as f64 / wall,
         "offers_total": offers,
@@ -140,10 +147,13 @@ pub fn bench(args: BenchArgs) -> Result<(), CliError> {
         if let Some(m) = peak_rss_mib() {
             outln!("  peak memory      {m:.1} MiB");
         }
-        outln!(
-            "  bids             {}",
-            if exact { "exact" } else { "search or sample (best found, not proven exact)" }
-        );
+        let bids = match gap {
+            _ if exact => "exact".to_string(),
+            Some(g) if g.is_finite() => format!("search cut short: each within {g:.1e} of the exact answer"),
+            Some(_) => "search cut short (no bound)".to_string(),
+            None => "sampled (best of a seeded sample, no bound)".to_string(),
+        };
+        outln!("  bids             {bids}");
     }
     Ok(())
 }

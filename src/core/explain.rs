@@ -272,6 +272,7 @@ mod tests {
             trace: vec![],
             trace_truncated: false,
             bids_exact: vec![],
+            bids_gap: vec![],
         }
     }
 

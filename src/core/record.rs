@@ -249,6 +249,12 @@ pub fn record(
     // merged, and no party bid from a sample or a search cut short (a
     // party that asked no inverse, such as a remote agent, bids as it will).
     let exact = cx.analysis.exact && bids_exact.iter().all(|b| *b != Some(false));
+    // JSON has no infinity: a gap without bound is null, as is an unknown one.
+    let bids_gap: Vec<Option<f64>> = if r.bids_gap.len() == scenario.parties.len() {
+        r.bids_gap.iter().map(|g| g.filter(|g| g.is_finite())).collect()
+    } else {
+        vec![None; scenario.parties.len()]
+    };
     let mut rec = json!({
         "session": session,
         "scenario": scenario.name,
@@ -273,6 +279,7 @@ pub fn record(
         "pareto_efficient": a.pareto_efficient,
         "analysis_exact": cx.analysis.exact,
         "bids_exact": bids_exact,
+        "bids_gap": bids_gap,
         "exact": exact,
         "analysis_outcomes": cx.analysis.evaluated,
         "trace_truncated": r.trace_truncated,

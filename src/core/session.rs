@@ -59,6 +59,10 @@ pub struct SessionResult {
     /// engine (the session does not see the strategies); empty: unknown.
     #[serde(default)]
     pub bids_exact: Vec<Option<bool>>,
+    /// Per party: how far its bids may be from the exact ones, in utility
+    /// (0 where exact; `None` for a sample or a party that never asked).
+    #[serde(default)]
+    pub bids_gap: Vec<Option<f64>>,
 }
 
 /// The request a party gets: what happened since its last turn, then the
@@ -254,6 +258,7 @@ impl SessionRun {
             trace_truncated: self.record_trace && self.actions > self.trace.len() as u64,
             trace: self.trace,
             bids_exact: Vec::new(),
+            bids_gap: Vec::new(),
         }
     }
 }

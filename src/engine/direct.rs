@@ -38,6 +38,7 @@ pub fn run_with(spec: &SessionSpec, mut strategies: Vec<Box<dyn Strategy>>) -> R
     }
     let mut result = session.finish();
     result.bids_exact = bids.iter().map(|b| b.exact()).collect();
+    result.bids_gap = bids.iter().map(|b| b.gap()).collect();
     for s in &mut strategies {
         s.finish(&result.ending);
     }

@@ -388,6 +388,7 @@ mod tests {
             trace: vec![],
             trace_truncated: false,
             bids_exact: vec![],
+            bids_gap: vec![],
         };
         let parties = ["founder".to_string(), "investor".to_string()];
         let absent = ["investor".to_string()];

@@ -88,12 +88,10 @@ pub struct OutcomeIndex {
     start: Vec<u32>,
     ids: Vec<u32>,
     utils: Vec<f64>,
-    /// Position of the lowest-utility entry of each bucket (u32::MAX if empty).
-    bucket_min: Vec<u32>,
-    /// Highest utility in each bucket (-inf if empty).
-    bucket_max: Vec<f64>,
     /// First non-empty bucket at or after b (len = buckets + 1; u32::MAX if none).
     next_nonempty: Vec<u32>,
+    /// Last non-empty bucket before b (len = buckets + 1; u32::MAX if none).
+    prev_nonempty: Vec<u32>,
     best: Option<u32>,
 }
 
@@ -158,48 +156,58 @@ impl OutcomeIndex {
             ids[pos] = id as u32;
             utils[pos] = u;
         }
-        // Extremes of each bucket in a sequential pass after the scatter
-        // (tracking them during it, at random positions, cost a third of
-        // building on a 10^4-entry half).
-        let mut bucket_min = vec![u32::MAX; buckets];
-        let mut bucket_max = vec![f64::NEG_INFINITY; buckets];
-        for b in 0..buckets {
-            let (s, e) = (start[b] as usize, start[b + 1] as usize);
-            let (mut lo_u, mut hi_u) = (f64::INFINITY, f64::NEG_INFINITY);
-            for (p, &u) in utils[s..e].iter().enumerate() {
-                // The first of equal minima: entries sit in id order.
-                if u < lo_u {
-                    lo_u = u;
-                    bucket_min[b] = (s + p) as u32;
-                }
-                if u > hi_u {
-                    hi_u = u;
-                }
-            }
-            bucket_max[b] = hi_u;
-        }
+        // No per-bucket extremes: a query that needs a neighbouring
+        // bucket's scans its few entries, which costs less than a pass over
+        // every entry at each build (a fifth of building a split's half).
         let mut next_nonempty = vec![u32::MAX; buckets + 1];
         for b in (0..buckets).rev() {
             next_nonempty[b] = if start[b + 1] > start[b] { b as u32 } else { next_nonempty[b + 1] };
+        }
+        let mut prev_nonempty = vec![u32::MAX; buckets + 1];
+        for b in 0..buckets {
+            prev_nonempty[b + 1] = if start[b + 1] > start[b] { b as u32 } else { prev_nonempty[b] };
         }
         // The best outcome sits in the highest non-empty bucket.
         let best = (0..buckets).rev().find(|&b| start[b + 1] > start[b]).and_then(|b| {
             (start[b]..start[b + 1]).max_by(|&p, &q| utils[p as usize].total_cmp(&utils[q as usize]).then(q.cmp(&p)))
         });
-        Self {
-            candidates,
-            min_utility,
-            max_utility,
-            lo,
-            scale,
-            start,
-            ids,
-            utils,
-            bucket_min,
-            bucket_max,
-            next_nonempty,
-            best,
-        }
+        Self { candidates, min_utility, max_utility, lo, scale, start, ids, utils, next_nonempty, prev_nonempty, best }
+    }
+
+    /// Non-empty buckets from the one `from` falls in upward: (bucket, ids,
+    /// utilities), entries of a bucket in id order. Buckets are ordered by
+    /// utility (`bucket_of` is monotone), entries within one are not.
+    pub(super) fn buckets_up(&self, from: f64) -> impl Iterator<Item = (usize, &[u32], &[f64])> + '_ {
+        let mut b = if self.ids.is_empty() { u32::MAX } else { self.next_nonempty[self.bucket_of(from)] };
+        std::iter::from_fn(move || {
+            if b == u32::MAX {
+                return None;
+            }
+            let k = b as usize;
+            let (s, e) = (self.start[k] as usize, self.start[k + 1] as usize);
+            b = self.next_nonempty[k + 1];
+            Some((k, &self.ids[s..e], &self.utils[s..e]))
+        })
+    }
+
+    /// Non-empty buckets from the one `from` falls in downward.
+    pub(super) fn buckets_down(&self, from: f64) -> impl Iterator<Item = (usize, &[u32], &[f64])> + '_ {
+        let mut b = if self.ids.is_empty() { u32::MAX } else { self.prev_nonempty[self.bucket_of(from) + 1] };
+        std::iter::from_fn(move || {
+            if b == u32::MAX {
+                return None;
+            }
+            let k = b as usize;
+            let (s, e) = (self.start[k] as usize, self.start[k + 1] as usize);
+            b = self.prev_nonempty[k];
+            Some((k, &self.ids[s..e], &self.utils[s..e]))
+        })
+    }
+
+    /// The bucket a utility falls in (the first for anything below `lo`).
+    #[inline]
+    pub(super) fn bucket_of(&self, u: f64) -> usize {
+        if u <= self.lo { 0 } else { (((u - self.lo) * self.scale) as usize).min(self.start.len() - 2) }
     }
 
     /// True where the space was too large to enumerate and a sample stands in.
@@ -235,24 +243,28 @@ impl OutcomeIndex {
         if self.ids.is_empty() {
             return None;
         }
-        let buckets = self.bucket_min.len();
-        let b = if target <= self.lo { 0 } else { (((target - self.lo) * self.scale) as usize).min(buckets - 1) };
-        let (s, e) = (self.start[b] as usize, self.start[b + 1] as usize);
-        let mut found: Option<usize> = None;
-        for p in s..e {
-            let u = self.utils[p];
-            if u >= target && found.is_none_or(|q| u < self.utils[q]) {
-                found = Some(p);
+        let b = self.bucket_of(target);
+        // Entries of a bucket sit in id order: the first of equal utilities
+        // has the lowest id.
+        let lowest = |s: usize, e: usize, floor: f64| {
+            let mut found: Option<usize> = None;
+            for p in s..e {
+                let u = self.utils[p];
+                if u >= floor && found.is_none_or(|q| u < self.utils[q]) {
+                    found = Some(p);
+                }
             }
-        }
-        let pos = match found {
+            found
+        };
+        let pos = match lowest(self.start[b] as usize, self.start[b + 1] as usize, target) {
             Some(p) => p,
             None => {
                 let nb = self.next_nonempty[b + 1];
                 if nb == u32::MAX {
                     return None;
                 }
-                self.bucket_min[nb as usize] as usize
+                let nb = nb as usize;
+                lowest(self.start[nb] as usize, self.start[nb + 1] as usize, f64::NEG_INFINITY)?
             }
         };
         Some((self.ids[pos], self.utils[pos]))
@@ -263,13 +275,17 @@ impl OutcomeIndex {
         if self.ids.is_empty() || target < self.lo {
             return None;
         }
-        let buckets = self.bucket_min.len();
-        let b = (((target - self.lo) * self.scale) as usize).min(buckets - 1);
+        let b = self.bucket_of(target);
         let (s, e) = (self.start[b] as usize, self.start[b + 1] as usize);
         let here = self.utils[s..e].iter().copied().filter(|&u| u <= target).reduce(f64::max);
-        // Buckets are few (at most MAX_BUCKETS): a backward scan for the
-        // previous non-empty one is cheaper than keeping a second jump table.
-        here.or_else(|| self.bucket_max[..b].iter().rev().copied().find(|&m| m > f64::NEG_INFINITY))
+        here.or_else(|| {
+            let pb = self.prev_nonempty[b];
+            if pb == u32::MAX {
+                return None;
+            }
+            let pb = pb as usize;
+            self.utils[self.start[pb] as usize..self.start[pb + 1] as usize].iter().copied().reduce(f64::max)
+        })
     }
 
     /// (id, utility) of the best rational outcome by `f · u`, the highest
@@ -313,9 +329,7 @@ impl OutcomeIndex {
 
     /// Every rational (id, utility) with utility in `[lo, hi]`, bucket order.
     pub fn in_range(&self, lo: f64, hi: f64) -> impl Iterator<Item = (u32, f64)> + '_ {
-        let buckets = self.bucket_min.len();
-        let first = if lo <= self.lo { 0 } else { (((lo - self.lo) * self.scale) as usize).min(buckets - 1) };
-        let last = if hi <= self.lo { 0 } else { (((hi - self.lo) * self.scale) as usize).min(buckets - 1) };
+        let (first, last) = (self.bucket_of(lo), self.bucket_of(hi));
         let (s, e) = (self.start[first] as usize, self.start[last + 1] as usize);
         (s..e).filter(move |&p| (lo..=hi).contains(&self.utils[p])).map(move |p| (self.ids[p], self.utils[p]))
     }

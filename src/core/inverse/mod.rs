@@ -192,6 +192,17 @@ impl Inverse {
         }
     }
 
+    /// How far an answer so far may be from the exact one, in utility: 0
+    /// where every answer was exact, the search's [`SearchInverse::gap`]
+    /// where it stopped short; `None` for a sample (no bound is known).
+    pub fn gap(&self) -> Option<f64> {
+        match self {
+            Inverse::Index(i) => (!i.is_sampled()).then_some(0.0),
+            Inverse::Split(_) => Some(0.0),
+            Inverse::Search(s) => Some(s.gap()),
+        }
+    }
+
     /// Lowest utility over all outcomes (rational or not).
     pub fn min_utility(&self) -> f64 {
         match self {

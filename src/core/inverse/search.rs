@@ -24,10 +24,12 @@
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::index::scaled_band;
-use super::split::{extremes, rounding_slack};
+use std::ops::ControlFlow;
+
+use super::split::{Tail, extremes, rounding_slack};
 use super::{Around, rational_draw};
 use crate::core::domain::{Domain, Outcome};
 use crate::core::rng::SplitMix64;
@@ -35,6 +37,15 @@ use crate::core::utility::Preferences;
 
 /// Nodes one query may visit (about 0.1 ms here).
 pub const NODE_BUDGET: usize = 20_000;
+
+/// Entries of the tail at most: the last issues whose combinations fit are
+/// bucketed once, so that a search ends at the head and completes each
+/// head exactly with a bucket walk instead of a depth of branching.
+const TAIL_LIMIT: u64 = 1 << 17;
+
+/// Nodes charged for one walk of the tail (a few buckets and recomputed
+/// utilities).
+const TAIL_COST: usize = 8;
 
 #[derive(Debug)]
 pub struct SearchInverse {
@@ -50,6 +61,10 @@ pub struct SearchInverse {
     min_utility: f64,
     max_utility: f64,
     cut_short: AtomicBool,
+    /// The last issues bucketed, from issue `head` on: see [`TAIL_LIMIT`].
+    tail: Option<(usize, Tail)>,
+    /// Bits of the largest [`SearchInverse::gap`] so far (0.0 initially).
+    gap: AtomicU64,
 }
 
 impl Clone for SearchInverse {
@@ -65,6 +80,8 @@ impl Clone for SearchInverse {
             min_utility: self.min_utility,
             max_utility: self.max_utility,
             cut_short: AtomicBool::new(self.cut_short.load(Ordering::Relaxed)),
+            gap: AtomicU64::new(self.gap.load(Ordering::Relaxed)),
+            tail: self.tail.clone(),
         }
     }
 }
@@ -83,6 +100,17 @@ pub type Digits = Box<[u32]>;
 
 impl SearchInverse {
     pub fn build(domain: Arc<Domain>, prefs: &Preferences, tables: Vec<Vec<f64>>) -> Self {
+        Self::with_tail_limit(domain, prefs, tables, TAIL_LIMIT)
+    }
+
+    /// [`Self::build`] with a tail of at most `tail_limit` entries (tests
+    /// use small ones, so that heads of several issues are walked).
+    pub(super) fn with_tail_limit(
+        domain: Arc<Domain>,
+        prefs: &Preferences,
+        tables: Vec<Vec<f64>>,
+        tail_limit: u64,
+    ) -> Self {
         let k = tables.len();
         let order = tables
             .iter()
@@ -100,7 +128,17 @@ impl SearchInverse {
         }
         let slack = rounding_slack(&tables);
         let (min_utility, max_utility) = extremes(&tables);
+        // The longest run of last issues whose combinations fit the tail
+        // (at least two entries, and a head of at least one issue).
+        let mut head = k;
+        let mut entries = 1u64;
+        while head > 1 && entries.saturating_mul(tables[head - 1].len() as u64) <= tail_limit {
+            head -= 1;
+            entries *= tables[head].len() as u64;
+        }
+        let tail = (entries > 1).then(|| (head, Tail::build(&domain, head, &tables)));
         Self {
+            tail,
             domain,
             reservation: prefs.reservation_value,
             tables,
@@ -111,6 +149,7 @@ impl SearchInverse {
             min_utility,
             max_utility,
             cut_short: AtomicBool::new(false),
+            gap: AtomicU64::new(0.0f64.to_bits()),
         }
     }
 
@@ -132,20 +171,38 @@ impl SearchInverse {
         self.cut_short.load(Ordering::Relaxed)
     }
 
+    /// The widest interval (in discounted utility, from a target) that a
+    /// query cut short could not settle: an exact answer lies between the
+    /// target and the answer given, so no answer is further than this from
+    /// the exact one. 0 while every query completed; infinite where one
+    /// found nothing it could prove absent.
+    pub fn gap(&self) -> f64 {
+        f64::from_bits(self.gap.load(Ordering::Relaxed))
+    }
+
+    fn note_gap(&self, gap: f64) {
+        // Non-negative floats order as their bits do.
+        self.gap.fetch_max(gap.max(0.0).to_bits(), Ordering::Relaxed);
+    }
+
     pub fn outcome(&self, digits: &[u32]) -> Outcome {
         Outcome::from(
             self.domain.issues.iter().zip(digits).map(|(issue, &d)| issue.value_at(d as u64)).collect::<Vec<_>>(),
         )
     }
 
-    /// Depth-first over the issues; `fit(lo, hi)` places a subtree's bounds,
-    /// `leaf(digits, u)` sees each outcome reached and returns false to stop.
-    /// Values ascend (`descending`: descend). False where the budget ran out.
+    /// Depth-first over the first `levels` issues; `fit(lo, hi)` places a
+    /// subtree's bounds, `leaf(digits, partial)` sees each point reached at
+    /// depth `levels` (a whole outcome and its utility where `levels` is
+    /// every issue) and breaks to stop or continues with the nodes its own
+    /// work cost. Values ascend (`descending`: descend). False where the
+    /// budget ran out.
     fn walk(
         &self,
+        levels: usize,
         descending: bool,
         mut fit: impl FnMut(f64, f64) -> Fit,
-        mut leaf: impl FnMut(&[u32], f64) -> bool,
+        mut leaf: impl FnMut(&[u32], f64) -> ControlFlow<(), usize>,
     ) -> bool {
         let k = self.tables.len();
         let d = self.slack;
@@ -179,9 +236,10 @@ impl SearchInverse {
                 (Fit::Above, true) | (Fit::Below, false) => {}
                 (Fit::Inside, _) => {
                     digits[depth] = v;
-                    if depth + 1 == k {
-                        if !leaf(&digits, p) {
-                            return true;
+                    if depth + 1 == levels {
+                        match leaf(&digits[..levels], p) {
+                            ControlFlow::Break(()) => return true,
+                            ControlFlow::Continue(cost) => nodes += cost,
                         }
                     } else {
                         partial[depth + 1] = p;
@@ -205,6 +263,7 @@ impl SearchInverse {
         let floor = top - 8.0 * f64::EPSILON * top.abs() - 2.0 * self.slack;
         let mut found: Option<(Digits, f64)> = None;
         self.walk(
+            self.tables.len(),
             false,
             |_, hi| if hi < floor { Fit::Below } else { Fit::Inside },
             |digits, u| {
@@ -212,24 +271,43 @@ impl SearchInverse {
                 if u >= self.reservation && f * u == want && found.as_ref().is_none_or(|(b, _)| better(b)) {
                     found = Some((digits.into(), u));
                 }
-                true
+                ControlFlow::Continue(0)
             },
         );
         found
     }
 
+    /// A head's digits followed by tail `s`'s.
+    fn joined(head: &[u32], tail: &Tail, s: u32) -> Digits {
+        head.iter().copied().chain(tail.digits(s)).collect()
+    }
+
     /// As [`super::split::SplitInverse::around`]: the rational outcome with
     /// the lowest `f · u` at or above `target` and, with a tolerance, the one
     /// with the highest `f · u` below it by at most that (lowest index among
-    /// equals on both).
+    /// equals on both). With a tail, the walk ends at the head and each
+    /// head is completed by the split's bucket walks over the tail.
     pub fn around(&self, target: f64, f: f64, tolerance: Option<f64>) -> Around<Digits> {
         let (rv, d) = (self.reservation, self.slack);
         let band = |lo: f64, hi: f64| if f == 1.0 { (lo, hi) } else { scaled_band(lo, hi, f) };
         let (t_lo, t_hi) = band(target, target);
         let want_lo = t_lo.max(rv) - d;
+        let levels = self.tail.as_ref().map_or(self.tables.len(), |(h, _)| *h);
+        // Above an answer u no utility has an f·u as low (a few ulps cover
+        // the rounding of f·u).
+        let above = |u: f64| u + 8.0 * f64::EPSILON * u.abs();
         let mut up: Option<(Digits, f64)> = None;
         let ceiling = Cell::new(f64::INFINITY);
-        self.walk(
+        // Whether (v, digits) beats the answer so far: lower f·u, then the
+        // lower index; `digits` built only when it decides.
+        let beats_up = |up: &Option<(Digits, f64)>, v: f64, digits: &dyn Fn() -> Digits| match up {
+            None => Some(digits()),
+            Some((bd, bu)) if v < f * bu => Some(digits()),
+            Some((bd, bu)) if v == f * bu => Some(digits()).filter(|dg| dg < bd),
+            _ => None,
+        };
+        let complete = self.walk(
+            levels,
             false,
             |lo, hi| {
                 if hi < want_lo {
@@ -240,25 +318,49 @@ impl SearchInverse {
                     Fit::Inside
                 }
             },
-            |digits, u| {
-                let v = f * u;
-                if u >= rv
-                    && v >= target
-                    && up.as_ref().is_none_or(|(bd, bu)| v < f * bu || (v == f * bu && digits < &bd[..]))
-                {
-                    up = Some((digits.into(), u));
-                    // Above this no utility can have an f·u as low (a few
-                    // ulps cover the rounding of f·u).
-                    ceiling.set(u + 8.0 * f64::EPSILON * u.abs());
-                }
-                true
+            |head, a| {
+                let Some((_, tail)) = &self.tail else {
+                    let v = f * a;
+                    if a >= rv && v >= target {
+                        if let Some(dg) = beats_up(&up, v, &|| head.into()) {
+                            up = Some((dg, a));
+                            ceiling.set(above(a));
+                        }
+                    }
+                    return ControlFlow::Continue(0);
+                };
+                let cap = up.as_ref().map_or(f64::INFINITY, |(_, u)| above(*u) + d);
+                let seen = tail.up(a, want_lo, t_hi.max(rv) + 2.0 * d, cap, d, |s, u| {
+                    let v = f * u;
+                    if u < rv || v < target {
+                        return None;
+                    }
+                    let dg = beats_up(&up, v, &|| Self::joined(head, tail, s))?;
+                    up = Some((dg, u));
+                    ceiling.set(above(u));
+                    Some(above(u) + d)
+                });
+                ControlFlow::Continue(seen + TAIL_COST)
             },
         );
+        if !complete {
+            self.note_gap(up.as_ref().map_or(f64::INFINITY, |(_, u)| f * u - target));
+        }
         let below = tolerance.and_then(|tol| {
             let floor = band(target - tol, target).0.max(rv) - d;
+            // Below an answer u no utility has an f·u as high.
+            let under = |u: f64| u - 8.0 * f64::EPSILON * u.abs();
             let mut below: Option<(Digits, f64)> = None;
             let floor_now = Cell::new(floor);
-            self.walk(
+            let beats = |below: &Option<(Digits, f64)>, v: f64, digits: &dyn Fn() -> Digits| match below {
+                None => Some(digits()),
+                Some((bd, bu)) if v > f * bu => Some(digits()),
+                Some((bd, bu)) if v == f * bu => Some(digits()).filter(|dg| dg < bd),
+                _ => None,
+            };
+            let qualifies = |u: f64| u >= rv && f * u < target && f * u >= target - tol;
+            let complete = self.walk(
+                levels,
                 true,
                 |lo, hi| {
                     if lo > t_hi + d {
@@ -269,19 +371,34 @@ impl SearchInverse {
                         Fit::Inside
                     }
                 },
-                |digits, u| {
-                    let v = f * u;
-                    if u >= rv
-                        && v < target
-                        && v >= target - tol
-                        && below.as_ref().is_none_or(|(bd, bu)| v > f * bu || (v == f * bu && digits < &bd[..]))
-                    {
-                        below = Some((digits.into(), u));
-                        floor_now.set(u - 2.0 * d);
-                    }
-                    true
+                |head, a| {
+                    let Some((_, tail)) = &self.tail else {
+                        if qualifies(a) {
+                            if let Some(dg) = beats(&below, f * a, &|| head.into()) {
+                                below = Some((dg, a));
+                                floor_now.set(under(a) - 2.0 * d);
+                            }
+                        }
+                        return ControlFlow::Continue(0);
+                    };
+                    let floor = below.as_ref().map_or(floor, |(_, u)| floor.max(under(*u) - d));
+                    let seen = tail.down(a, t_hi + d, t_lo - 2.0 * d, floor, d, |s, u| {
+                        if !qualifies(u) {
+                            return None;
+                        }
+                        let dg = beats(&below, f * u, &|| Self::joined(head, tail, s))?;
+                        below = Some((dg, u));
+                        floor_now.set(under(u) - 2.0 * d);
+                        Some(under(u) - d)
+                    });
+                    ControlFlow::Continue(seen + TAIL_COST)
                 },
             );
+            if !complete {
+                // The exact one lies between the answer (or the tolerance's
+                // edge) and the target.
+                self.note_gap(below.as_ref().map_or(tol, |(_, u)| target - f * u));
+            }
             below
         });
         (up, below)
@@ -297,6 +414,7 @@ impl SearchInverse {
         }
         let d = self.slack;
         self.walk(
+            self.tables.len(),
             false,
             |a, b| {
                 if b < lo - d {
@@ -311,7 +429,7 @@ impl SearchInverse {
                 if (lo..=hi).contains(&u) {
                     out.push((digits.into(), u));
                 }
-                out.len() < limit
+                if out.len() < limit { ControlFlow::Continue(0) } else { ControlFlow::Break(()) }
             },
         );
         out

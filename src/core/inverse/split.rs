@@ -50,17 +50,11 @@ const WINDOW_LIMIT: usize = 1 << 20;
 pub struct SplitInverse {
     domain: Arc<Domain>,
     reservation: f64,
-    /// `w_i · f_i(v)` for every issue i and value v, in issue order.
-    tables: Vec<Vec<f64>>,
-    /// Issues `[0, split)` are the prefix half, `[split, k)` the suffix half.
-    split: usize,
-    /// Left-to-right float sum of every prefix, by prefix enumeration index.
+    /// Left-to-right float sum of every prefix (issues before the cut), by
+    /// prefix enumeration index.
     prefix: Vec<f64>,
-    /// Every suffix's sum from 0.0, bucketed (a search structure only).
-    suffix: OutcomeIndex,
-    /// Enumeration stride of each suffix issue within the suffix.
-    strides: Vec<u64>,
-    suffix_len: u64,
+    /// The suffix half: the issues from the cut on.
+    suffix: Tail,
     /// Bound on |fl(a + s) − u| over all outcomes (rounding of both sums).
     slack: f64,
     min_utility: f64,
@@ -161,31 +155,11 @@ impl SplitInverse {
     }
 
     pub fn build(domain: Arc<Domain>, prefs: &Preferences, tables: Vec<Vec<f64>>, split: usize) -> Self {
-        let k = tables.len();
         let prefix = sums(&tables[..split], 0.0);
-        let suffix_sums = sums(&tables[split..], 0.0);
-        let suffix_domain = Arc::new(Domain::new(format!("{} (suffix)", domain.name), domain.issues[split..].to_vec()));
-        let suffix =
-            OutcomeIndex::bucketed(Candidates::All(suffix_domain), &suffix_sums, f64::NEG_INFINITY, HALF_BUCKETS);
-        let mut strides = vec![1u64; k - split];
-        for j in (0..strides.len().saturating_sub(1)).rev() {
-            strides[j] = strides[j + 1] * tables[split + j + 1].len() as u64;
-        }
+        let suffix = Tail::build(&domain, split, &tables);
         let slack = rounding_slack(&tables);
         let (min_utility, max_utility) = extremes(&tables);
-        Self {
-            domain,
-            reservation: prefs.reservation_value,
-            suffix_len: suffix_sums.len() as u64,
-            tables,
-            split,
-            prefix,
-            suffix,
-            strides,
-            slack,
-            min_utility,
-            max_utility,
-        }
+        Self { domain, reservation: prefs.reservation_value, prefix, suffix, slack, min_utility, max_utility }
     }
 
     pub fn min_utility(&self) -> f64 {
@@ -202,7 +176,7 @@ impl SplitInverse {
 
     /// Sizes of the two halves (prefixes, suffixes).
     pub fn halves(&self) -> (usize, u64) {
-        (self.prefix.len(), self.suffix_len)
+        (self.prefix.len(), self.suffix.len)
     }
 
     pub fn outcome(&self, id: u64) -> Outcome {
@@ -213,27 +187,7 @@ impl SplitInverse {
     /// [`UtilityFunction::eval`] adds it.
     #[inline]
     fn utility(&self, p: usize, s: u64) -> f64 {
-        let mut u = self.prefix[p];
-        for (j, t) in self.tables[self.split..].iter().enumerate() {
-            u += t[((s / self.strides[j]) % t.len() as u64) as usize];
-        }
-        u
-    }
-
-    /// The lowest `a + s` at or above `y` over all outcomes.
-    fn lowest_key_at_or_above(&self, y: f64) -> Option<f64> {
-        self.prefix
-            .iter()
-            .filter_map(|&a| self.suffix.worst_at_or_above(y - a).map(|(_, s)| a + s))
-            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))))
-    }
-
-    /// The highest `a + s` at or below `y` over all outcomes.
-    fn highest_key_at_or_below(&self, y: f64) -> Option<f64> {
-        self.prefix
-            .iter()
-            .filter_map(|&a| self.suffix.highest_at_or_below(y - a).map(|s| a + s))
-            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+        self.suffix.utility(self.prefix[p], s as u32)
     }
 
     /// Calls `visit(id, utility)` for every outcome whose `a + s` lies in
@@ -242,8 +196,8 @@ impl SplitInverse {
     /// stops when `visit` returns false.
     fn window(&self, lo: f64, hi: f64, mut visit: impl FnMut(u64, f64) -> bool) {
         for (p, &a) in self.prefix.iter().enumerate() {
-            for (s, _) in self.suffix.in_range(lo - a, hi - a) {
-                let id = p as u64 * self.suffix_len + s as u64;
+            for (s, _) in self.suffix.index.in_range(lo - a, hi - a) {
+                let id = p as u64 * self.suffix.len + s as u64;
                 if !visit(id, self.utility(p, s as u64)) {
                     return;
                 }
@@ -279,47 +233,59 @@ impl SplitInverse {
     /// with the highest `f · u` below the target by at most `tolerance`
     /// (lowest id among equals): the two candidates of NegMAS's bidding
     /// rule (`super::Inverse::nearest`).
+    ///
+    /// One pass over the prefixes. For each, the suffix buckets are walked
+    /// up from just under the target and down from just over it, each walk
+    /// ending once it has passed an outcome that surely qualifies (by a
+    /// margin of slacks, since keys are not utilities) or the best answer
+    /// of the prefixes before (whose ids are lower, so a tie never moves it).
+    /// Every outcome in between has its utility recomputed and decides.
     pub fn around(&self, target: f64, f: f64, tolerance: Option<f64>) -> Around<u64> {
         let (rv, d) = (self.reservation, self.slack);
         let band = |lo: f64, hi: f64| if f == 1.0 { (lo, hi) } else { scaled_band(lo, hi, f) };
         let (t_lo, t_hi) = band(target, target);
-        // An outcome whose key is at least this has u ≥ max(t_hi, rv): it
-        // qualifies, so the answer's utility is at most its own, and its
-        // key at most 2·slack above.
-        let sure = self.lowest_key_at_or_above(t_hi.max(rv) + d);
-        let hi = sure.map_or(self.max_utility + d, |v| v + 2.0 * d);
-        let mut lo = t_lo - d;
-        if let Some(tol) = tolerance {
-            let floor = band(target - tol, target).0 - d;
-            // An outcome whose key is at most t_lo − d is surely below the
-            // target; the nearest one below is at most 2·slack under it.
-            lo = match self.highest_key_at_or_below(t_lo - d) {
-                Some(v) => (v - 2.0 * d).max(floor),
-                None => floor,
-            };
-        }
-        lo = lo.max(rv - d);
+        // Keys (a + s) of candidates above: u ≥ max(t_lo, rv), so a key at
+        // least that less a slack; at or over `sure`, u > max(t_hi, rv): the
+        // outcome qualifies.
+        let up_from = t_lo.max(rv) - d;
+        let sure_up = t_hi.max(rv) + 2.0 * d;
+        // Below: u < t_hi, so keys under t_hi + d; at or under `sure_down`,
+        // u < t_lo: the outcome is below the target.
+        let down_from = t_hi + d;
+        let sure_down = t_lo - 2.0 * d;
+        let floor = tolerance.map(|tol| band(target - tol, target).0.max(rv) - d);
         let mut up: Option<(u64, f64)> = None;
         let mut below: Option<(u64, f64)> = None;
         let mut seen = 0usize;
-        self.window(lo - d, hi + d, |id, u| {
-            seen += 1;
-            if u < rv {
-                return seen < WINDOW_LIMIT;
-            }
-            let v = f * u;
-            if v >= target {
-                // The window visits ids out of order: compare them.
-                if up.is_none_or(|(bid, bu)| v < f * bu || (v == f * bu && id < bid)) {
+        for (p, &a) in self.prefix.iter().enumerate() {
+            let base = p as u64 * self.suffix.len;
+            // Later prefixes have higher ids: only a strictly lower f·u,
+            // so a lower u, can replace the answer so far.
+            let cap = up.map_or(f64::INFINITY, |(_, u)| u + d);
+            seen += self.suffix.up(a, up_from, sure_up, cap, d, |s, u| {
+                let (id, v) = (base + s as u64, f * u);
+                // Within a prefix, buckets do not visit ids in order.
+                let better = up.is_none_or(|(bid, bu)| v < f * bu || (v == f * bu && id < bid));
+                (u >= rv && v >= target && better).then(|| {
                     up = Some((id, u));
-                }
-            } else if tolerance.is_some_and(|tol| v >= target - tol)
-                && below.is_none_or(|(bid, bu)| v > f * bu || (v == f * bu && id < bid))
-            {
-                below = Some((id, u));
+                    u + d
+                })
+            });
+            if let Some((floor, tol)) = floor.zip(tolerance) {
+                let floor = below.map_or(floor, |(_, u)| floor.max(u - d));
+                seen += self.suffix.down(a, down_from, sure_down, floor, d, |s, u| {
+                    let (id, v) = (base + s as u64, f * u);
+                    let better = below.is_none_or(|(bid, bu)| v > f * bu || (v == f * bu && id < bid));
+                    (u >= rv && v < target && v >= target - tol && better).then(|| {
+                        below = Some((id, u));
+                        u - d
+                    })
+                });
             }
-            seen < WINDOW_LIMIT
-        });
+            if seen >= WINDOW_LIMIT {
+                break;
+            }
+        }
         (up, below)
     }
 
@@ -346,10 +312,145 @@ impl SplitInverse {
             return None;
         }
         let draw = || {
-            let (p, s) = (rng.below(self.prefix.len() as u64) as usize, rng.below(self.suffix_len));
-            (p as u64 * self.suffix_len + s, self.utility(p, s))
+            let (p, s) = (rng.below(self.prefix.len() as u64) as usize, rng.below(self.suffix.len));
+            (p as u64 * self.suffix.len + s, self.utility(p, s))
         };
         rational_draw(self.reservation, draw, || self.around(self.reservation, 1.0, None).0)
+    }
+}
+
+/// The last issues of a space, every combination's left-to-right float sum
+/// (from 0.0) bucketed: a split's suffix half, or the tail with which a
+/// search completes its partial outcomes. A key `a + s` (a head's sum plus a
+/// tail's) is within the slack of the outcome's utility; the walks below
+/// use keys to find candidates and recomputed utilities to decide.
+#[derive(Debug, Clone)]
+pub(super) struct Tail {
+    index: OutcomeIndex,
+    tables: Vec<Vec<f64>>,
+    /// Enumeration stride of each tail issue within the tail (u32: a tail
+    /// holds at most [`HALF_LIMIT`] entries, and 32-bit division is the
+    /// cost of recomputing a candidate's utility).
+    strides: Vec<u32>,
+    pub(super) len: u64,
+}
+
+impl Tail {
+    /// The tail of issues `[from, k)`.
+    pub(super) fn build(domain: &Domain, from: usize, tables: &[Vec<f64>]) -> Self {
+        let tables = tables[from..].to_vec();
+        let sums = sums(&tables, 0.0);
+        let tail_domain = Arc::new(Domain::new(format!("{} (tail)", domain.name), domain.issues[from..].to_vec()));
+        let index = OutcomeIndex::bucketed(Candidates::All(tail_domain), &sums, f64::NEG_INFINITY, HALF_BUCKETS);
+        let mut strides = vec![1u32; tables.len()];
+        for j in (0..strides.len().saturating_sub(1)).rev() {
+            strides[j] = strides[j + 1] * tables[j + 1].len() as u32;
+        }
+        Self { index, tables, strides, len: sums.len() as u64 }
+    }
+
+    /// The utility of a head whose sum is `a` followed by tail `s`, added
+    /// left to right as [`UtilityFunction::eval`] adds it.
+    #[inline]
+    pub(super) fn utility(&self, a: f64, s: u32) -> f64 {
+        let mut u = a;
+        for (t, &stride) in self.tables.iter().zip(&self.strides) {
+            u += t[((s / stride) % t.len() as u32) as usize];
+        }
+        u
+    }
+
+    /// The value index of each tail issue in tail `s`.
+    pub(super) fn digits(&self, s: u32) -> impl Iterator<Item = u32> + '_ {
+        self.tables.iter().zip(&self.strides).map(move |(t, &stride)| (s / stride) % t.len() as u32)
+    }
+
+    /// Walks the tails of head sum `a` upward from key `from` and calls
+    /// `visit(s, u)` for each with a key up to `cap`; `visit` returns a
+    /// new (lower) cap when its outcome improved the answer. The walk stops
+    /// past the first tail whose key is at least `sure` (its outcome
+    /// qualifies, so no better one lies more than the slack `d` beyond it).
+    /// Returns the outcomes visited. Tail sums are compared after a float
+    /// subtraction: every bound has one more slack of margin.
+    pub(super) fn up(
+        &self,
+        a: f64,
+        from: f64,
+        sure: f64,
+        cap: f64,
+        d: f64,
+        mut visit: impl FnMut(u32, f64) -> Option<f64>,
+    ) -> usize {
+        let lo_s = from - d - a;
+        let mut cap_s = cap + d - a;
+        let mut first_sure: Option<f64> = None;
+        let mut seen = 0;
+        for (b, ids, sums) in self.index.buckets_up(lo_s) {
+            if cap_s.is_finite() && b > self.index.bucket_of(cap_s) {
+                break;
+            }
+            for (&s_id, &s) in ids.iter().zip(sums) {
+                if s >= sure + d - a && first_sure.is_none_or(|m| s < m) {
+                    first_sure = Some(s);
+                }
+                if s < lo_s || s > cap_s {
+                    continue;
+                }
+                seen += 1;
+                if let Some(new_cap) = visit(s_id, self.utility(a, s_id)) {
+                    cap_s = cap_s.min(new_cap + d - a);
+                }
+            }
+            if let Some(m) = first_sure {
+                cap_s = cap_s.min(m + 3.0 * d);
+            }
+            if seen >= WINDOW_LIMIT {
+                break;
+            }
+        }
+        seen
+    }
+
+    /// [`Self::up`] downward: from key `from`, tails with a key down to
+    /// `floor`, stopping past the first whose key is at most `sure`;
+    /// `visit` returns a new (higher) floor.
+    pub(super) fn down(
+        &self,
+        a: f64,
+        from: f64,
+        sure: f64,
+        floor: f64,
+        d: f64,
+        mut visit: impl FnMut(u32, f64) -> Option<f64>,
+    ) -> usize {
+        let hi_s = from + d - a;
+        let mut low_s = floor - d - a;
+        let mut first_sure: Option<f64> = None;
+        let mut seen = 0;
+        for (b, ids, sums) in self.index.buckets_down(hi_s) {
+            if b < self.index.bucket_of(low_s) {
+                break;
+            }
+            for (&s_id, &s) in ids.iter().zip(sums) {
+                if s <= sure - d - a && first_sure.is_none_or(|m| s > m) {
+                    first_sure = Some(s);
+                }
+                if s > hi_s || s < low_s {
+                    continue;
+                }
+                seen += 1;
+                if let Some(new_floor) = visit(s_id, self.utility(a, s_id)) {
+                    low_s = low_s.max(new_floor - d - a);
+                }
+            }
+            if let Some(m) = first_sure {
+                low_s = low_s.max(m - 3.0 * d);
+            }
+            if seen >= WINDOW_LIMIT {
+                break;
+            }
+        }
+        seen
     }
 }
 
@@ -382,12 +483,17 @@ mod tests {
         (Arc::new(Domain::new("p", issues)), prefs)
     }
 
-    /// The enumerating inverse, the split at `cut` and the search.
-    fn all_three(d: &Arc<Domain>, p: &Preferences, cut: usize) -> [Inverse; 3] {
+    /// The enumerating inverse, the split at `cut`, the search (a head of
+    /// one issue, the rest its tail) and the search with a tail of at most
+    /// `tail` entries (a head of several issues; none where `tail` is 1).
+    fn all_four(d: &Arc<Domain>, p: &Preferences, cut: usize, tail: u64) -> [Inverse; 4] {
+        use crate::core::inverse::SearchInverse;
+        let t = || tables(d, p).unwrap();
         [
             Inverse::Index(OutcomeIndex::build(Candidates::All(d.clone()), d, p)),
-            Inverse::Split(SplitInverse::build(d.clone(), p, tables(d, p).unwrap(), cut)),
-            Inverse::Search(crate::core::inverse::SearchInverse::build(d.clone(), p, tables(d, p).unwrap())),
+            Inverse::Split(SplitInverse::build(d.clone(), p, t(), cut)),
+            Inverse::Search(SearchInverse::build(d.clone(), p, t())),
+            Inverse::Search(SearchInverse::with_tail_limit(d.clone(), p, t(), tail)),
         ]
     }
 
@@ -411,11 +517,12 @@ mod tests {
             targets in proptest::collection::vec(-0.1f64..1.1, 1..8),
             f in prop_oneof![Just(1.0f64), 0.3f64..1.0],
             cut_at in 0usize..4,
+            tail in 1u64..40,
         ) {
             let (d, p) = setup(&sizes, &cells, &weights, steps, rv);
             let cut = 1 + cut_at % (sizes.len() - 1);
-            let [index, split, search] = all_three(&d, &p, cut);
-            for other in [&split, &search] {
+            let [index, split, search, headed] = all_four(&d, &p, cut, tail);
+            for other in [&split, &search, &headed] {
                 prop_assert_eq!(index.min_utility(), other.min_utility());
                 prop_assert_eq!(index.max_utility(), other.max_utility());
                 prop_assert_eq!(index.is_empty(), other.is_empty());
@@ -432,7 +539,7 @@ mod tests {
                 }
             }
             // Small spaces: the search completed every query.
-            prop_assert!(search.is_exact());
+            prop_assert!(search.is_exact() && headed.is_exact());
         }
     }
 

@@ -59,6 +59,12 @@ impl BidsSlot {
     pub fn exact(&self) -> Option<bool> {
         self.0.get().map(|i| i.is_exact())
     }
+
+    /// How far its answers may be from the exact ones ([`Inverse::gap`]);
+    /// `None` where it never asked or bid from a sample.
+    pub fn gap(&self) -> Option<f64> {
+        self.0.get().and_then(|i| i.gap())
+    }
 }
 
 impl PartyContext {

@@ -203,6 +203,7 @@ impl SessionActor {
         let Some(run) = self.run.take() else { return };
         let mut result = run.finish();
         result.bids_exact = self.bids.iter().map(BidsSlot::exact).collect();
+        result.bids_gap = self.bids.iter().map(BidsSlot::gap).collect();
         match &result.ending {
             Ending::Violation { party, reason } => {
                 tracing::warn!(session = %self.log_id, party, reason = %reason, "protocol violation ends the session");
