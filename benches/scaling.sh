@@ -53,7 +53,8 @@ for f in sorted(out.glob("negotium-*.json"), key=lambda p: int(p.stem.split("-")
 lines = ["| outcomes | negotium: ms / negotiation, peak MiB | bids | agreement, mean u_A, u_B | NegMAS 0.16: ms, peak MiB | ratio |",
          "|---|---|---|---|---|---|"]
 for k, d, ms, pms, pmib in rows:
-    bids = "exact" if d["exact"] else "search (best found)"
+    gap = d.get("bids_gap")
+    bids = "exact" if d["exact"] else f"search, within {gap:.0e}" if gap is not None else "search (no bound)"
     u = ", ".join(f"{x:.4f}" for x in d["mean_utilities"])
     peer = f"{pms:,.1f} ms, {pmib:,.0f} MiB" if pms else "cannot enumerate" if k >= 7 else "not run"
     ratio = f"{pms / ms:,.0f}×" if pms else ""

@@ -321,11 +321,12 @@ impl SearchInverse {
             |head, a| {
                 let Some((_, tail)) = &self.tail else {
                     let v = f * a;
-                    if a >= rv && v >= target {
-                        if let Some(dg) = beats_up(&up, v, &|| head.into()) {
-                            up = Some((dg, a));
-                            ceiling.set(above(a));
-                        }
+                    if a >= rv
+                        && v >= target
+                        && let Some(dg) = beats_up(&up, v, &|| head.into())
+                    {
+                        up = Some((dg, a));
+                        ceiling.set(above(a));
                     }
                     return ControlFlow::Continue(0);
                 };
@@ -373,11 +374,11 @@ impl SearchInverse {
                 },
                 |head, a| {
                     let Some((_, tail)) = &self.tail else {
-                        if qualifies(a) {
-                            if let Some(dg) = beats(&below, f * a, &|| head.into()) {
-                                below = Some((dg, a));
-                                floor_now.set(under(a) - 2.0 * d);
-                            }
+                        if qualifies(a)
+                            && let Some(dg) = beats(&below, f * a, &|| head.into())
+                        {
+                            below = Some((dg, a));
+                            floor_now.set(under(a) - 2.0 * d);
                         }
                         return ControlFlow::Continue(0);
                     };
