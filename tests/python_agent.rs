@@ -237,7 +237,9 @@ fn comparable(mut record: Json) -> Json {
     let map = record.as_object_mut().expect("a record is a JSON object");
     // What a results file adds for resuming (its engine, strategies, line
     // and the scenario's digest) is not part of the negotiation.
-    for key in ["engine", "strategies", "session", "scenario_digest"] {
+    // Nor is how each party bid (a seat the server does not play says
+    // nothing; `case` checks these fields itself).
+    for key in ["engine", "strategies", "session", "scenario_digest", "bids_exact", "bids_gap"] {
         map.remove(key);
     }
     record
@@ -338,6 +340,11 @@ fn case(strategy_a: &str) {
     for key in ["agreement", "utilities", "rounds", "offers", "ended_by"] {
         assert_eq!(remote[key], local[key], "`{key}` differs from the local run (A = {strategy_a})");
     }
+    // A's bids are the node's to tell; B's are the Python agent's own
+    // business (null), where the local boulware says its enumerating index was exact.
+    assert_eq!(remote["bids_exact"], serde_json::json!([true, null]), "{remote}");
+    assert_eq!(local["bids_exact"], serde_json::json!([true, true]), "{local}");
+    assert_eq!(remote["bids_gap"], serde_json::json!([0.0, null]), "{remote}");
     let local_trace = local["trace"].as_array().expect("a local trace");
     assert_eq!(trace.len(), local_trace.len(), "trace lengths differ (A = {strategy_a})");
     for (k, (r, l)) in trace.iter().zip(local_trace).enumerate() {
