@@ -117,15 +117,11 @@ impl fmt::Display for Record {
 /// [`Domain::outcome_json`] writes it), `party`, `round`, `time` and
 /// `utilities`, in that (sorted) order, as a JSON map would have them.
 ///
-/// Time-dependent parties repeat their offer for many rounds, and both
-/// parties of a round share its time: the text of a party's last offer (its
-/// outcome and utilities) and of the last time are kept and copied while
-/// they repeat, instead of formatting the same floats again.
+/// Time-dependent parties repeat their offer for many rounds: the text of a
+/// party's last offer (its outcome and utilities) is kept and copied while
+/// it repeats. Floats go through [`put_f64`]'s cache, and issue names are
+/// escaped once per trace.
 pub fn trace_text(d: &Domain, prefs: &[Arc<Preferences>], trace: &[TraceEntry]) -> String {
-    // Writing into a Vec cannot fail, and every piece is valid JSON.
-    fn put<T: Serialize + ?Sized>(out: &mut Vec<u8>, x: &T) {
-        serde_json::to_writer(&mut *out, x).expect("writing JSON into memory");
-    }
     /// A party's last offer and its two pieces of text.
     #[derive(Default)]
     struct Last {
@@ -133,10 +129,8 @@ pub fn trace_text(d: &Domain, prefs: &[Arc<Preferences>], trace: &[TraceEntry]) 
         outcome: Vec<u8>,
         utilities: Vec<u8>,
     }
-    let mut by_name: Vec<usize> = (0..d.issues.len()).collect();
-    by_name.sort_by(|&a, &b| d.issues[a].name().cmp(d.issues[b].name()));
+    let keys = OutcomeKeys::new(d);
     let mut last: Vec<Last> = Vec::new();
-    let mut time: Option<(f64, Vec<u8>)> = None;
     let mut out: Vec<u8> = Vec::with_capacity(16 + trace.len() * (112 + 32 * d.issues.len()));
     out.push(b'[');
     for (k, t) in trace.iter().enumerate() {
@@ -155,14 +149,14 @@ pub fn trace_text(d: &Domain, prefs: &[Arc<Preferences>], trace: &[TraceEntry]) 
                 let l = &mut last[t.party];
                 if l.offer.as_ref() != Some(o) {
                     l.outcome.clear();
-                    outcome_text(&mut l.outcome, d, &by_name, o);
+                    keys.write(&mut l.outcome, d, o);
                     l.utilities.clear();
                     l.utilities.extend_from_slice(b",\"utilities\":[");
                     for (j, p) in prefs.iter().enumerate() {
                         if j > 0 {
                             l.utilities.push(b',');
                         }
-                        put(&mut l.utilities, &p.utility(d, o));
+                        put_f64(&mut l.utilities, p.utility(d, o));
                     }
                     l.utilities.push(b']');
                     l.offer = Some(o.clone());
@@ -177,13 +171,7 @@ pub fn trace_text(d: &Domain, prefs: &[Arc<Preferences>], trace: &[TraceEntry]) 
         out.extend_from_slice(b",\"round\":");
         out.extend_from_slice(itoa::Buffer::new().format(t.round).as_bytes());
         out.extend_from_slice(b",\"time\":");
-        // Bit equality, not ==: 0.0 and -0.0 are written differently.
-        if time.as_ref().is_none_or(|(v, _)| v.to_bits() != t.time.to_bits()) {
-            let mut text = Vec::with_capacity(24);
-            put(&mut text, &t.time);
-            time = Some((t.time, text));
-        }
-        out.extend_from_slice(&time.as_ref().expect("set above").1);
+        put_f64(&mut out, t.time);
         if let Some(party) = offer {
             out.extend_from_slice(&last[party].utilities);
         }
@@ -193,29 +181,94 @@ pub fn trace_text(d: &Domain, prefs: &[Arc<Preferences>], trace: &[TraceEntry]) 
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
-/// `,"outcome":{…}` of one offer, issues by name.
-fn outcome_text(out: &mut Vec<u8>, d: &Domain, by_name: &[usize], o: &Outcome) {
-    fn put<T: Serialize + ?Sized>(out: &mut Vec<u8>, x: &T) {
-        serde_json::to_writer(&mut *out, x).expect("writing JSON into memory");
+/// Writes JSON into memory, which cannot fail.
+fn put<T: Serialize + ?Sized>(out: &mut Vec<u8>, x: &T) {
+    serde_json::to_writer(&mut *out, x).expect("writing JSON into memory");
+}
+
+/// `x` as serde_json writes it (`null` where not finite), through a small
+/// cache per thread: traces write the same floats over and over (the times
+/// of every negotiation with the same deadline, the utilities of every
+/// negotiation over the same profiles), and formatting one costs several
+/// times a lookup. Direct-mapped: a slot holds the last float that hashed
+/// to it, so the cache stays at 64 KiB whatever it sees.
+fn put_f64(out: &mut Vec<u8>, x: f64) {
+    use std::cell::RefCell;
+    const SLOTS: usize = 2048;
+    /// Longest text of a finite f64 ("-2.2250738585072014e-308").
+    const LONGEST: usize = 24;
+    #[derive(Clone, Copy)]
+    struct Slot {
+        bits: u64,
+        /// 0: empty (no float's text is).
+        len: u8,
+        text: [u8; LONGEST],
     }
-    out.extend_from_slice(b",\"outcome\":{");
-    for (j, &i) in by_name.iter().enumerate() {
-        if j > 0 {
-            out.push(b',');
+    thread_local! {
+        static CACHE: RefCell<Vec<Slot>> =
+            RefCell::new(vec![Slot { bits: 0, len: 0, text: [0; LONGEST] }; SLOTS]);
+    }
+    let bits = x.to_bits();
+    let slot = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOTS.trailing_zeros())) as usize;
+    CACHE.with_borrow_mut(|cache| {
+        let c = &mut cache[slot];
+        if c.len > 0 && c.bits == bits {
+            out.extend_from_slice(&c.text[..c.len as usize]);
+            return;
         }
-        let issue = &d.issues[i];
-        put(out, issue.name());
-        out.push(b':');
-        match (issue, &o.0[i]) {
-            (Issue::Discrete { values, .. }, Value::Discrete(x)) => {
-                put(out, values.get(*x as usize).map_or("", String::as_str))
+        let from = out.len();
+        put(out, &x);
+        let text = &out[from..];
+        if text.len() <= LONGEST {
+            c.text[..text.len()].copy_from_slice(text);
+            c.len = text.len() as u8;
+            c.bits = bits;
+        }
+    });
+}
+
+/// Writes `,"outcome":{…}` of an offer, issues by name: the names sorted and
+/// escaped once for a whole trace.
+struct OutcomeKeys {
+    /// (issue position, `"name":` as JSON) in name order.
+    keys: Vec<(usize, Vec<u8>)>,
+}
+
+impl OutcomeKeys {
+    fn new(d: &Domain) -> Self {
+        let mut keys: Vec<(usize, Vec<u8>)> = d
+            .issues
+            .iter()
+            .enumerate()
+            .map(|(i, issue)| {
+                let mut k = Vec::with_capacity(issue.name().len() + 3);
+                put(&mut k, issue.name());
+                k.push(b':');
+                (i, k)
+            })
+            .collect();
+        keys.sort_by(|a, b| d.issues[a.0].name().cmp(d.issues[b.0].name()));
+        Self { keys }
+    }
+
+    fn write(&self, out: &mut Vec<u8>, d: &Domain, o: &Outcome) {
+        out.extend_from_slice(b",\"outcome\":{");
+        for (j, (i, key)) in self.keys.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
             }
-            (_, Value::Integer(x)) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
-            (_, Value::Real(x)) => put(out, x),
-            (_, Value::Discrete(x)) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
+            out.extend_from_slice(key);
+            match (&d.issues[*i], &o.0[*i]) {
+                (Issue::Discrete { values, .. }, Value::Discrete(x)) => {
+                    put(out, values.get(*x as usize).map_or("", String::as_str))
+                }
+                (_, Value::Integer(x)) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
+                (_, Value::Real(x)) => put_f64(out, *x),
+                (_, Value::Discrete(x)) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
+            }
         }
+        out.push(b'}');
     }
-    out.push(b'}');
 }
 
 /// The JSONL record of one negotiation. `trace`: the trace already written
@@ -356,5 +409,21 @@ mod tests {
         assert_eq!(rec.into_json(), back);
         let empty = Record { fields: json!({}), trace: "[]".into() };
         assert_eq!(empty.to_string(), r#"{"trace":[]}"#);
+    }
+
+    /// The cache writes what serde_json writes, slots shared by many floats
+    /// (10^4 of them in 2,048 slots) and asked twice, non-finite included.
+    #[test]
+    fn cached_floats_are_written_as_serde_json_writes_them() {
+        let mut rng = crate::core::rng::SplitMix64::new(3);
+        let mut xs: Vec<f64> = (0..10_000).map(|_| f64::from_bits(rng.next_u64())).collect();
+        xs.extend([0.0, -0.0, 1.0, 0.1 + 0.2, f64::NAN, f64::INFINITY, f64::MIN_POSITIVE, -f64::MAX, 1e-308]);
+        for _ in 0..2 {
+            for &x in &xs {
+                let mut out = Vec::new();
+                put_f64(&mut out, x);
+                assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&x).unwrap(), "{x:e}");
+            }
+        }
     }
 }

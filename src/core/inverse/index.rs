@@ -109,10 +109,8 @@ impl OutcomeIndex {
     /// structure asked many times per build (a split's half) wants short
     /// buckets more than a cheap scatter.
     pub fn bucketed(candidates: Candidates, all: &[f64], reservation: f64, max_buckets: usize) -> Self {
-        // Three linear passes (extremes, bucket of each outcome, scatter):
-        // this runs once per party per negotiation, so it is the hot path of
-        // the direct engine. Plain comparisons instead of f64::min/max (no
-        // NaN can occur: utilities are clamped sums of finite numbers).
+        // Plain comparisons instead of f64::min/max (no NaN can occur:
+        // utilities are clamped sums of finite numbers).
         let (mut min_utility, mut max_utility) = (f64::INFINITY, f64::NEG_INFINITY);
         for &u in all {
             if u < min_utility {
@@ -122,6 +120,23 @@ impl OutcomeIndex {
                 max_utility = u;
             }
         }
+        Self::bucketed_within(candidates, all, reservation, max_buckets, (min_utility, max_utility))
+    }
+
+    /// [`Self::bucketed`] where the lowest and the highest of `all` are
+    /// known (a tail's are the sums of its tables' extremes): a pass less,
+    /// a tenth of building a W4 party's split.
+    pub(super) fn bucketed_within(
+        candidates: Candidates,
+        all: &[f64],
+        reservation: f64,
+        max_buckets: usize,
+        (min_utility, max_utility): (f64, f64),
+    ) -> Self {
+        // Two linear passes (bucket of each outcome, scatter): this runs
+        // once per party per negotiation, so it is the hot path of the
+        // direct engine. (Recomputing each bucket in the scatter instead of
+        // storing it measured 5% slower on W4.)
         let lo = reservation.max(min_utility);
         let buckets = (all.len() / 4).clamp(1, max_buckets.max(1));
         let span = max_utility - lo;

@@ -341,7 +341,14 @@ impl Tail {
         let tables = tables[from..].to_vec();
         let sums = sums(&tables, 0.0);
         let tail_domain = Arc::new(Domain::new(format!("{} (tail)", domain.name), domain.issues[from..].to_vec()));
-        let index = OutcomeIndex::bucketed(Candidates::All(tail_domain), &sums, f64::NEG_INFINITY, HALF_BUCKETS);
+        // The sums' extremes are the tables' (see `extremes`), bit for bit.
+        let index = OutcomeIndex::bucketed_within(
+            Candidates::All(tail_domain),
+            &sums,
+            f64::NEG_INFINITY,
+            HALF_BUCKETS,
+            extremes(&tables),
+        );
         let mut strides = vec![1u32; tables.len()];
         for j in (0..strides.len().saturating_sub(1)).rev() {
             strides[j] = strides[j + 1] * tables[j + 1].len() as u32;
