@@ -156,7 +156,7 @@ fn engines_agree_on_the_workload() {
         }
     }
     let n = specs.len();
-    let results = assert_engines_agree(specs, ActorRunOptions { concurrency: 64, arbiters: 3 });
+    let results = assert_engines_agree(specs, ActorRunOptions { concurrency: 64, arbiters: 3, ..Default::default() });
     assert_eq!(results.len(), n);
     let endings: std::collections::BTreeSet<&str> = results.iter().map(|r| r.ending.label()).collect();
     assert!(endings.contains("agreement") && endings.contains("deadline"), "{endings:?}");
@@ -179,7 +179,17 @@ fn engines_agree_on_a_parsed_scenario() {
         }
     }
     // Few sessions in flight and one arbiter: results still come in order.
-    assert_engines_agree(specs, ActorRunOptions { concurrency: 3, arbiters: 1 });
+    assert_engines_agree(specs, ActorRunOptions { concurrency: 3, arbiters: 1, ..Default::default() });
+}
+
+/// A memory budget smaller than one session: they run one at a time (one
+/// always may), with the same results in the same order.
+#[test]
+fn a_memory_budget_below_one_session_runs_them_one_at_a_time() {
+    let pair = [StrategySpec::named("boulware"), StrategySpec::named("conceder")];
+    let specs: Vec<SessionSpec> = (0..12).map(|j| workload_spec(j, 0, &pair)).collect();
+    assert!(specs[0].memory_estimate() > 1_000, "a W1 party's index holds 12 kB");
+    assert_engines_agree(specs, ActorRunOptions { concurrency: 8, arbiters: 2, memory: 1 });
 }
 
 #[test]
@@ -195,7 +205,7 @@ fn seeds_matter_for_random_strategies() {
             s
         })
         .collect();
-    let results = assert_engines_agree(specs, ActorRunOptions { concurrency: 4, arbiters: 2 });
+    let results = assert_engines_agree(specs, ActorRunOptions { concurrency: 4, arbiters: 2, ..Default::default() });
     let distinct: std::collections::BTreeSet<String> = results.iter().map(|r| format!("{:?}", r.trace)).collect();
     assert!(distinct.len() > 1, "different seeds, same preferences: random traces should differ");
 }
@@ -225,7 +235,7 @@ values.color = { red = 0.5, green = 0.0, blue = 1.0 }
             specs.push(scenario_spec(&sc, id, seed, &[a.clone(), b.clone(), c.clone()]));
         }
     }
-    assert_engines_agree(specs, ActorRunOptions { concurrency: 8, arbiters: 2 });
+    assert_engines_agree(specs, ActorRunOptions { concurrency: 8, arbiters: 2, ..Default::default() });
 }
 
 #[test]
@@ -236,7 +246,8 @@ fn hardliners_end_by_deadline_with_reservation_values() {
         workload_spec(0, 3, &[hard.clone(), hard.clone()]),
         scenario_spec(&sc, 1, 42, &[hard.clone(), hard.clone()]),
     ];
-    let results = assert_engines_agree(specs.clone(), ActorRunOptions { concurrency: 2, arbiters: 1 });
+    let results =
+        assert_engines_agree(specs.clone(), ActorRunOptions { concurrency: 2, arbiters: 1, ..Default::default() });
     for (spec, r) in specs.iter().zip(&results) {
         assert_eq!(r.ending, Ending::Deadline);
         assert_eq!(r.agreement, None);
@@ -262,7 +273,8 @@ fn bad_strategy_fails_before_any_actor_exists() {
 #[test]
 fn empty_batch_returns() {
     let mut called = false;
-    run_sessions(Vec::new(), ActorRunOptions { concurrency: 4, arbiters: 1 }, |_| called = true).unwrap();
+    run_sessions(Vec::new(), ActorRunOptions { concurrency: 4, arbiters: 1, ..Default::default() }, |_| called = true)
+        .unwrap();
     assert!(!called);
 }
 
@@ -426,7 +438,9 @@ fn duplicate_session_ids_are_all_reported() {
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut got = Vec::new();
-        let _ = run_sessions(specs, ActorRunOptions { concurrency: 4, arbiters: 1 }, |(_, r)| got.push(r));
+        let _ = run_sessions(specs, ActorRunOptions { concurrency: 4, arbiters: 1, ..Default::default() }, |(_, r)| {
+            got.push(r)
+        });
         let _ = done_tx.send(got);
     });
     let got = done_rx.recv_timeout(Duration::from_secs(10)).expect("run_sessions hung on duplicate session ids");

@@ -36,7 +36,8 @@ pub struct BenchArgs {
     /// Worker threads (direct) or arbiters (actors); default: every core.
     #[arg(long)]
     threads: Option<usize>,
-    /// Sessions in flight at once on the actor engine.
+    /// Sessions in flight at once on the actor engine (fewer where they
+    /// would hold more than 2 GiB together by their estimates).
     #[arg(long, default_value_t = 1024)]
     concurrency: usize,
     /// One JSON object instead of text.

@@ -45,7 +45,8 @@ pub struct RunArgs {
     /// (for a tournament file: the results directory).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Sessions in flight at once on the actor engine.
+    /// Sessions in flight at once on the actor engine (fewer where they
+    /// would hold more than 2 GiB together by their estimates).
     #[arg(long, default_value_t = 1024)]
     concurrency: usize,
     /// Continue a run that stopped: keep the negotiations already in --out

@@ -34,7 +34,8 @@ pub struct TournamentArgs {
     /// What runs the sessions here (without --cluster and its kin).
     #[arg(long, value_enum, default_value = "direct")]
     engine: Engine,
-    /// Sessions in flight at once on the actor engine.
+    /// Sessions in flight at once on the actor engine (fewer where they
+    /// would hold more than 2 GiB together by their estimates).
     #[arg(long, default_value_t = 1024)]
     concurrency: usize,
     /// Resume a stopped tournament (with no results.jsonl in DIR yet: start it).

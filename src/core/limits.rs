@@ -18,6 +18,7 @@
 
 use super::domain::{Cardinality, Domain, ENUMERATION_LIMIT, Issue};
 use super::inverse::Inverse;
+use super::protocol::Deadline;
 use super::scenario::Scenario;
 use super::utility::{Preferences, UtilityFunction, ValueFunction};
 
@@ -281,6 +282,23 @@ fn scenario_bytes(s: &Scenario) -> u64 {
     names + prefs
 }
 
+/// What the inverse utility one party builds for a negotiation of
+/// `deadline` holds ([`Inverse::for_party`]): its split, its enumerated
+/// index, or its sample (outcomes and their values are most of it).
+pub fn inverse_bytes(domain: &Domain, p: &Preferences, deadline: &Deadline) -> u64 {
+    if let Some(bytes) = Inverse::split_bytes(domain, p, deadline) {
+        return bytes;
+    }
+    match domain.cardinality() {
+        // Utilities (8 bytes) and ids (4) of every rational outcome.
+        Cardinality::Finite(n) if n <= ENUMERATION_LIMIT => 12 * n as u64,
+        _ => {
+            let m = sample_size(super::inverse::SAMPLE_SIZE + 1, domain, &[p]) as u64;
+            m * (domain.issues.len() as u64 * VALUE_BYTES + OUTCOME_BYTES + 12)
+        }
+    }
+}
+
 impl Footprint {
     /// Fixed cost of a session beyond its scenario: actors, mailboxes,
     /// protocol state, the registry entry.
@@ -305,18 +323,7 @@ impl Footprint {
             if shared_indexes {
                 continue;
             }
-            if let Some(bytes) = Inverse::split_bytes(&s.domain, p, &s.deadline) {
-                running += bytes;
-                continue;
-            }
-            running += match s.domain.cardinality() {
-                // Utilities (8 bytes) and ids (4) of every rational outcome.
-                Cardinality::Finite(n) if n <= ENUMERATION_LIMIT => 12 * n as u64,
-                _ => {
-                    let m = sample_size(super::inverse::SAMPLE_SIZE + 1, &s.domain, &[p.as_ref()]) as u64;
-                    m * (issues * VALUE_BYTES + OUTCOME_BYTES + 12)
-                }
-            };
+            running += inverse_bytes(&s.domain, p, &s.deadline);
         }
         let n = prefs.len() as u64;
         let refs: Vec<&Preferences> = prefs.iter().map(|p| p.as_ref()).collect();

@@ -410,7 +410,11 @@ mod tests {
         let direct = collect(&Direct { threads: Some(3) }, &stages, jobs.clone());
         let keys: Vec<u64> = direct.iter().map(|(k, ..)| *k).collect();
         assert_eq!(keys, (1000..1300).collect::<Vec<_>>());
-        let actors = collect(&Actors { options: ActorRunOptions { concurrency: 16, arbiters: 2 } }, &stages, jobs);
+        let actors = collect(
+            &Actors { options: ActorRunOptions { concurrency: 16, arbiters: 2, ..Default::default() } },
+            &stages,
+            jobs,
+        );
         assert_eq!(direct.len(), actors.len());
         for ((kd, d, td), (ka, a, ta)) in direct.iter().zip(&actors) {
             assert_eq!(kd, ka);

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::core::domain::Domain;
 use crate::core::inverse::Inverse;
+use crate::core::limits;
 use crate::core::protocol::{Deadline, ProtocolError};
 use crate::core::session::{SessionRun, TraceEntry};
 use crate::core::strategy::{PartyContext, Strategy, StrategyError, StrategySpec};
@@ -63,6 +64,21 @@ pub struct SessionSpec {
 pub type ActionHook = Arc<dyn Fn(&TraceEntry) + Send + Sync>;
 
 impl SessionSpec {
+    /// What the session is estimated to hold while it runs: its fixed cost
+    /// and the inverse each party without a shared one builds
+    /// ([`crate::core::limits::inverse_bytes`], the server's estimate too).
+    /// A party that asks no inverse (an agent elsewhere) is counted as one
+    /// that does: an estimate that errs high.
+    pub fn memory_estimate(&self) -> u64 {
+        let own = self
+            .preferences
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| self.shared_indexes.get(*k).is_none_or(Option::is_none));
+        let inverses: u64 = own.map(|(_, p)| limits::inverse_bytes(&self.domain, p, &self.deadline)).sum();
+        limits::Footprint::SESSION_OVERHEAD + inverses
+    }
+
     pub fn new(
         id: u64,
         domain: Arc<Domain>,

@@ -9,10 +9,20 @@ pub struct ActorRunOptions {
     pub concurrency: usize,
     /// Arbiters (threads) sessions are spread over.
     pub arbiters: usize,
+    /// Bytes the sessions in flight may hold together, by their estimates
+    /// ([`crate::engine::SessionSpec::memory_estimate`]): fewer than
+    /// `concurrency` run at once where each holds much (a sampled
+    /// 50-issue ANAC 2014 party holds about 40 MB), and one always runs.
+    /// The default is the server's session memory.
+    pub memory: u64,
 }
 
 impl Default for ActorRunOptions {
     fn default() -> Self {
-        Self { concurrency: 1024, arbiters: std::thread::available_parallelism().map_or(1, |n| n.get()) }
+        Self {
+            concurrency: 1024,
+            arbiters: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory: 2 << 30,
+        }
     }
 }

@@ -33,10 +33,42 @@ fn start_prepared(session: SessionActor, strategies: Vec<Box<dyn Strategy>>) {
     session.attach(endpoints).start();
 }
 
+/// Which sessions may start: at most `concurrency` in flight, holding no
+/// more estimated bytes than `memory` together, except that one may always
+/// run (a session larger than the whole budget runs alone).
+#[derive(Debug)]
+struct Admission {
+    concurrency: usize,
+    memory: u64,
+    in_flight: usize,
+    bytes: u64,
+}
+
+impl Admission {
+    fn new(concurrency: usize, memory: u64) -> Self {
+        Self { concurrency: concurrency.max(1), memory, in_flight: 0, bytes: 0 }
+    }
+
+    fn admits(&self, bytes: u64) -> bool {
+        self.in_flight == 0 || (self.in_flight < self.concurrency && self.bytes.saturating_add(bytes) <= self.memory)
+    }
+
+    fn start(&mut self, bytes: u64) {
+        self.in_flight += 1;
+        self.bytes = self.bytes.saturating_add(bytes);
+    }
+
+    fn end(&mut self, bytes: u64) {
+        self.in_flight -= 1;
+        self.bytes = self.bytes.saturating_sub(bytes);
+    }
+}
+
 /// Runs sessions as actors in a fresh actix system and hands each result to
 /// `on_result` in the order of `specs`. Specs are pulled lazily, at most
-/// `concurrency` at a time, so millions of sessions need no more memory than
-/// those in flight. Blocks the calling thread. A spec that cannot become a
+/// `concurrency` at a time and within `memory` by their estimates
+/// ([`Admission`]), so millions of sessions need no more memory than those
+/// in flight. Blocks the calling thread. A spec that cannot become a
 /// session, or whose strategies do not build, stops the launching of new
 /// sessions; those already running finish and are reported, then the error
 /// is returned.
@@ -63,34 +95,48 @@ pub fn run_sessions(
         // Sessions are tagged with their position internally, so ids chosen
         // by the caller need not be unique.
         let mut ids: Vec<u64> = Vec::new();
+        // Per session launched, the bytes it was admitted with.
+        let mut sizes: Vec<u64> = Vec::new();
+        let mut admission = Admission::new(opts.concurrency, opts.memory);
         let mut error: Option<StrategyError> = None;
-        let mut launch = |n: usize, ids: &mut Vec<u64>, error: &mut Option<StrategyError>| {
-            for _ in 0..n {
-                if error.is_some() {
+        // The next spec's estimate, kept while it waits for room.
+        let mut pending: Option<u64> = None;
+        let mut launch = |admission: &mut Admission,
+                          ids: &mut Vec<u64>,
+                          sizes: &mut Vec<u64>,
+                          error: &mut Option<StrategyError>| loop {
+            if error.is_some() {
+                return;
+            }
+            let Some(next) = specs.peek() else { return };
+            let bytes = *pending.get_or_insert_with(|| next.memory_estimate());
+            if !admission.admits(bytes) {
+                return;
+            }
+            pending = None;
+            let Some(mut spec) = specs.next() else { return };
+            let k = ids.len();
+            let original = spec.id;
+            spec.id = k as u64;
+            // Checked here, on the launching thread, so that a session
+            // that cannot start is this call's error and never a report
+            // that the loop below would wait for forever.
+            let prepared = spec
+                .build_strategies()
+                .and_then(|s| SessionActor::prepare(&spec, s.len(), tx.clone()).map(|session| (session, s)));
+            let (session, strategies) = match prepared {
+                Ok(p) => p,
+                Err(e) => {
+                    *error = Some(e);
                     return;
                 }
-                let Some(mut spec) = specs.next() else { return };
-                let k = ids.len();
-                let original = spec.id;
-                spec.id = k as u64;
-                // Checked here, on the launching thread, so that a session
-                // that cannot start is this call's error and never a report
-                // that the loop below would wait for forever.
-                let prepared = spec
-                    .build_strategies()
-                    .and_then(|s| SessionActor::prepare(&spec, s.len(), tx.clone()).map(|session| (session, s)));
-                let (session, strategies) = match prepared {
-                    Ok(p) => p,
-                    Err(e) => {
-                        *error = Some(e);
-                        return;
-                    }
-                };
-                ids.push(original);
-                arbiters[k % arbiters.len()].spawn_fn(move || start_prepared(session, strategies));
-            }
+            };
+            ids.push(original);
+            sizes.push(bytes);
+            admission.start(bytes);
+            arbiters[k % arbiters.len()].spawn_fn(move || start_prepared(session, strategies));
         };
-        launch(opts.concurrency.max(1), &mut ids, &mut error);
+        launch(&mut admission, &mut ids, &mut sizes, &mut error);
         // Results arrive in completion order; hand them out in spec order.
         let mut held: BTreeMap<usize, SessionReport> = BTreeMap::new();
         let mut next = 0usize;
@@ -98,7 +144,8 @@ pub fn run_sessions(
             let Some((k, result)) = rx.recv().await else { break };
             let k = k as usize;
             held.insert(k, (ids[k], result));
-            launch(1, &mut ids, &mut error);
+            admission.end(sizes[k]);
+            launch(&mut admission, &mut ids, &mut sizes, &mut error);
             while let Some(entry) = held.first_entry() {
                 if *entry.key() != next {
                     break;
@@ -115,4 +162,30 @@ pub fn run_sessions(
             None => Ok(()),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Admission;
+
+    #[test]
+    fn sessions_start_within_the_count_and_the_bytes_and_one_always_may() {
+        let mut a = Admission::new(3, 100);
+        // One always runs, even larger than the whole budget.
+        assert!(a.admits(500));
+        a.start(500);
+        assert!(!a.admits(1));
+        a.end(500);
+        for _ in 0..2 {
+            assert!(a.admits(40));
+            a.start(40);
+        }
+        // 80 held: 30 more would pass the bytes.
+        assert!(!a.admits(30) && a.admits(20));
+        a.start(20);
+        // Three in flight: the count stops even what fits.
+        assert!(!a.admits(0));
+        a.end(40);
+        assert!(a.admits(40) && !a.admits(41));
+    }
 }

@@ -384,7 +384,11 @@ mod tests {
         let mut bad = good.clone();
         bad.strategies.pop();
         let mut reported = 0;
-        let err = run_sessions(vec![good, bad], ActorRunOptions { concurrency: 4, arbiters: 1 }, |_| reported += 1);
+        let err = run_sessions(
+            vec![good, bad],
+            ActorRunOptions { concurrency: 4, arbiters: 1, ..Default::default() },
+            |_| reported += 1,
+        );
         assert_eq!(err.err(), Some(StrategyError::PartyCount { strategies: 1, parties: 2 }));
         assert_eq!(reported, 1, "the session launched before the bad one still reports");
     }
