@@ -103,7 +103,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1 << 20, help_heading = "Limits")]
     max_message_bytes: usize,
     /// Estimated memory all running sessions may hold together, in MiB.
-    #[arg(long, default_value_t = 2048, help_heading = "Limits")]
+    #[arg(long, default_value_t = crate::core::limits::SESSION_MEMORY >> 20, help_heading = "Limits")]
     session_memory_mib: u64,
     /// Finished sessions kept for GetResult ...
     #[arg(long, default_value_t = 100_000, help_heading = "Limits")]

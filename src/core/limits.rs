@@ -32,6 +32,11 @@ pub const UTILITY_CELLS: usize = 8 << 20;
 /// one sample may cost: about a second of one core.
 pub const EVAL_STEPS: u64 = 1 << 30;
 
+/// Estimated bytes the sessions running at once may hold together, by
+/// default: a server's `--session-memory-mib`, and a local run on the actor
+/// engine.
+pub const SESSION_MEMORY: u64 = 2 << 30;
+
 /// Bytes of one `Value` and the per-outcome overhead of an `Outcome`
 /// (an `Arc<[Value]>`: pointer, length, two counts).
 const VALUE_BYTES: u64 = 16;

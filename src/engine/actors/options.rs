@@ -13,7 +13,8 @@ pub struct ActorRunOptions {
     /// ([`crate::engine::SessionSpec::memory_estimate`]): fewer than
     /// `concurrency` run at once where each holds much (a sampled
     /// 50-issue ANAC 2014 party holds about 40 MB), and one always runs.
-    /// The default is the server's session memory.
+    /// The default is the server's session memory. (The server's own
+    /// budget refuses what does not fit; a local run waits for room.)
     pub memory: u64,
 }
 
@@ -22,7 +23,7 @@ impl Default for ActorRunOptions {
         Self {
             concurrency: 1024,
             arbiters: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            memory: 2 << 30,
+            memory: crate::core::limits::SESSION_MEMORY,
         }
     }
 }

@@ -94,58 +94,55 @@ pub fn run_sessions(
         let (tx, mut rx) = mpsc::unbounded_channel::<SessionReport>();
         // Sessions are tagged with their position internally, so ids chosen
         // by the caller need not be unique.
-        let mut ids: Vec<u64> = Vec::new();
-        // Per session launched, the bytes it was admitted with.
-        let mut sizes: Vec<u64> = Vec::new();
+        // Per session launched: the caller's id, and the bytes it was
+        // admitted with.
+        let mut launched: Vec<(u64, u64)> = Vec::new();
         let mut admission = Admission::new(opts.concurrency, opts.memory);
         let mut error: Option<StrategyError> = None;
         // The next spec's estimate, kept while it waits for room.
         let mut pending: Option<u64> = None;
-        let mut launch = |admission: &mut Admission,
-                          ids: &mut Vec<u64>,
-                          sizes: &mut Vec<u64>,
-                          error: &mut Option<StrategyError>| loop {
-            if error.is_some() {
-                return;
-            }
-            let Some(next) = specs.peek() else { return };
-            let bytes = *pending.get_or_insert_with(|| next.memory_estimate());
-            if !admission.admits(bytes) {
-                return;
-            }
-            pending = None;
-            let Some(mut spec) = specs.next() else { return };
-            let k = ids.len();
-            let original = spec.id;
-            spec.id = k as u64;
-            // Checked here, on the launching thread, so that a session
-            // that cannot start is this call's error and never a report
-            // that the loop below would wait for forever.
-            let prepared = spec
-                .build_strategies()
-                .and_then(|s| SessionActor::prepare(&spec, s.len(), tx.clone()).map(|session| (session, s)));
-            let (session, strategies) = match prepared {
-                Ok(p) => p,
-                Err(e) => {
-                    *error = Some(e);
+        let mut launch =
+            |admission: &mut Admission, launched: &mut Vec<(u64, u64)>, error: &mut Option<StrategyError>| loop {
+                if error.is_some() {
                     return;
                 }
+                let Some(next) = specs.peek() else { return };
+                let bytes = *pending.get_or_insert_with(|| next.memory_estimate());
+                if !admission.admits(bytes) {
+                    return;
+                }
+                pending = None;
+                let Some(mut spec) = specs.next() else { return };
+                let k = launched.len();
+                let original = spec.id;
+                spec.id = k as u64;
+                // Checked here, on the launching thread, so that a session
+                // that cannot start is this call's error and never a report
+                // that the loop below would wait for forever.
+                let prepared = spec
+                    .build_strategies()
+                    .and_then(|s| SessionActor::prepare(&spec, s.len(), tx.clone()).map(|session| (session, s)));
+                let (session, strategies) = match prepared {
+                    Ok(p) => p,
+                    Err(e) => {
+                        *error = Some(e);
+                        return;
+                    }
+                };
+                launched.push((original, bytes));
+                admission.start(bytes);
+                arbiters[k % arbiters.len()].spawn_fn(move || start_prepared(session, strategies));
             };
-            ids.push(original);
-            sizes.push(bytes);
-            admission.start(bytes);
-            arbiters[k % arbiters.len()].spawn_fn(move || start_prepared(session, strategies));
-        };
-        launch(&mut admission, &mut ids, &mut sizes, &mut error);
+        launch(&mut admission, &mut launched, &mut error);
         // Results arrive in completion order; hand them out in spec order.
         let mut held: BTreeMap<usize, SessionReport> = BTreeMap::new();
         let mut next = 0usize;
-        while next < ids.len() {
+        while next < launched.len() {
             let Some((k, result)) = rx.recv().await else { break };
             let k = k as usize;
-            held.insert(k, (ids[k], result));
-            admission.end(sizes[k]);
-            launch(&mut admission, &mut ids, &mut sizes, &mut error);
+            held.insert(k, (launched[k].0, result));
+            admission.end(launched[k].1);
+            launch(&mut admission, &mut launched, &mut error);
             while let Some(entry) = held.first_entry() {
                 if *entry.key() != next {
                     break;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::core::limits::Limits;
+use crate::core::limits::{Limits, SESSION_MEMORY};
 use crate::net::auth::Credentials;
 use crate::net::external::LatencyLog;
 use crate::net::gate::GateConfig;
@@ -67,7 +67,7 @@ impl Default for ServerConfig {
             credentials: Credentials::default(),
             connections: GateConfig::default(),
             limits: Limits::default(),
-            session_memory: 2 << 30,
+            session_memory: SESSION_MEMORY,
             keep_results: 100_000,
             keep_result_bytes: 256 << 20,
             models: None,
