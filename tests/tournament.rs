@@ -580,3 +580,43 @@ fn a_tournament_whose_strategy_changed_is_not_resumed() {
     assert!(r.stderr.contains("strategies differ") && r.stderr.contains("results.jsonl:"), "{}", r.stderr);
     assert_eq!(std::fs::read_to_string(out.join("results.jsonl")).unwrap(), before, "nothing written");
 }
+
+/// Native ANAC agents take part like built-ins, bilateral and
+/// multilateral, and the summary says which gaps are real: each strategy's
+/// interval holds its mean, a gap called real has an interval that leaves
+/// 0 out, and summary.md carries every pair.
+#[test]
+fn native_agents_play_and_the_summary_says_which_gaps_are_real() {
+    let fx = Fixture::new();
+    let file = fx.tournament(
+        "agents.toml",
+        "name = \"agents\"\nstrategies = [\"hardheaded\", \"AgentK\", \"micro\", { type = \"ponpokoagent\", pattern = 1 }, \
+         \"nicetitfortat\", \"conceder\"]\nscenarios = [\"scenarios/deal.toml\", \"scenarios/trio.toml\"]\nrepetitions = 2\n",
+    );
+    let out = fx.out("out");
+    let report = run_json(&file, &out, &[]);
+    let results = lines(&out.join("results.jsonl"));
+    assert!(results.iter().all(|r| r["violation"].is_null()), "no agent breaks the rules");
+    assert!(results.iter().any(|r| r["parties"].as_array().unwrap().len() == 3));
+    let stats = report["summary"].as_array().expect("summary rows");
+    assert_eq!(stats.len(), 6);
+    for (k, s) in stats.iter().enumerate() {
+        let mean = s["mean_utility"].as_f64().unwrap();
+        let ci: Vec<f64> = s["utility_interval"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert!(ci[0] <= mean && mean <= ci[1], "{s}");
+        match stats.get(k + 1) {
+            Some(next) => {
+                let gap = &s["gap_to_next"];
+                let d = gap["difference"].as_f64().unwrap();
+                assert!((d - (mean - next["mean_utility"].as_f64().unwrap())).abs() < 1e-12);
+                let i: Vec<f64> = gap["interval"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+                assert_eq!(gap["real"].as_bool().unwrap(), i[0] > 0.0 || i[1] < 0.0, "{gap}");
+            }
+            None => assert!(s["gap_to_next"].is_null()),
+        }
+    }
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("## Pairwise") && md.contains("| hardheaded |"), "{md}");
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains("utility_ci_low,utility_ci_high,gap_to_next_low"), "{csv}");
+}

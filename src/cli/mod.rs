@@ -26,6 +26,7 @@ mod plot;
 mod progress;
 mod report;
 mod run;
+mod strategies;
 mod tournament;
 mod train;
 
@@ -147,6 +148,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Run a tournament: strategies × scenarios × repetitions.
     Tournament(tournament::TournamentArgs),
+    /// Every strategy that can be named: the built-ins and the native ANAC agents, with their parameters.
+    Strategies(strategies::StrategiesArgs),
     /// Plot results: one negotiation's utility space, or a tournament's strategies.
     Plot(plot::PlotArgs),
     /// Train a bidding policy: parameter server and N local workers (PPO).
@@ -209,6 +212,7 @@ pub fn main() -> ExitCode {
         Command::BenchApi(args) => bench_api::bench_api(args),
         Command::Import(args) => import::import(args),
         Command::Tournament(args) => tournament::tournament(args),
+        Command::Strategies(args) => strategies::strategies(args),
         Command::Plot(args) => plot::plot(args),
         Command::Train(args) => train::train(args),
         Command::Ps(args) => train::ps(args),

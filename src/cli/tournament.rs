@@ -122,7 +122,8 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     let stats = summary::summarize(&rows);
     write(&dir.join("results.csv"), &summary::results_csv(&rows))?;
     write(&dir.join("summary.csv"), &summary::summary_csv(&stats))?;
-    write(&dir.join("summary.md"), &summary::summary_markdown(&t.name, &stats))?;
+    let markdown = summary::summary_markdown(&t.name, &stats) + "\n" + &summary::pairwise_markdown(&rows, &stats);
+    write(&dir.join("summary.md"), &markdown)?;
     let wall_s = started.elapsed().as_secs_f64();
     let ran = pending.len();
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -217,6 +218,9 @@ pub fn tournament(args: TournamentArgs) -> Result<(), CliError> {
     text.push('\n');
     text.push_str(&summary::summary_text(&stats));
     text.push_str("  utility, advantage (utility − reservation value) and welfare after discount; distances before\n");
+    text.push_str(
+        "  95% CI of the mean utility by bootstrap; gap to next: real where its 95% interval leaves 0 out (summary.md: every pair)\n",
+    );
     text.push('\n');
     let _ = writeln!(text, "results: {}/{{results.jsonl, results.csv, summary.csv, summary.md}}", dir.display());
     emit(&text)
@@ -254,6 +258,8 @@ fn stats_json(s: &StrategyStats) -> serde_json::Value {
         "mean_distance_to_nash": s.mean_distance_to_nash,
         "mean_distance_to_pareto": s.mean_distance_to_pareto,
         "mean_rounds": s.mean_rounds,
+        "utility_interval": s.utility_interval.map(|i| [i.low, i.high]),
+        "gap_to_next": s.gap_to_next.map(|(d, i)| json!({ "difference": d, "interval": [i.low, i.high], "real": i.excludes_zero() })),
     })
 }
 

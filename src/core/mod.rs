@@ -3,6 +3,7 @@
 //! reading scenario text handed in by the caller: everything is a function of
 //! its inputs and a seed.
 
+pub mod agents;
 pub mod analysis;
 pub mod domain;
 pub mod explain;

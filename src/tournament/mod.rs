@@ -8,6 +8,8 @@
 //!   process), and streams result lines.
 //! - [`summary`] — rows read from result lines; per-strategy means;
 //!   results.csv, summary.csv and summary.md.
+//! - [`significance`] — bootstrap intervals of means and of their
+//!   differences: which gaps in a ranking are real.
 //!
 //! results.jsonl is a [`crate::store`] file, as `run --out` writes; `negotium
 //! tournament` (src/cli/tournament.rs) ties them together.
@@ -15,6 +17,7 @@
 pub mod config;
 pub mod plan;
 pub mod runner;
+pub mod significance;
 pub mod summary;
 
 pub use config::{Entrant, Tournament, Venue};

@@ -20,6 +20,18 @@ pub enum Acceptance {
     Combi {
         t: f64,
     },
+    /// AC_prev: accept if the offer is at least as good as my previous bid.
+    Prev,
+    /// AC_gap(c): accept if the offer is within `c` of my previous bid.
+    Gap {
+        c: f64,
+    },
+    /// AC_combi(t, MAX^W): AC_next, or after time `t` anything at least as
+    /// good as the best offer received in the last window of the length
+    /// still to go (Baarslag et al. 2014's best-performing combination).
+    CombiMaxW {
+        t: f64,
+    },
     /// Accept a rational offer with probability p (the random strategy).
     Probability(f64),
     Any(Vec<Acceptance>),
@@ -33,14 +45,28 @@ pub struct AcceptInput<'a> {
     pub next_bid_utility: f64,
     pub time: f64,
     pub best_received: f64,
+    /// Utility of my previous bid (+∞ before I made one).
+    pub previous_bid_utility: f64,
+    /// Offers received so far: (relative time, my utility), oldest first.
+    pub received: &'a [(f64, f64)],
     pub rng: &'a mut SplitMix64,
 }
 
 impl Acceptance {
+    /// Whether this condition looks at the offers received (so that a
+    /// strategy keeps them).
+    pub fn needs_history(&self) -> bool {
+        match self {
+            Acceptance::CombiMaxW { .. } => true,
+            Acceptance::Any(v) | Acceptance::All(v) => v.iter().any(Acceptance::needs_history),
+            _ => false,
+        }
+    }
+
     /// Whether this condition needs the next bid computed first.
     pub fn needs_next_bid(&self) -> bool {
         match self {
-            Acceptance::Next | Acceptance::Combi { .. } => true,
+            Acceptance::Next | Acceptance::Combi { .. } | Acceptance::CombiMaxW { .. } => true,
             Acceptance::Any(v) | Acceptance::All(v) => v.iter().any(Acceptance::needs_next_bid),
             _ => false,
         }
@@ -54,6 +80,19 @@ impl Acceptance {
             Acceptance::Const(c) => u >= *c,
             Acceptance::Time(t) => x.time >= *t,
             Acceptance::Combi { t } => u >= x.next_bid_utility || (x.time >= *t && u >= x.best_received),
+            Acceptance::Prev => u >= x.previous_bid_utility,
+            Acceptance::Gap { c } => u + c >= x.previous_bid_utility,
+            Acceptance::CombiMaxW { t } => {
+                let window_start = x.time - (1.0 - x.time);
+                let best_in_window = x
+                    .received
+                    .iter()
+                    .rev()
+                    .take_while(|(at, _)| *at >= window_start)
+                    .map(|(_, u)| *u)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                u >= x.next_bid_utility || (x.time >= *t && u >= best_in_window)
+            }
             Acceptance::Probability(p) => x.rng.next_f64() < *p,
             Acceptance::Any(v) => v.iter().any(|a| a.accepts(x)),
             Acceptance::All(v) => v.iter().all(|a| a.accepts(x)),
@@ -62,7 +101,8 @@ impl Acceptance {
 
     /// `"ac_next"`, `{ type = "ac_const", c = 0.8 }`, `{ type = "any", of = [...] }`.
     pub fn from_json(v: &Json) -> Result<Self, String> {
-        const NAMES: &str = "ac_target, ac_next, ac_const (c), ac_time (t), ac_combi (t), any (of), all (of)";
+        const NAMES: &str = "ac_target, ac_next, ac_prev, ac_gap (c), ac_const (c), ac_time (t), ac_combi (t), \
+                             ac_combi_max_w (t), any (of), all (of)";
         let (name, table) = match v {
             Json::String(s) => (s.as_str(), None),
             Json::Object(m) => (m.get("type").and_then(Json::as_str).ok_or("needs `type`")?, Some(m)),
@@ -92,6 +132,9 @@ impl Acceptance {
             "ac_const" => Acceptance::Const(unit("c")?),
             "ac_time" => Acceptance::Time(unit("t")?),
             "ac_combi" => Acceptance::Combi { t: unit("t")? },
+            "ac_prev" => Acceptance::Prev,
+            "ac_gap" => Acceptance::Gap { c: unit("c")? },
+            "ac_combi_max_w" => Acceptance::CombiMaxW { t: unit("t")? },
             "any" => Acceptance::Any(list()?),
             "all" => Acceptance::All(list()?),
             other => return Err(format!("unknown acceptance `{other}`; valid: {NAMES}")),
@@ -103,8 +146,19 @@ impl Acceptance {
 mod tests {
     use super::*;
 
+    const RECEIVED: [(f64, f64); 4] = [(0.1, 0.66), (0.5, 0.5), (0.8, 0.62), (0.9, 0.55)];
+
     fn input(rng: &mut SplitMix64, u: f64, t: f64) -> AcceptInput<'_> {
-        AcceptInput { offer_utility: u, target: 0.7, next_bid_utility: 0.75, time: t, best_received: 0.6, rng }
+        AcceptInput {
+            offer_utility: u,
+            target: 0.7,
+            next_bid_utility: 0.75,
+            time: t,
+            best_received: 0.66,
+            previous_bid_utility: 0.8,
+            received: &RECEIVED,
+            rng,
+        }
     }
 
     #[test]
@@ -124,5 +178,18 @@ mod tests {
         assert!(!all.accepts(&mut input(&mut rng, 0.8, 0.4)));
         assert!(all.accepts(&mut input(&mut rng, 0.8, 0.6)));
         assert!(Acceptance::from_json(&serde_json::json!("ac_maybe")).unwrap_err().contains("valid"));
+        assert!(!Acceptance::Prev.accepts(&mut input(&mut rng, 0.79, 0.1)));
+        assert!(Acceptance::Prev.accepts(&mut input(&mut rng, 0.8, 0.1)));
+        assert!(Acceptance::Gap { c: 0.05 }.accepts(&mut input(&mut rng, 0.75, 0.1)));
+        assert!(!Acceptance::Gap { c: 0.05 }.accepts(&mut input(&mut rng, 0.74, 0.1)));
+        // At t = 0.95 the window is [0.9, 0.95]: the best in it is 0.55, not the
+        // 0.66 of t = 0.1 (which AC_combi's best-ever would wait for).
+        let max_w = Acceptance::CombiMaxW { t: 0.9 };
+        assert!(max_w.accepts(&mut input(&mut rng, 0.56, 0.95)));
+        assert!(!Acceptance::Combi { t: 0.9 }.accepts(&mut input(&mut rng, 0.56, 0.95)));
+        assert!(!max_w.accepts(&mut input(&mut rng, 0.56, 0.85)), "not before t");
+        // At t = 0.85 the window [0.7, 0.85] holds 0.62.
+        assert!(!Acceptance::CombiMaxW { t: 0.8 }.accepts(&mut input(&mut rng, 0.6, 0.85)));
+        assert!(Acceptance::CombiMaxW { t: 0.8 }.accepts(&mut input(&mut rng, 0.62, 0.85)));
     }
 }

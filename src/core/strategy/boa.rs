@@ -54,6 +54,10 @@ struct State {
     first_received: Option<f64>,
     last_received: Option<f64>,
     best_received: f64,
+    /// (time, utility) of offers received, where the acceptance looks back.
+    received: Vec<(f64, f64)>,
+    /// Utility of my previous bid at the turn I made it.
+    previous_bid: Option<f64>,
     /// Whether utilities are discounted when deciding (the NegMAS
     /// convention and a discount below 1).
     discounting: bool,
@@ -123,6 +127,8 @@ impl Strategy for Boa {
             first_received: None,
             last_received: None,
             best_received: f64::NEG_INFINITY,
+            received: Vec::new(),
+            previous_bid: None,
             discounting: self.convention == Convention::Negmas && ctx.preferences.discount < 1.0,
             range_set: false,
             factor: 1.0,
@@ -136,6 +142,10 @@ impl Strategy for Boa {
             st.first_received.get_or_insert(u);
             st.last_received = Some(u);
             st.best_received = st.best_received.max(u);
+            if self.acceptance.needs_history() {
+                let seen = if st.discounting { st.ctx.preferences.discounted(u, obs.time) } else { u };
+                st.received.push((obs.time, seen));
+            }
             if let Some(Some(m)) = st.models.get_mut(obs.party) {
                 m.update(offer);
             }
@@ -176,6 +186,8 @@ impl Strategy for Boa {
                     next_bid_utility: bid.as_ref().map_or(f64::INFINITY, |b| f * b.1),
                     time: turn.time,
                     best_received: st.best_received,
+                    previous_bid_utility: st.previous_bid.unwrap_or(f64::INFINITY),
+                    received: &st.received,
                     rng: &mut st.rng,
                 };
                 if self.acceptance.accepts(&mut input) {
@@ -188,7 +200,10 @@ impl Strategy for Boa {
             None => st.bid(target),
         };
         match bid {
-            Some((outcome, _)) => Action::Offer(outcome),
+            Some((outcome, u)) => {
+                st.previous_bid = Some(st.factor * u);
+                Action::Offer(outcome)
+            }
             // No outcome is worth more than the reservation value: walk away.
             None => Action::EndNegotiation,
         }

@@ -12,11 +12,11 @@ mod boa;
 mod opponent;
 mod spec;
 
-pub use acceptance::Acceptance;
+pub use acceptance::{AcceptInput, Acceptance};
 pub use bidding::Bidding;
 pub use boa::{Boa, Convention};
 pub use opponent::FrequencyModel;
-pub use spec::{LearnedLoader, STRATEGY_NAMES, StrategyError, StrategySpec, register_learned_loader};
+pub use spec::{LearnedLoader, STRATEGY_NAMES, StrategyError, StrategySpec, register_learned_loader, strategy_names};
 
 use std::sync::{Arc, OnceLock};
 

@@ -12,13 +12,22 @@ const WEIGHT_LEARNING_RATE: f64 = 0.1;
 #[derive(Debug, Clone)]
 pub struct FrequencyModel {
     counts: Vec<Vec<f64>>,
+    /// The largest count per issue (counts only grow, so it is kept, not searched).
+    maxima: Vec<f64>,
     weights: Vec<f64>,
     last: Option<Vec<usize>>,
     bins: Vec<(f64, f64, usize)>,
+    learning_rate: f64,
 }
 
 impl FrequencyModel {
     pub fn new(domain: &Domain) -> Self {
+        Self::with_learning_rate(domain, WEIGHT_LEARNING_RATE)
+    }
+
+    /// `rate`: the issue weight gained when the opponent keeps an issue's
+    /// value between two offers (HardHeaded's chapter uses 0.2).
+    pub fn with_learning_rate(domain: &Domain, rate: f64) -> Self {
         let bins: Vec<(f64, f64, usize)> = domain
             .issues
             .iter()
@@ -36,9 +45,11 @@ impl FrequencyModel {
         let n = domain.issues.len().max(1);
         Self {
             counts: bins.iter().map(|b| vec![0.0; b.2.max(1)]).collect(),
+            maxima: vec![0.0; bins.len()],
             weights: vec![1.0 / n as f64; domain.issues.len()],
             last: None,
             bins,
+            learning_rate: rate,
         }
     }
 
@@ -67,7 +78,7 @@ impl FrequencyModel {
         if let Some(last) = &self.last {
             for (i, (a, b)) in slots.iter().zip(last).enumerate() {
                 if a == b {
-                    self.weights[i] += WEIGHT_LEARNING_RATE;
+                    self.weights[i] += self.learning_rate;
                 }
             }
             let total: f64 = self.weights.iter().sum();
@@ -75,6 +86,7 @@ impl FrequencyModel {
         }
         for (i, s) in slots.iter().enumerate() {
             self.counts[i][*s] += 1.0;
+            self.maxima[i] = self.maxima[i].max(self.counts[i][*s]);
         }
         self.last = Some(slots);
     }
@@ -88,11 +100,7 @@ impl FrequencyModel {
             .0
             .iter()
             .enumerate()
-            .map(|(i, v)| {
-                let c = &self.counts[i];
-                let max = c.iter().copied().fold(0.0, f64::max);
-                self.weights[i] * (c[self.slot(i, v)] + 1.0) / (max + 1.0)
-            })
+            .map(|(i, v)| self.weights[i] * (self.counts[i][self.slot(i, v)] + 1.0) / (self.maxima[i] + 1.0))
             .sum()
     }
 }

@@ -15,6 +15,12 @@ use super::{Acceptance, Bidding, Boa, Convention, Strategy};
 pub const STRATEGY_NAMES: &[&str] =
     &["boulware", "linear", "conceder", "time-dependent", "hardliner", "random", "tit-for-tat", "learned"];
 
+/// Every strategy name `StrategySpec::build` knows: the built-ins, then the
+/// native agents (`core::agents`).
+pub fn strategy_names() -> Vec<&'static str> {
+    STRATEGY_NAMES.iter().copied().chain(crate::core::agents::AGENTS.iter().map(|a| a.name)).collect()
+}
+
 /// Builds a `learned` strategy from a model file. Core cannot link burn, so
 /// the learn layer registers this once at start-up
 /// (`negotium::learn::register()`); without it a learned spec is a clear
@@ -34,7 +40,7 @@ pub fn register_learned_loader(loader: LearnedLoader) {
 /// this one type.
 #[derive(Debug, Error, PartialEq)]
 pub enum StrategyError {
-    #[error("unknown strategy `{0}`; valid strategies: {valid}", valid = STRATEGY_NAMES.join(", "))]
+    #[error("unknown strategy `{0}`; valid strategies: {valid}", valid = strategy_names().join(", "))]
     UnknownStrategy(String),
     #[error("strategy `{strategy}`: unknown parameter `{param}`; valid parameters: {valid}")]
     UnknownParameter { strategy: String, param: String, valid: String },
@@ -257,6 +263,11 @@ impl StrategySpec {
         if let Some(class) = self.python_class() {
             return Err(StrategyError::Hosted(class.to_string()));
         }
+        if !STRATEGY_NAMES.contains(&self.name.as_str())
+            && let Some(agent) = crate::core::agents::find(&self.name)
+        {
+            return agent.build(&self.params);
+        }
         Ok(Box::new(self.build_boa()?))
     }
 
@@ -386,7 +397,7 @@ mod tests {
         let err = StrategySpec::named("genius").build().err().unwrap();
         let msg = err.to_string();
         assert!(msg.contains("unknown strategy `genius`"), "{msg}");
-        for name in STRATEGY_NAMES {
+        for name in strategy_names() {
             assert!(msg.contains(name), "{msg}");
         }
     }
