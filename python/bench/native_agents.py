@@ -39,8 +39,10 @@ GENIUS = REPO.parent / "shared" / "data" / "genius"
 PORTS = {
     "agentk": "negmas_genius_agents:AgentK",
     "hardheaded": "negmas_genius_agents:HardHeaded",
+    "iamhaggler2011": "negmas_genius_agents:IAMhaggler2011",
     "nicetitfortat": "negmas_genius_agents:NiceTitForTat",
     "ponpokoagent": "negmas_genius_agents:PonPokoAgent",
+    "agreeableagent2018": "negmas_genius_agents:AgreeableAgent2018",
     "micro": "negmas.sao.negotiators:MiCRONegotiator",
 }
 

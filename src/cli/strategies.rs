@@ -43,14 +43,11 @@ pub fn strategies(args: StrategiesArgs) -> Result<(), CliError> {
     text.push_str("\n  and { python = \"module:Class\" } for any NegMAS negotiator, through the agent host\n\n");
     text.push_str("Native agents (README, \"Native agents\"), e.g. { type = \"hardheaded\", e = 0.1 }:\n");
     for a in AGENTS {
-        let _ = writeln!(text, "\n  {} ({}, {})\n    {}\n    after: {}", a.name, a.original, a.year, a.summary, a.source);
+        let _ =
+            writeln!(text, "\n  {} ({}, {})\n    {}\n    after: {}", a.name, a.original, a.year, a.summary, a.source);
         for p in a.params {
             let kind = if p.integer { "whole number" } else { "number" };
-            let _ = writeln!(
-                text,
-                "    {} = {} ({kind} in [{}, {}]): {}",
-                p.name, p.default, p.min, p.max, p.doc
-            );
+            let _ = writeln!(text, "    {} = {} ({kind} in [{}, {}]): {}", p.name, p.default, p.min, p.max, p.doc);
         }
     }
     print!("{text}");

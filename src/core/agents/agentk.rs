@@ -20,25 +20,24 @@
 //! Where this differs from the paper, deliberately:
 //! - Utilities are the party's own scale with max 1 assumed by the paper;
 //!   targets are clipped to the party's rational range instead.
-//! - "A random bid at or above the target" is drawn from the first
-//!   [`super::seat::BAND_CANDIDATES`] bids of the band in the inverse's
-//!   order (uniform over the band where it holds fewer, as on ANAC
-//!   2010–2012 domains), not by random search with a lowered target.
+//! - "A random bid at or above the target" is drawn uniformly (by
+//!   rejection, or from the first [`super::seat::BAND_CANDIDATES`] bids of
+//!   the band where few qualify), not by random search with a lowered
+//!   target.
 
-use super::seat::Seat;
+use super::seat::{Seat, SeatAgent};
 use crate::core::inverse::Bid;
 use crate::core::protocol::Action;
-use crate::core::strategy::{Observation, PartyContext, Strategy, Turn};
+use crate::core::strategy::Turn;
 
 #[derive(Debug, Clone)]
 pub struct AgentK {
     tremor: f64,
-    state: Option<Seat>,
 }
 
 impl AgentK {
     pub fn new(tremor: f64) -> Self {
-        Self { tremor, state: None }
+        Self { tremor }
     }
 
     /// (target, emax) at time `t`.
@@ -62,38 +61,23 @@ impl AgentK {
         {
             return Some((r.offer.clone(), r.utility));
         }
-        let band = seat.band(target, seat.max_utility);
-        seat.pick(band)
+        seat.random_in(target, seat.max_utility)
     }
 }
 
-impl Strategy for AgentK {
-    fn init(&mut self, ctx: &PartyContext) {
-        self.state = Some(Seat::new(ctx, None));
-    }
-
-    fn observe(&mut self, obs: &Observation) {
-        if let Some(seat) = self.state.as_mut() {
-            seat.observe(obs);
-        }
-    }
-
-    fn act(&mut self, turn: &Turn) -> Action {
-        let Some(mut seat) = self.state.take() else { return Action::EndNegotiation };
+impl SeatAgent for AgentK {
+    fn act(&mut self, seat: &mut Seat, turn: &Turn) -> Action {
         let t = turn.time;
-        let (target, emax) = self.target(&seat, t);
+        let (target, emax) = self.target(seat, t);
         if let Some(u) = seat.standing_utility(turn)
             && u >= seat.reservation
         {
             let p = (t.powi(5) / 5.0 + (u - emax) + (u - target)).clamp(0.0, 1.0);
             if u >= target || seat.rng.next_f64() < p {
-                self.state = Some(seat);
                 return Action::Accept;
             }
         }
-        let bid = Self::next_bid(&mut seat, target);
-        let action = seat.offer(bid);
-        self.state = Some(seat);
-        action
+        let bid = Self::next_bid(seat, target);
+        seat.offer(bid)
     }
 }

@@ -25,10 +25,10 @@
 //!   [`super::seat::BAND_CANDIDATES`] of them, in the inverse's order, on
 //!   spaces where the band holds more.
 
-use super::seat::Seat;
+use super::seat::{Seat, SeatAgent};
 use crate::core::inverse::Bid;
 use crate::core::protocol::Action;
-use crate::core::strategy::{Acceptance, Observation, PartyContext, Strategy, Turn};
+use crate::core::strategy::{Acceptance, Turn};
 
 /// The chapter's learning coefficient for issue weights.
 const LEARNING_RATE: f64 = 0.2;
@@ -41,13 +41,12 @@ pub struct HardHeaded {
     top_bids: usize,
     /// AC_next or AC_prev.
     acceptance: Acceptance,
-    state: Option<Seat>,
 }
 
 impl HardHeaded {
     pub fn new(e: f64, ka: f64, min_utility: f64, top_bids: usize) -> Self {
         let acceptance = Acceptance::Any(vec![Acceptance::Next, Acceptance::Prev]);
-        Self { e, ka, min_utility, top_bids: top_bids.max(1), acceptance, state: None }
+        Self { e, ka, min_utility, top_bids: top_bids.max(1), acceptance }
     }
 
     pub(super) fn target(&self, seat: &Seat, t: f64) -> f64 {
@@ -77,29 +76,19 @@ impl HardHeaded {
     }
 }
 
-impl Strategy for HardHeaded {
-    fn init(&mut self, ctx: &PartyContext) {
-        self.state = Some(Seat::new(ctx, Some(LEARNING_RATE)));
+impl SeatAgent for HardHeaded {
+    fn model(&self) -> Option<f64> {
+        Some(LEARNING_RATE)
     }
 
-    fn observe(&mut self, obs: &Observation) {
-        if let Some(seat) = self.state.as_mut() {
-            seat.observe(obs);
-        }
-    }
-
-    fn act(&mut self, turn: &Turn) -> Action {
-        let Some(mut seat) = self.state.take() else { return Action::EndNegotiation };
-        let bid = self.next_bid(&mut seat, turn.time);
-        let target = self.target(&seat, turn.time);
+    fn act(&mut self, seat: &mut Seat, turn: &Turn) -> Action {
+        let bid = self.next_bid(seat, turn.time);
+        let target = self.target(seat, turn.time);
         if let Some(u) = seat.standing_utility(turn)
             && seat.accepts(&self.acceptance, u, turn, target, bid.as_ref())
         {
-            self.state = Some(seat);
             return Action::Accept;
         }
-        let action = seat.offer(bid);
-        self.state = Some(seat);
-        action
+        seat.offer(bid)
     }
 }

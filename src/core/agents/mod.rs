@@ -13,7 +13,9 @@
 //! party's seed, so a run repeats.
 
 mod agentk;
+mod agreeable;
 mod hardheaded;
+mod iamhaggler;
 mod micro;
 mod nice_tit_for_tat;
 mod ponpoko;
@@ -22,6 +24,7 @@ mod seat;
 use serde_json::{Map, Value as Json};
 
 use super::strategy::{Strategy, StrategyError};
+use seat::Seated;
 
 /// A numeric parameter of an agent: its default and the closed range it
 /// must lie in.
@@ -68,7 +71,7 @@ pub const AGENTS: &[AgentInfo] = &[
         summary: "concedes towards the best it estimates the opponent will still offer (mean and spread of its offers)",
         source: "Kawaguchi, Fujita, Ito: Compromising strategy based on estimated maximum utility (2012)",
         params: &[real("tremor", 2.0, 0.0, 10.0, "how much the opponent's generosity hardens the concession")],
-        build: |p| Box::new(agentk::AgentK::new(p[0])),
+        build: |p| Box::new(Seated::new(agentk::AgentK::new(p[0]))),
     },
     AgentInfo {
         name: "hardheaded",
@@ -82,7 +85,16 @@ pub const AGENTS: &[AgentInfo] = &[
             real("min_utility", 0.585, 0.0, 1.0, "the lowest target (or the reservation value, if higher)"),
             whole("top_bids", 4.0, 1.0, 1000.0, "bids best for the opponent the next bid is drawn from"),
         ],
-        build: |p| Box::new(hardheaded::HardHeaded::new(p[0], p[1], p[2], p[3] as usize)),
+        build: |p| Box::new(Seated::new(hardheaded::HardHeaded::new(p[0], p[1], p[2], p[3] as usize))),
+    },
+    AgentInfo {
+        name: "iamhaggler2011",
+        original: "IAMhaggler2011",
+        year: "ANAC 2011 finalist",
+        summary: "predicts the opponent's concession with a Gaussian process; concedes towards the time and utility of highest expected gain",
+        source: "Williams, Robu, Gerding, Jennings: Using Gaussian processes to optimise concession (IJCAI 2011)",
+        params: &[],
+        build: |_| Box::<iamhaggler::IamHaggler>::default(),
     },
     AgentInfo {
         name: "nicetitfortat",
@@ -101,6 +113,19 @@ pub const AGENTS: &[AgentInfo] = &[
         source: "Matsune: PonPokoAgent, ANAC 2017 report (Aydoğan et al. 2018)",
         params: &[whole("pattern", -1.0, -1.0, 4.0, "a fixed pattern 0-4, or -1: drawn from the seed")],
         build: |p| Box::new(ponpoko::PonPoko::new((p[0] >= 0.0).then_some(p[0] as u64))),
+    },
+    AgentInfo {
+        name: "agreeableagent2018",
+        original: "AgreeableAgent2018",
+        year: "ANAC 2018 winner",
+        summary: "Boulware after a short learning phase; roulette-wheel bids weighted by the opponent's estimated utility",
+        source: "Mirzayi et al.: AgreeableAgent2018, ANAC 2018 report (Aydoğan et al. 2019)",
+        params: &[
+            real("e", 0.1, 1e-3, 10.0, "concession exponent (below 1: Boulware)"),
+            real("min_utility", 0.6, 0.0, 1.0, "the lowest target (or the reservation value, if higher)"),
+            real("learning_time", 0.05, 0.0, 1.0, "time until which it offers its best bid only"),
+        ],
+        build: |p| Box::new(Seated::new(agreeable::Agreeable::new(p[0], p[1], p[2]))),
     },
     AgentInfo {
         name: "micro",

@@ -68,7 +68,9 @@ impl NiceTitForTat {
 impl State {
     fn nash_utility(&mut self) -> f64 {
         let heard = self.seat.heard.len();
-        if self.nash.is_none() || (heard != self.seen && (heard <= REFRESH_EVERY || heard.is_multiple_of(REFRESH_EVERY))) {
+        if self.nash.is_none()
+            || (heard != self.seen && (heard <= REFRESH_EVERY || heard.is_multiple_of(REFRESH_EVERY)))
+        {
             self.seen = heard;
             let seat = &self.seat;
             let candidates = self

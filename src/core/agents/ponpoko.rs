@@ -74,8 +74,7 @@ impl Strategy for PonPoko {
         {
             return Action::Accept;
         }
-        let band = seat.band(low, high);
-        let bid = seat.pick(band);
+        let bid = seat.random_in(low, high);
         seat.offer(bid)
     }
 }

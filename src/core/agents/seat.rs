@@ -8,11 +8,13 @@ use crate::core::domain::{Outcome, Value};
 use crate::core::inverse::{Bid, Inverse};
 use crate::core::protocol::Action;
 use crate::core::rng::SplitMix64;
-use crate::core::strategy::{AcceptInput, Acceptance, FrequencyModel, Observation, PartyContext, Turn};
+use crate::core::strategy::{AcceptInput, Acceptance, FrequencyModel, Observation, PartyContext, Strategy, Turn};
 
 /// How many outcomes an agent looks at when it chooses among the bids of a
 /// utility band (by its opponent model, or at random).
 pub const BAND_CANDIDATES: usize = 2_000;
+/// Uniform draws [`Seat::random_in`] tries before it lists the band.
+const RANDOM_DRAWS: usize = 16;
 
 /// An offer another party made.
 #[derive(Debug, Clone)]
@@ -114,6 +116,22 @@ impl Seat {
         self.index.worst_at_or_above(lo).or_else(|| self.index.best()).into_iter().collect()
     }
 
+    /// A bid drawn uniformly among the rational bids with utility in
+    /// `[lo, hi]`: by rejection from uniform draws where the band is wide
+    /// (no list built), else from the band's list (or what [`Seat::band`]
+    /// falls back to).
+    pub fn random_in(&mut self, lo: f64, hi: f64) -> Option<Bid> {
+        for _ in 0..RANDOM_DRAWS {
+            match self.index.random(&mut self.rng) {
+                Some(b) if (lo..=hi).contains(&b.1) => return Some(b),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+        let band = self.band(lo, hi);
+        self.pick(band)
+    }
+
     /// The candidate the opponents like best by their models (the first
     /// among equals), or one drawn at random before the models know anything.
     pub fn liked_best(&mut self, candidates: Vec<Bid>) -> Option<Bid> {
@@ -185,4 +203,47 @@ pub fn outcome_key(o: &Outcome) -> Vec<u64> {
             Value::Real(x) => x.to_bits(),
         })
         .collect()
+}
+
+/// An agent whose whole state between turns is its [`Seat`] (and its
+/// parameters): [`Seated`] makes it a [`Strategy`].
+pub trait SeatAgent: Send {
+    /// The frequency model's learning rate, where the agent models its opponents.
+    fn model(&self) -> Option<f64> {
+        None
+    }
+
+    fn act(&mut self, seat: &mut Seat, turn: &Turn) -> Action;
+}
+
+/// A [`SeatAgent`] with the seat it is given at the start.
+#[derive(Debug, Clone)]
+pub struct Seated<A> {
+    agent: A,
+    seat: Option<Seat>,
+}
+
+impl<A: SeatAgent> Seated<A> {
+    pub fn new(agent: A) -> Self {
+        Self { agent, seat: None }
+    }
+}
+
+impl<A: SeatAgent> Strategy for Seated<A> {
+    fn init(&mut self, ctx: &PartyContext) {
+        self.seat = Some(Seat::new(ctx, self.agent.model()));
+    }
+
+    fn observe(&mut self, obs: &Observation) {
+        if let Some(seat) = self.seat.as_mut() {
+            seat.observe(obs);
+        }
+    }
+
+    fn act(&mut self, turn: &Turn) -> Action {
+        match self.seat.as_mut() {
+            Some(seat) => self.agent.act(seat, turn),
+            None => Action::EndNegotiation,
+        }
+    }
 }

@@ -89,7 +89,16 @@ fn names_and_parameters_are_checked() {
         let err = StrategySpec::parse_cli(text).unwrap().build().err().unwrap().to_string();
         assert!(err.contains(needle), "{text}: {err}");
     }
-    for spelling in ["HardHeaded", "hard-headed", "NiceTitForTat", "MiCRO", "PonPokoAgent", "AgentK"] {
+    for spelling in [
+        "HardHeaded",
+        "hard-headed",
+        "NiceTitForTat",
+        "MiCRO",
+        "PonPokoAgent",
+        "AgentK",
+        "IAMhaggler2011",
+        "AgreeableAgent2018",
+    ] {
         assert!(StrategySpec::named(spelling).build().is_ok(), "{spelling}");
     }
     let unknown = StrategySpec::named("agentq").build().err().unwrap().to_string();
@@ -141,6 +150,19 @@ fn micro_concedes_only_as_often_as_its_opponent_makes_new_offers() {
     // Against itself each concedes in step with the other, so they meet.
     let (r, _) = play(spec("micro"), spec("micro"), 3, 1000);
     assert!(matches!(r.ending, Ending::Agreement { .. }), "{:?}", r.ending);
+}
+
+#[test]
+fn iamhaggler_extrapolates_the_opponents_trend() {
+    let xs: Vec<f64> = (0..10).map(|k| 0.05 + 0.05 * k as f64).collect();
+    let ys: Vec<f64> = xs.iter().map(|x| 0.3 + 0.4 * x).collect();
+    let p = iamhaggler::predict(&xs, &ys, &[0.25, 0.9]);
+    assert!((p[0].0 - 0.4).abs() < 1e-3 && p[0].1 < 0.03, "inside the data: {:?}", p[0]);
+    assert!((p[1].0 - 0.66).abs() < 1e-2, "the line continues: {:?}", p[1]);
+    assert!(p[1].1 > p[0].1, "less sure further out");
+    assert!((iamhaggler::normal_cdf(0.0) - 0.5).abs() < 1e-9);
+    assert!((iamhaggler::normal_cdf(1.959_964) - 0.975).abs() < 1e-6);
+    assert!((iamhaggler::normal_cdf(-1.959_964) - 0.025).abs() < 1e-6);
 }
 
 #[test]
