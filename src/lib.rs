@@ -26,7 +26,8 @@
 //!   on [`core`] alone.
 //! - [`core`] — pure negotiation logic, no I/O: domains ([`core::domain`]),
 //!   utility functions ([`core::utility`]), the SAOP protocol
-//!   ([`core::protocol`]), strategies ([`core::strategy`]), sessions
+//!   ([`core::protocol`]), strategies ([`core::strategy`]), the native
+//!   ANAC agents ([`core::agents`]), sessions
 //!   ([`core::session`]), analysis ([`core::analysis`]), scenario files
 //!   ([`core::scenario`]), what a scenario may cost ([`core::limits`]),
 //!   result records ([`core::record`]) and the reference workload

@@ -1357,3 +1357,52 @@ fn a_results_file_that_holds_a_run_is_kept_unless_forced() {
     run_ok(&["run", s(&path), "--engine", "direct", "--repeat", "2", "--out", s(&out), "--force"]);
     assert_eq!(read_jsonl(&out).len(), 2, "--force replaces the run");
 }
+
+/// The native agents, as a user meets them: `negotium strategies` lists
+/// each with its parameters (and README's table has a row for each), a
+/// run seats one by its original spelling on both engines with the same
+/// record, and a bad parameter is exit 2 naming the valid range.
+#[test]
+fn native_agents_are_listed_seated_and_checked() {
+    let r = run_ok(&["strategies", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let agents = listed["agents"].as_array().unwrap();
+    assert!(agents.len() >= 7, "{listed}");
+    for a in agents {
+        let name = a["name"].as_str().unwrap();
+        assert!(readme.contains(&format!("| `{name}` | {} |", a["original"].as_str().unwrap())), "README lacks {name}");
+    }
+    let text = run_ok(&["strategies"]).stdout;
+    assert!(text.contains("hardheaded (HardHeaded, ANAC 2011 winner)") && text.contains("top_bids = 4"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "deal.toml", &DEAL);
+    let mut records = Vec::new();
+    for engine in ["direct", "actors"] {
+        let out = dir.path().join(format!("{engine}.jsonl"));
+        run_ok(&[
+            "run",
+            s(&path),
+            "--engine",
+            engine,
+            "--repeat",
+            "4",
+            "--out",
+            s(&out),
+            "--strategy",
+            "buyer=HardHeaded",
+            "--strategy",
+            "seller={ type = \"agentk\", tremor = 1.5 }",
+        ]);
+        let recs = read_jsonl(&out);
+        assert_eq!(recs[0]["strategies"], serde_json::json!(["HardHeaded", "agentk(tremor=1.5)"]));
+        records.push(recs.into_iter().map(without_engine).collect::<Vec<_>>());
+    }
+    assert_eq!(records[0], records[1], "the same sessions on both engines");
+
+    let r = run_bad(&["run", s(&path), "--strategy", "buyer={ type = \"hardheaded\", e = 0 }"]);
+    assert!(r.stderr.contains("`e` must be a number in [0.001, 10]"), "{}", r.stderr);
+    let r = run_bad(&["run", s(&path), "--strategy", "buyer={ type = \"micro\", speed = 2 }"]);
+    assert!(r.stderr.contains("unknown parameter `speed`") && r.stderr.contains("no parameters"), "{}", r.stderr);
+}

@@ -20,7 +20,7 @@
 
 use super::seat::{Seat, SeatAgent};
 use crate::core::protocol::Action;
-use crate::core::strategy::{Acceptance, Turn};
+use crate::core::strategy::{Acceptance, ModelKind, Turn};
 
 const BAND: f64 = 0.05;
 const LEARNING_RATE: f64 = 0.1;
@@ -39,8 +39,8 @@ impl Agreeable {
 }
 
 impl SeatAgent for Agreeable {
-    fn model(&self) -> Option<f64> {
-        Some(LEARNING_RATE)
+    fn model(&self) -> Option<ModelKind> {
+        Some(ModelKind::Frequency { rate: LEARNING_RATE })
     }
 
     fn act(&mut self, seat: &mut Seat, turn: &Turn) -> Action {

@@ -28,7 +28,7 @@
 use super::seat::{Seat, SeatAgent};
 use crate::core::inverse::Bid;
 use crate::core::protocol::Action;
-use crate::core::strategy::{Acceptance, Turn};
+use crate::core::strategy::{Acceptance, ModelKind, Turn};
 
 /// The chapter's learning coefficient for issue weights.
 const LEARNING_RATE: f64 = 0.2;
@@ -77,8 +77,8 @@ impl HardHeaded {
 }
 
 impl SeatAgent for HardHeaded {
-    fn model(&self) -> Option<f64> {
-        Some(LEARNING_RATE)
+    fn model(&self) -> Option<ModelKind> {
+        Some(ModelKind::Frequency { rate: LEARNING_RATE })
     }
 
     fn act(&mut self, seat: &mut Seat, turn: &Turn) -> Action {

@@ -18,8 +18,9 @@
 //!   best the opponent will still offer.
 //!
 //! Where this differs from the paper, deliberately:
-//! - The opponent model is the frequency model, not the paper's Bayesian
-//!   one (the BOA library's model; a Bayesian one is not built yet).
+//! - The opponent model is the BOA library's Bayesian model (Hindriks and
+//!   Tykhonov's scalable variant, as the paper's agent uses), with its
+//!   fixed concession assumption.
 //! - N is searched among at most [`NASH_CANDIDATES`] rational bids in the
 //!   inverse's order (all of them on ANAC 2010–2012 domains), after each of
 //!   the first eight offers and then after every eighth.
@@ -29,7 +30,7 @@
 use super::seat::Seat;
 use crate::core::inverse::Bid;
 use crate::core::protocol::Action;
-use crate::core::strategy::{Acceptance, Observation, PartyContext, Strategy, Turn};
+use crate::core::strategy::{Acceptance, ModelKind, Observation, PartyContext, Strategy, Turn};
 
 /// Bids the Nash point is searched among.
 const NASH_CANDIDATES: usize = 5_000;
@@ -39,8 +40,6 @@ const NASH_CANDIDATES: usize = 5_000;
 const REFRESH_EVERY: usize = 8;
 /// Share of the utility range above the target the bid is chosen in.
 const BAND: f64 = 0.05;
-/// The frequency model's learning rate (the library's default).
-const LEARNING_RATE: f64 = 0.1;
 
 #[derive(Debug, Clone)]
 pub struct NiceTitForTat {
@@ -107,7 +106,8 @@ impl State {
 
 impl Strategy for NiceTitForTat {
     fn init(&mut self, ctx: &PartyContext) {
-        self.state = Some(State { seat: Seat::new(ctx, Some(LEARNING_RATE)), nash: None, seen: 0, candidates: None });
+        self.state =
+            Some(State { seat: Seat::new(ctx, Some(ModelKind::Bayesian)), nash: None, seen: 0, candidates: None });
     }
 
     fn observe(&mut self, obs: &Observation) {

@@ -8,7 +8,9 @@ use crate::core::domain::{Outcome, Value};
 use crate::core::inverse::{Bid, Inverse};
 use crate::core::protocol::Action;
 use crate::core::rng::SplitMix64;
-use crate::core::strategy::{AcceptInput, Acceptance, FrequencyModel, Observation, PartyContext, Strategy, Turn};
+use crate::core::strategy::{
+    AcceptInput, Acceptance, ModelKind, Observation, OpponentModel, PartyContext, Strategy, Turn,
+};
 
 /// How many outcomes an agent looks at when it chooses among the bids of a
 /// utility band (by its opponent model, or at random).
@@ -34,7 +36,7 @@ pub struct Seat {
     pub max_utility: f64,
     pub min_utility: f64,
     /// By party position; `None` for this party and where nothing is modelled.
-    pub models: Vec<Option<FrequencyModel>>,
+    pub models: Vec<Option<OpponentModel>>,
     pub received: Vec<Received>,
     /// (time, utility) of the offers received, as acceptance conditions read them.
     pub heard: Vec<(f64, f64)>,
@@ -43,15 +45,14 @@ pub struct Seat {
 }
 
 impl Seat {
-    /// `model`: the frequency model's learning rate, where the agent models
-    /// its opponents.
-    pub fn new(ctx: &PartyContext, model: Option<f64>) -> Self {
+    /// `model`: the opponent model, where the agent keeps one.
+    pub fn new(ctx: &PartyContext, model: Option<ModelKind>) -> Self {
         let mut rng = SplitMix64::new(ctx.seed);
         let index = ctx.outcome_index(&mut rng);
         let reservation = ctx.preferences.reservation_value;
         let models = (0..ctx.n_parties)
             .map(|p| match model {
-                Some(rate) if p != ctx.party => Some(FrequencyModel::with_learning_rate(&ctx.domain, rate)),
+                Some(kind) if p != ctx.party => Some(OpponentModel::new(kind, &ctx.domain)),
                 _ => None,
             })
             .collect();
@@ -78,7 +79,7 @@ impl Seat {
         if let Action::Offer(offer) = &obs.action {
             let utility = self.utility(offer);
             if let Some(Some(m)) = self.models.get_mut(obs.party) {
-                m.update(offer);
+                m.update(offer, obs.time);
             }
             self.received.push(Received { utility, offer: offer.clone() });
             self.heard.push((obs.time, utility));
@@ -97,7 +98,7 @@ impl Seat {
 
     /// Whether some opponent model has seen an offer.
     pub fn informed(&self) -> bool {
-        self.models.iter().flatten().any(FrequencyModel::is_informed)
+        self.models.iter().flatten().any(OpponentModel::is_informed)
     }
 
     /// The opponents' estimated utility of `o`: the mean over their models.
@@ -208,8 +209,8 @@ pub fn outcome_key(o: &Outcome) -> Vec<u64> {
 /// An agent whose whole state between turns is its [`Seat`] (and its
 /// parameters): [`Seated`] makes it a [`Strategy`].
 pub trait SeatAgent: Send {
-    /// The frequency model's learning rate, where the agent models its opponents.
-    fn model(&self) -> Option<f64> {
+    /// The opponent model, where the agent keeps one.
+    fn model(&self) -> Option<ModelKind> {
         None
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::acceptance::AcceptInput;
 use super::bidding::BiddingInput;
-use super::{Acceptance, Bidding, FrequencyModel, Observation, PartyContext, Strategy, Turn};
+use super::{Acceptance, Bidding, ModelKind, Observation, OpponentModel, PartyContext, Strategy, Turn};
 use crate::core::inverse::{Bid, Inverse};
 use crate::core::protocol::Action;
 use crate::core::rng::SplitMix64;
@@ -37,7 +37,7 @@ pub enum Convention {
 pub struct Boa {
     bidding: Bidding,
     acceptance: Acceptance,
-    use_model: bool,
+    model: Option<ModelKind>,
     convention: Convention,
     state: Option<State>,
 }
@@ -50,7 +50,7 @@ struct State {
     low: f64,
     high: f64,
     /// One model per other party, by party position.
-    models: Vec<Option<FrequencyModel>>,
+    models: Vec<Option<OpponentModel>>,
     first_received: Option<f64>,
     last_received: Option<f64>,
     best_received: f64,
@@ -69,8 +69,8 @@ struct State {
 }
 
 impl Boa {
-    pub fn new(bidding: Bidding, acceptance: Acceptance, use_model: bool) -> Self {
-        Self { bidding, acceptance, use_model, convention: Convention::default(), state: None }
+    pub fn new(bidding: Bidding, acceptance: Acceptance, model: Option<ModelKind>) -> Self {
+        Self { bidding, acceptance, model, convention: Convention::default(), state: None }
     }
 
     pub fn with_convention(mut self, convention: Convention) -> Self {
@@ -83,7 +83,7 @@ impl State {
     /// The bid for `target` and its utility; the best outcome if none qualifies.
     fn bid(&mut self, target: Option<f64>) -> Option<Bid> {
         let Some(target) = target else { return self.index.random(&mut self.rng) };
-        if self.models.iter().flatten().any(FrequencyModel::is_informed) {
+        if self.models.iter().flatten().any(OpponentModel::is_informed) {
             let hi = target + MODEL_WINDOW * (self.high - self.low);
             let mut best: Option<(Bid, f64)> = None;
             // The window in undiscounted utility (the index's scale).
@@ -115,7 +115,7 @@ impl Strategy for Boa {
         let low = ctx.preferences.reservation_value.max(index.min_utility());
         let high = index.max_utility();
         let models = (0..ctx.n_parties)
-            .map(|p| (self.use_model && p != ctx.party).then(|| FrequencyModel::new(&ctx.domain)))
+            .map(|p| self.model.filter(|_| p != ctx.party).map(|kind| OpponentModel::new(kind, &ctx.domain)))
             .collect();
         self.state = Some(State {
             ctx: ctx.clone(),
@@ -147,7 +147,7 @@ impl Strategy for Boa {
                 st.received.push((obs.time, seen));
             }
             if let Some(Some(m)) = st.models.get_mut(obs.party) {
-                m.update(offer);
+                m.update(offer, obs.time);
             }
         }
     }

@@ -15,7 +15,7 @@ mod spec;
 pub use acceptance::{AcceptInput, Acceptance};
 pub use bidding::Bidding;
 pub use boa::{Boa, Convention};
-pub use opponent::FrequencyModel;
+pub use opponent::{BayesianModel, FrequencyModel, ModelKind, OpponentModel, Slots};
 pub use spec::{LearnedLoader, STRATEGY_NAMES, StrategyError, StrategySpec, register_learned_loader, strategy_names};
 
 use std::sync::{Arc, OnceLock};

@@ -333,9 +333,10 @@ impl StrategySpec {
             None => default_acceptance,
         };
         let opponent_model = match self.params.get("opponent_model").map(|v| v.as_str()) {
-            None | Some(Some("none")) => false,
-            Some(Some("frequency")) => true,
-            Some(_) => return Err(p.bad("opponent_model", "must be \"frequency\" or \"none\"")),
+            None | Some(Some("none")) => None,
+            Some(Some("frequency")) => Some(super::ModelKind::FREQUENCY),
+            Some(Some("bayesian")) => Some(super::ModelKind::Bayesian),
+            Some(_) => return Err(p.bad("opponent_model", "must be \"frequency\", \"bayesian\" or \"none\"")),
         };
         let convention = match self.params.get("convention").map(|v| v.as_str()) {
             None | Some(Some("negmas")) => Convention::Negmas,
