@@ -146,7 +146,7 @@ impl Acceptance {
 mod tests {
     use super::*;
 
-    const RECEIVED: [(f64, f64); 4] = [(0.1, 0.66), (0.5, 0.5), (0.8, 0.62), (0.9, 0.55)];
+    const RECEIVED: [(f64, f64); 4] = [(0.1, 0.6), (0.5, 0.5), (0.8, 0.58), (0.9, 0.55)];
 
     fn input(rng: &mut SplitMix64, u: f64, t: f64) -> AcceptInput<'_> {
         AcceptInput {
@@ -154,7 +154,7 @@ mod tests {
             target: 0.7,
             next_bid_utility: 0.75,
             time: t,
-            best_received: 0.66,
+            best_received: 0.6,
             previous_bid_utility: 0.8,
             received: &RECEIVED,
             rng,
@@ -183,13 +183,13 @@ mod tests {
         assert!(Acceptance::Gap { c: 0.05 }.accepts(&mut input(&mut rng, 0.75, 0.1)));
         assert!(!Acceptance::Gap { c: 0.05 }.accepts(&mut input(&mut rng, 0.74, 0.1)));
         // At t = 0.95 the window is [0.9, 0.95]: the best in it is 0.55, not the
-        // 0.66 of t = 0.1 (which AC_combi's best-ever would wait for).
+        // 0.6 of t = 0.1 (which AC_combi's best-ever would wait for).
         let max_w = Acceptance::CombiMaxW { t: 0.9 };
         assert!(max_w.accepts(&mut input(&mut rng, 0.56, 0.95)));
         assert!(!Acceptance::Combi { t: 0.9 }.accepts(&mut input(&mut rng, 0.56, 0.95)));
         assert!(!max_w.accepts(&mut input(&mut rng, 0.56, 0.85)), "not before t");
-        // At t = 0.85 the window [0.7, 0.85] holds 0.62.
-        assert!(!Acceptance::CombiMaxW { t: 0.8 }.accepts(&mut input(&mut rng, 0.6, 0.85)));
-        assert!(Acceptance::CombiMaxW { t: 0.8 }.accepts(&mut input(&mut rng, 0.62, 0.85)));
+        // At t = 0.85 the window [0.7, 0.85] holds 0.58.
+        assert!(!Acceptance::CombiMaxW { t: 0.8 }.accepts(&mut input(&mut rng, 0.57, 0.85)));
+        assert!(Acceptance::CombiMaxW { t: 0.8 }.accepts(&mut input(&mut rng, 0.58, 0.85)));
     }
 }
