@@ -37,7 +37,8 @@ pub struct Seat {
     pub min_utility: f64,
     /// By party position; `None` for this party and where nothing is modelled.
     pub models: Vec<Option<OpponentModel>>,
-    pub received: Vec<Received>,
+    /// The best offer received so far (the latest among equals).
+    pub best: Option<Received>,
     /// (time, utility) of the offers received, as acceptance conditions read them.
     pub heard: Vec<(f64, f64)>,
     /// Utilities of this party's own offers, in order.
@@ -63,7 +64,7 @@ impl Seat {
             rng,
             reservation,
             models,
-            received: Vec::new(),
+            best: None,
             heard: Vec::new(),
             sent: Vec::new(),
             ctx: ctx.clone(),
@@ -81,7 +82,9 @@ impl Seat {
             if let Some(Some(m)) = self.models.get_mut(obs.party) {
                 m.update(offer, obs.time);
             }
-            self.received.push(Received { utility, offer: offer.clone() });
+            if self.best.as_ref().is_none_or(|b| utility >= b.utility) {
+                self.best = Some(Received { utility, offer: offer.clone() });
+            }
             self.heard.push((obs.time, utility));
         }
     }
@@ -93,7 +96,7 @@ impl Seat {
 
     /// The best offer received so far.
     pub fn best_received(&self) -> Option<&Received> {
-        self.received.iter().max_by(|a, b| a.utility.total_cmp(&b.utility))
+        self.best.as_ref()
     }
 
     /// Whether some opponent model has seen an offer.
@@ -168,7 +171,7 @@ impl Seat {
         if u < self.reservation {
             return false;
         }
-        let best_received = self.heard.iter().map(|h| h.1).fold(f64::NEG_INFINITY, f64::max);
+        let best_received = self.best.as_ref().map_or(f64::NEG_INFINITY, |b| b.utility);
         acceptance.accepts(&mut AcceptInput {
             offer_utility: u,
             target,
